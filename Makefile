@@ -1,0 +1,71 @@
+# leasehold: `make demo` and `make test` are all a fresh machine needs; both set themselves up.
+SHELL := /bin/bash
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+export PATH := $(PATH):/usr/local/go/bin
+
+E2E_SUITES := tests/e2e/docs_test.sh tests/e2e/controlplane_smoke.sh tests/e2e/agent_test.sh tests/e2e/features_test.sh \
+              tests/e2e/abuse_test.sh tests/e2e/chart_test.sh tests/e2e/image_test.sh
+# The fault cases, a short seeded chaos run, 20 s of fuzzing per target and the sanitizer builds
+# (ASan+UBSan, TSan: unit and agent e2e) are part of `make test`; longer runs: `make fuzz`,
+# `make chaos`. Benchmarks (`make bench`) run on their own.
+CI_FUZZ_SECONDS ?= 20
+HARDENING_SUITES := "tests/faults/run.sh" "tests/faults/chaos.sh 60" "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" \
+                    "scripts/sanitize.sh"
+
+.PHONY: all deps build tools unit e2e hardening test demo format format-check clean faults chaos fuzz sanitize bench
+DURATION ?= 60
+FUZZ_SECONDS ?= 30
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLEASEHOLD_WERROR=ON >/dev/null
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+tools: deps
+	bash tests/tools/build.sh
+
+unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure
+
+e2e: build tools
+	bash tests/run_suites.sh $(E2E_SUITES)
+
+hardening: build tools
+	bash tests/run_suites.sh $(HARDENING_SUITES)
+
+test: unit
+	$(MAKE) tools
+	bash tests/run_suites.sh $(E2E_SUITES) $(HARDENING_SUITES)
+
+demo: build tools
+	bash scripts/demo.sh
+
+faults: build tools
+	bash tests/faults/run.sh
+
+chaos: build tools
+	bash tests/faults/chaos.sh $(DURATION)
+
+fuzz: deps
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+sanitize: deps tools
+	bash scripts/sanitize.sh
+
+bench: build tools
+	bash bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf $(BUILD_DIR)

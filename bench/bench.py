@@ -1,0 +1,1019 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmarks of leasehold and client-go's elector (reference-elector).
+
+Runs against a control plane started by tests/controlplane/up (its env sourced: KUBECONFIG,
+APISERVER_URL, APISERVER_CA, ADMIN_TOKEN). Everything it talks to is on 127.0.0.1. Every process
+it starts is killed when it exits, however it exits. Writes the raw numbers as JSON (--out);
+bench/report.py turns them into docs/benchmarks.md and the plots.
+
+Usage: bench.py --out FILE [--phases steady,start,handover,...] (settings from the environment,
+see Settings below).
+"""
+import argparse
+import ctypes
+import http.client
+import json
+import os
+import random
+import re
+import select
+import signal
+import socket
+import ssl
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+ALL_PHASES = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "scale", "image"]
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def env_float(name, default):
+    return float(os.environ.get(name, default))
+
+
+class Settings:
+    def __init__(self):
+        tools = os.environ.get("TOOLS_BIN", os.path.join(ROOT, ".cache/tools/bin"))
+        self.bins = {
+            "leasehold": os.environ.get("LEASEHOLD", os.path.join(ROOT, "build/leasehold")),
+            "reference": os.environ.get("REFERENCE", os.path.join(tools, "reference-elector")),
+        }
+        # Timings shared by both kinds: lease duration (whole seconds), renew deadline, retry period.
+        self.ld = env_float("BENCH_LEASE_DURATION", 15)
+        self.rd = env_float("BENCH_RENEW_DEADLINE", 10)
+        self.rp = env_float("BENCH_RETRY_PERIOD", 2)
+        # leasehold only (its default is 2s; short timings need a smaller one to stay valid).
+        self.safety_margin = os.environ.get("BENCH_SAFETY_MARGIN", "")
+        self.reps_handover = env_int("REPS_HANDOVER", env_int("REPS", 20))
+        self.reps_failover = env_int("REPS_FAILOVER", 6)
+        self.reps_start = env_int("REPS_START", 10)
+        self.reps_lease_to_file = env_int("REPS_LEASE_TO_FILE", 20)
+        self.reps_wrk = env_int("REPS_WRK", 2)
+        self.wrk_seconds = env_int("WRK_SECONDS", 10)
+        self.wrk_conns = [int(c) for c in os.environ.get("WRK_CONNECTIONS", "1,64").split(",")]
+        self.steady_window = env_float("STEADY_WINDOW", 60)
+        self.steady_settle = env_float("STEADY_SETTLE", 10)
+        self.scale_elections = [int(x) for x in os.environ.get("SCALE_ELECTIONS", "100,30").split(",") if x]
+        self.scale_ref_elections = [int(x) for x in os.environ.get("SCALE_REF_ELECTIONS", "30").split(",") if x]
+        self.scale_window = env_float("SCALE_WINDOW", 30)
+        self.scale_start_interval = env_float("SCALE_START_INTERVAL", 0.1)
+        self.image = os.environ.get("BENCH_IMAGE", "leasehold:test")
+        self.poll = env_float("BENCH_POLL_SECONDS", 0.005)
+
+    def timing_args(self, kind):
+        def dur(s):
+            return f"{int(s * 1000)}ms" if s != int(s) else f"{int(s)}s"
+        args = ["--lease-duration", dur(self.ld), "--renew-deadline", dur(self.rd), "--retry-period", dur(self.rp)]
+        if kind == "leasehold" and self.safety_margin:
+            args += ["--safety-margin", self.safety_margin]
+        return args
+
+    def as_dict(self):
+        d = {k: v for k, v in self.__dict__.items() if k != "bins"}
+        d["binaries"] = {k: repo_relative(v) for k, v in self.bins.items()}
+        return d
+
+
+def repo_relative(path):
+    """A path inside the repository is recorded relative to it: results say nothing of the machine."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.abspath(path)
+    return os.path.relpath(path, root) if path.startswith(root + os.sep) else os.path.basename(path)
+
+
+def log(msg):
+    print(f"bench [{time.monotonic() - T0:7.1f}s] {msg}", flush=True)
+
+
+T0 = time.monotonic()
+mono = time.monotonic
+
+
+# ---------------------------------------------------------------- the API server (admin, keep-alive)
+
+class Api:
+    def __init__(self):
+        u = urllib.parse.urlparse(os.environ["APISERVER_URL"])
+        self.host, self.port = u.hostname, u.port
+        assert self.host in ("127.0.0.1", "localhost", "::1"), "loopback control planes only"
+        self.ctx = ssl.create_default_context(cafile=os.environ["APISERVER_CA"])
+        self.token = os.environ["ADMIN_TOKEN"]
+        self.conn = None
+
+    def request(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        for attempt in range(3):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=30)
+                self.conn.request(method, path, body=data, headers=headers)
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (OSError, http.client.HTTPException):
+                if self.conn:
+                    self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+
+    def json(self, method, path, body=None, ok=(200, 201)):
+        st, data = self.request(method, path, body)
+        if st not in ok:
+            raise RuntimeError(f"{method} {path}: {st} {data[:200]!r}")
+        return json.loads(data)
+
+    def new_namespace(self, prefix):
+        name = f"{prefix}-{os.urandom(3).hex()}"
+        self.json("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        return name
+
+    @staticmethod
+    def lease_path(ns, name=""):
+        p = f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
+        return f"{p}/{name}" if name else p
+
+    def lease_metrics(self):
+        """apiserver_request_total{resource="leases"} summed by verb, and open lease watches."""
+        st, data = self.request("GET", "/metrics")
+        if st != 200:
+            raise RuntimeError(f"/metrics: {st}")
+        by_verb, by_code, watches = {}, {}, 0.0
+        for line in data.decode().splitlines():
+            if line.startswith("apiserver_request_total{") or line.startswith("apiserver_longrunning_requests{"):
+                m = re.match(r'^(\w+)\{(.*)\} (\S+)$', line)
+                if not m:
+                    continue
+                labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)))
+                if labels.get("resource") != "leases":
+                    continue
+                v = float(m.group(3))
+                if m.group(1) == "apiserver_request_total":
+                    by_verb[labels.get("verb", "?")] = by_verb.get(labels.get("verb", "?"), 0) + v
+                    key = f"{labels.get('verb', '?')} {labels.get('code', '?')}"
+                    by_code[key] = by_code.get(key, 0) + v
+                elif labels.get("verb") == "WATCH":
+                    watches += v
+        return {"by_verb": by_verb, "by_verb_code": by_code, "open_watches": watches}
+
+
+# ---------------------------------------------------------------- agents
+
+USED_PORTS = set()
+
+
+def free_port():
+    while True:
+        p = random.randint(20000, 32000)
+        if p in USED_PORTS:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        USED_PORTS.add(p)
+        return p
+
+
+LIVE = []  # every Popen we started, killed at exit
+
+
+def kill_all():
+    for p in LIVE:
+        if p.poll() is None:
+            try:
+                p.kill()
+            except OSError:
+                pass
+    for p in LIVE:
+        try:
+            p.wait(timeout=5)
+        except Exception:
+            pass
+
+
+class Agent:
+    def __init__(self, cfg, kind, ns, election, identity, work):
+        self.cfg, self.kind, self.ns, self.election, self.identity = cfg, kind, ns, election, identity
+        self.port = free_port()
+        self.ops_port = free_port() if kind == "leasehold" else None
+        self.dir = os.path.join(work, identity)
+        os.makedirs(self.dir, exist_ok=True)
+        kc = os.environ["KUBECONFIG"]
+        if kind == "leasehold":
+            self.argv = [cfg.bins["leasehold"], "--election", election, "--namespace", ns, "--identity", identity,
+                         "--kubeconfig", kc, "--status-address", f"127.0.0.1:{self.port}",
+                         "--ops-address", f"127.0.0.1:{self.ops_port}", "--status-dir", self.dir]
+        else:
+            self.argv = [cfg.bins["reference"], "--namespace", ns, "--election", election, "--identity", identity,
+                         "--kubeconfig", kc, "--status-address", f"127.0.0.1:{self.port}"]
+        self.argv += cfg.timing_args(kind)
+        self.proc = None
+        self.conn = None
+        self.t_exec = None
+
+    def start(self):
+        logf = open(os.path.join(self.dir, "agent.log"), "ab")
+        self.t_exec = mono()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        logf.close()
+        LIVE.append(self.proc)
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def get(self, path, timeout=0.5):
+        """GET on the status listener over a kept-alive connection: the HTTP status, or None."""
+        for attempt in range(2):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+                self.conn.request("GET", path)
+                r = self.conn.getresponse()
+                r.read()
+                if r.getheader("Connection", "").lower() == "close":
+                    self.conn.close()
+                    self.conn = None
+                return r.status
+            except (OSError, http.client.HTTPException):
+                if self.conn:
+                    self.conn.close()
+                self.conn = None
+        return None
+
+    def is_leader(self):
+        return self.get("/v1/leader") == 200
+
+    def ready(self):
+        """leasehold: /readyz on the ops port (the Lease has been observed); reference: it answers."""
+        if self.kind == "leasehold":
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.ops_port, timeout=0.5)
+                c.request("GET", "/readyz")
+                st = c.getresponse().status
+                c.close()
+                return st == 200
+            except (OSError, http.client.HTTPException):
+                return False
+        return self.get("/v1/leader") in (200, 503)
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def stop(self, grace=10):
+        if self.proc is None:
+            return None
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+        finally:
+            if self.conn:
+                self.conn.close()
+                self.conn = None
+
+    # /proc readings
+    def cpu_ticks(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15)
+
+    def cpu_ns_by_thread(self):
+        """{tid: ns on CPU} from /proc/PID/task/*/schedstat: exact, but only for threads alive now."""
+        out = {}
+        try:
+            tids = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            return out
+        for tid in tids:
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
+                    out[tid] = int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+
+    def memory_kb(self):
+        out = {}
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith(("VmRSS:", "RssAnon:", "RssFile:")):
+                    k, v = line.split(":", 1)
+                    out[k] = int(v.split()[0])
+        try:
+            with open(f"/proc/{self.pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        out["Pss"] = int(line.split()[1])
+        except OSError:
+            pass
+        return out
+
+
+def wait_until(pred, timeout, interval=0.05):
+    end = mono() + timeout
+    while mono() < end:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
+
+
+def wait_leader(agents, timeout, interval=None, cfg=None):
+    """Polls /v1/leader of each agent every `interval` s (keep-alive); returns (agent, time of the 200)."""
+    interval = interval if interval is not None else (cfg.poll if cfg else 0.005)
+    end = mono() + timeout
+    while True:
+        tick = mono()
+        for a in agents:
+            if a.get("/v1/leader") == 200:
+                return a, mono()
+        if tick > end:
+            return None, None
+        rest = interval - (mono() - tick)
+        if rest > 0:
+            time.sleep(rest)
+
+
+def leaders(agents):
+    return [a for a in agents if a.is_leader()]
+
+
+# ---------------------------------------------------------------- statistics
+
+def pct(xs, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    s = sorted(xs)
+    if not s:
+        return None
+    k = max(1, int(-(-p * len(s) // 100)))
+    return s[min(k, len(s)) - 1]
+
+
+def summary(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return {"n": 0}
+    out = {"min": min(xs), "p50": statistics.median(xs), "p99": pct(xs, 99), "max": max(xs),
+           "mean": statistics.fmean(xs)}
+    return {"n": len(xs), **{k: round(v, 3) for k, v in out.items()}}
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+# ---------------------------------------------------------------- inotify (ctypes, no inotify-tools needed)
+
+class Inotify:
+    IN_CLOSE_WRITE, IN_MOVED_TO = 0x8, 0x80
+
+    def __init__(self):
+        self.libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        self.fd = self.libc.inotify_init1(0o4000 | 0o2000000)  # IN_NONBLOCK | IN_CLOEXEC
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self.wds = {}
+
+    def watch(self, path):
+        wd = self.libc.inotify_add_watch(self.fd, path.encode(), self.IN_MOVED_TO | self.IN_CLOSE_WRITE)
+        if wd < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {path}")
+        self.wds[wd] = path
+
+    def events(self, timeout):
+        """[(directory, name, time read)] of the events available within timeout."""
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return []
+        now = mono()
+        try:
+            buf = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return []
+        out, i = [], 0
+        while i + 16 <= len(buf):
+            wd, mask, cookie, ln = struct.unpack_from("iIII", buf, i)
+            name = buf[i + 16:i + 16 + ln].rstrip(b"\0").decode()
+            out.append((self.wds.get(wd), name, now))
+            i += 16 + ln
+        return out
+
+    def drain(self):
+        while self.events(0):
+            pass
+
+    def close(self):
+        os.close(self.fd)
+
+
+# ---------------------------------------------------------------- phases
+
+class Bench:
+    def __init__(self, cfg, out):
+        self.cfg, self.out = cfg, out
+        self.api = Api()
+        self.work = tempfile.mkdtemp(prefix="leasehold-bench.")
+        self.results = {"settings": cfg.as_dict(), "phases": {}}
+        self.baseline = None
+        self.seq = 0
+
+    def ident(self, kind):
+        self.seq += 1
+        return f"{'lh' if kind == 'leasehold' else 'ref'}-{self.seq}"
+
+    def save(self):
+        tmp = self.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.results, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.out)
+
+    def group(self, kind, ns, election, n=3):
+        return [Agent(self.cfg, kind, ns, election, self.ident(kind), self.work).start() for _ in range(n)]
+
+    def stop_all(self, agents):
+        for a in agents:
+            a.signal(signal.SIGTERM)
+        for a in agents:
+            a.stop()
+
+    # -- 3 + 4: API requests, idle RSS and CPU, each kind alone
+    def lease_window(self, seconds, agents=()):
+        m0 = self.api.lease_metrics()
+        c0 = {a.pid: a.cpu_ticks() for a in agents}
+        n0 = {a.pid: a.cpu_ns_by_thread() for a in agents}
+        t0 = mono()
+        time.sleep(seconds)
+        m1 = self.api.lease_metrics()
+        c1 = {a.pid: a.cpu_ticks() for a in agents}
+        n1 = {a.pid: a.cpu_ns_by_thread() for a in agents}
+        dt = mono() - t0
+        self.last_schedstat = {pid: sum(v - n0[pid].get(tid, 0) for tid, v in n1[pid].items()) / 1e9 / dt * 1000
+                               for pid in n1}
+        verbs = set(m0["by_verb"]) | set(m1["by_verb"])
+        per_min = {v: (m1["by_verb"].get(v, 0) - m0["by_verb"].get(v, 0)) * 60 / dt for v in verbs}
+        codes = {k: round((m1["by_verb_code"][k] - m0["by_verb_code"].get(k, 0)) * 60 / dt, 2)
+                 for k in m1["by_verb_code"] if m1["by_verb_code"][k] != m0["by_verb_code"].get(k, 0)}
+        hz = os.sysconf("SC_CLK_TCK")
+        cpu = {pid: (c1[pid] - c0[pid]) / hz / dt * 1000 for pid in c0}  # millicores
+        return {"seconds": dt, "per_min": per_min, "per_min_by_code": codes, "open_watches": m1["open_watches"]}, cpu
+
+    def phase_steady(self):
+        cfg = self.cfg
+        log(f"steady: baseline window ({cfg.steady_window:.0f}s, no agents)")
+        base, _ = self.lease_window(cfg.steady_window)
+        self.baseline = base
+        res = {"baseline": base}
+        for kind in ("leasehold", "reference"):
+            ns = self.api.new_namespace(f"steady-{kind[:3]}")
+            agents = self.group(kind, ns, "bench")
+            a, _ = wait_leader(agents, cfg.ld * 3 + 30, interval=0.1)
+            if a is None:
+                log(f"steady: {kind}: no leader")
+                res[kind] = {"error": "no leader"}
+                self.stop_all(agents)
+                continue
+            log(f"steady: {kind}: {a.identity} leads; settling {cfg.steady_settle:.0f}s, then a {cfg.steady_window:.0f}s window")
+            time.sleep(cfg.steady_settle)
+            self_reported0 = self.self_reported(agents) if kind == "leasehold" else None
+            w, cpu = self.lease_window(cfg.steady_window, agents)
+            self_reported1 = self.self_reported(agents) if kind == "leasehold" else None
+            net = {v: w["per_min"].get(v, 0) - base["per_min"].get(v, 0) for v in set(w["per_min"]) | set(base["per_min"])}
+            net = {v: round(x, 2) for v, x in net.items() if abs(x) >= 0.05 or w["per_min"].get(v)}
+            lead = leaders(agents)
+            per_agent = []
+            for ag in agents:
+                per_agent.append({"identity": ag.identity, "role": "leader" if ag in lead else "follower",
+                                  "cpu_millicores": round(cpu[ag.pid], 3),
+                                  "cpu_millicores_schedstat": round(self.last_schedstat.get(ag.pid, 0), 3),
+                                  **{k.lower() + "_kb": v for k, v in ag.memory_kb().items()}})
+            res[kind] = {
+                "window": w, "net_per_min": net, "net_total_per_min": round(sum(net.values()), 2),
+                "open_watches_net": w["open_watches"] - base["open_watches"],
+                "leaders_after_window": len(lead), "agents": per_agent,
+            }
+            if self_reported0 and self_reported1:
+                res[kind]["self_reported_per_min"] = {
+                    k: round((self_reported1.get(k, 0) - self_reported0.get(k, 0)) * 60 / w["seconds"], 2)
+                    for k in set(self_reported1)}
+            log(f"steady: {kind}: {res[kind]['net_total_per_min']} lease requests/min {net}; "
+                + ", ".join(f"{p['role']} {p.get('vmrss_kb', 0) / 1024:.1f} MiB {p['cpu_millicores']:.2f} mcores" for p in per_agent))
+            self.stop_all(agents)
+        self.results["phases"]["steady"] = res
+
+    def self_reported(self, agents):
+        """Sum over leasehold agents of leasehold_api_requests_total by verb (their own count)."""
+        tot = {}
+        for a in agents:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", a.ops_port, timeout=2)
+                c.request("GET", "/metrics")
+                body = c.getresponse().read().decode()
+                c.close()
+            except (OSError, http.client.HTTPException):
+                continue
+            for line in body.splitlines():
+                m = re.match(r'^leasehold_api_requests_total\{(.*)\} (\S+)$', line)
+                if m:
+                    verb = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1))).get("verb", "?")
+                    tot[verb] = tot.get(verb, 0) + float(m.group(2))
+        return tot
+
+    # -- 7: process start -> first status answer
+    def phase_start(self):
+        cfg = self.cfg
+        ns = self.api.new_namespace("start")
+        res = {k: {"served_ms": [], "ready_ms": []} for k in ("leasehold", "reference")}
+        for i in range(cfg.reps_start):
+            for kind in ("leasehold", "reference"):
+                a = Agent(cfg, kind, ns, f"start-{i}", self.ident(kind), self.work)
+                path = "/v1/status" if kind == "leasehold" else "/v1/leader"
+                a.start()
+                t0 = a.t_exec
+                served = None
+                end = t0 + 10
+                while mono() < end:
+                    try:
+                        c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=1)
+                        c.request("GET", path)
+                        c.getresponse().read()
+                        served = mono()
+                        c.close()
+                        break
+                    except (OSError, http.client.HTTPException):
+                        time.sleep(0.0005)
+                res[kind]["served_ms"].append(round((served - t0) * 1000, 3) if served else None)
+                if kind == "leasehold":
+                    ok = wait_until(a.ready, 10, interval=0.001)
+                    res[kind]["ready_ms"].append(round((mono() - t0) * 1000, 3) if ok else None)
+                a.stop()
+                time.sleep(0.3)
+        for kind in res:
+            res[kind]["served"] = summary(res[kind]["served_ms"])
+            if res[kind]["ready_ms"]:
+                res[kind]["ready"] = summary(res[kind]["ready_ms"])
+            log(f"start: {kind}: first answer p50 {res[kind]['served'].get('p50', float('nan')):.1f} ms")
+        self.results["phases"]["start"] = res
+
+    # -- groups for handover / failover / wrk / lease_to_file
+    def ensure_groups(self):
+        if getattr(self, "groups", None):
+            return
+        self.groups = {}
+        for kind in ("leasehold", "reference"):
+            ns = self.api.new_namespace(f"ho-{kind[:3]}")
+            self.groups[kind] = {"ns": ns, "agents": self.group(kind, ns, "bench")}
+        for kind, g in self.groups.items():
+            a, _ = wait_leader(g["agents"], self.cfg.ld * 3 + 30, interval=0.1)
+            if a is None:
+                raise RuntimeError(f"{kind}: no leader among the first three candidates")
+            log(f"groups: {kind} leader {a.identity} in {g['ns']}")
+        self.settle_groups()
+
+    def settle_groups(self):
+        for g in self.groups.values():
+            for a in g["agents"]:
+                wait_until(a.ready, 30)
+        time.sleep(1)
+
+    def take_over_trial(self, kind, sig, timeout):
+        g = self.groups[kind]
+        agents = g["agents"]
+        lead, _ = wait_leader(agents, self.cfg.ld * 3 + 10, interval=0.05)
+        if lead is None:
+            return None, "no leader before the trial"
+        others = [a for a in agents if a is not lead]
+        for a in others:
+            wait_until(a.ready, 30)
+        # A random phase against the leader's renewals and the followers' retries.
+        time.sleep(0.5 + random.uniform(0, self.cfg.rp))
+        for a in others:
+            a.get("/v1/leader")  # warm the keep-alive connections
+        t0 = mono()
+        lead.proc.send_signal(sig)
+        new, t1 = wait_leader(others, timeout, cfg=self.cfg)
+        note = None
+        rc = None
+        try:
+            rc = lead.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            lead.proc.kill()
+            lead.proc.wait()
+            note = "did not exit within 15 s of the signal"
+        if lead.conn:
+            lead.conn.close()
+        # Replace the stopped candidate with a new process (a new identity, as a restarted pod).
+        agents.remove(lead)
+        agents.append(Agent(self.cfg, kind, g["ns"], "bench", self.ident(kind), self.work).start())
+        if new is None:
+            return None, f"no new leader within {timeout:.0f}s"
+        if sig == signal.SIGTERM and rc != 0:
+            note = f"exit status {rc} after SIGTERM"
+        return (t1 - t0) * 1000, note
+
+    def phase_takeover(self, name, sig, reps, timeout):
+        self.ensure_groups()
+        res = {k: {"ms": [], "failures": [], "notes": []} for k in ("leasehold", "reference")}
+        for i in range(reps):
+            for kind in ("leasehold", "reference"):
+                ms, note = self.take_over_trial(kind, sig, timeout)
+                if ms is None:
+                    res[kind]["failures"].append(note)
+                else:
+                    res[kind]["ms"].append(round(ms, 2))
+                if note and ms is not None:
+                    res[kind]["notes"].append(note)
+                log(f"{name} {i + 1}/{reps}: {kind}: " + (f"{ms:.1f} ms" if ms is not None else note))
+        for kind in res:
+            res[kind]["summary"] = summary(res[kind]["ms"])
+        self.results["phases"][name] = res
+
+    def phase_handover(self):
+        self.phase_takeover("handover", signal.SIGTERM, self.cfg.reps_handover, self.cfg.ld * 2 + 10)
+
+    def phase_failover(self):
+        self.phase_takeover("failover", signal.SIGKILL, self.cfg.reps_failover, self.cfg.ld * 2 + 10)
+
+    # -- 5: status endpoint under wrk
+    def phase_wrk(self):
+        self.ensure_groups()
+        res = {k: {f"c{c}": [] for c in self.cfg.wrk_conns} for k in ("leasehold", "reference")}
+        for i in range(self.cfg.reps_wrk):
+            for conns in self.cfg.wrk_conns:
+                for kind in ("leasehold", "reference"):
+                    lead, _ = wait_leader(self.groups[kind]["agents"], self.cfg.ld * 3 + 10, interval=0.05)
+                    if lead is None:
+                        res[kind][f"c{conns}"].append({"error": "no leader"})
+                        continue
+                    r = run_wrk(f"http://127.0.0.1:{lead.port}/v1/leader", conns, self.cfg.wrk_seconds)
+                    r["still_leader"] = lead.is_leader()
+                    res[kind][f"c{conns}"].append(r)
+                    log(f"wrk {i + 1}/{self.cfg.reps_wrk} c{conns}: {kind}: {r.get('rps', 0):.0f} req/s, "
+                        f"p50 {r.get('p50_ms', float('nan')):.3f} ms p99 {r.get('p99_ms', float('nan')):.3f} ms, "
+                        f"non-2xx {r.get('non_2xx', 0)}")
+        for kind in res:
+            for key, runs in list(res[kind].items()):
+                ok = [r for r in runs if "rps" in r]
+                if ok:
+                    res[kind][key + "_median"] = {m: statistics.median([r[m] for r in ok]) for m in ("rps", "p50_ms", "p99_ms")}
+        self.results["phases"]["wrk"] = res
+
+    # -- 6: a Lease change -> leasehold's status files
+    def phase_lease_to_file(self):
+        """Another holder is written into the Lease (a CAS update, as a take-over by someone else);
+        timed until the leader's `state` file says follower and a follower's status.json names
+        the new holder (inotify, read in a thread while the write is under way). The instant of
+        the change is taken three ways: when the PUT was sent, when its answer came back, and when
+        a watch of our own on the Lease delivered the event (the moment any watcher can know)."""
+        self.ensure_groups()
+        g = self.groups["leasehold"]
+        ns, path = g["ns"], Api.lease_path(g["ns"], "bench")
+        keys = ("state_from_watch_ms", "state_from_send_ms", "state_from_answer_ms", "status_json_from_watch_ms",
+                "status_json_from_send_ms", "put_ms", "watch_from_send_ms")
+        res = {k: [] for k in keys}
+        res["failures"] = []
+        for i in range(self.cfg.reps_lease_to_file):
+            lead, _ = wait_leader(g["agents"], self.cfg.ld * 3 + 10, interval=0.05)
+            if lead is None:
+                res["failures"].append("no leader")
+                continue
+            follower = next(a for a in g["agents"] if a is not lead)
+            time.sleep(0.3 + random.uniform(0, self.cfg.rp))
+            intruder = f"bench-intruder-{i}"
+            lease = self.api.json("GET", path)
+            seen = {}
+            ino = Inotify()
+            ino.watch(lead.dir)
+            ino.watch(follower.dir)
+            ino.drain()
+            stop = threading.Event()
+            watch_ready = threading.Event()
+
+            def files():
+                while not stop.is_set() and ("state" not in seen or "status" not in seen):
+                    for d, name, t in ino.events(0.05):
+                        try:
+                            if d == lead.dir and name == "state" and "state" not in seen:
+                                with open(os.path.join(d, name)) as f:
+                                    if f.read().startswith("follower"):
+                                        seen["state"] = t
+                            if d == follower.dir and name == "status.json" and "status" not in seen:
+                                with open(os.path.join(d, name)) as f:
+                                    if json.load(f).get("leader") == intruder:
+                                        seen["status"] = t
+                        except (OSError, ValueError):
+                            pass
+
+            def watch():
+                api = Api()
+                q = (f"{Api.lease_path(ns)}?watch=1&fieldSelector=metadata.name%3Dbench"
+                     f"&resourceVersion={lease['metadata']['resourceVersion']}&timeoutSeconds=10")
+                conn = http.client.HTTPSConnection(api.host, api.port, context=api.ctx, timeout=10)
+                try:
+                    conn.request("GET", q, headers={"Authorization": f"Bearer {api.token}"})
+                    r = conn.getresponse()
+                    watch_ready.set()
+                    while not stop.is_set():
+                        line = r.readline()
+                        if not line:
+                            break
+                        ev = json.loads(line)
+                        if ev.get("object", {}).get("spec", {}).get("holderIdentity") == intruder:
+                            seen["watch"] = mono()
+                            break
+                except (OSError, ValueError, http.client.HTTPException):
+                    pass
+                finally:
+                    watch_ready.set()
+                    conn.close()
+
+            threads = [threading.Thread(target=files, daemon=True), threading.Thread(target=watch, daemon=True)]
+            for t in threads:
+                t.start()
+            watch_ready.wait(5)
+            time.sleep(0.05)
+            t_send = t_resp = None
+            for attempt in range(5):
+                lease["spec"]["holderIdentity"] = intruder
+                lease["spec"]["leaseTransitions"] = lease["spec"].get("leaseTransitions", 0) + 1
+                now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+                lease["spec"]["acquireTime"] = lease["spec"]["renewTime"] = now
+                t_send = mono()
+                st, _ = self.api.request("PUT", path, lease)
+                t_resp = mono()
+                if st == 200:
+                    break
+                t_send = None
+                lease = self.api.json("GET", path)
+            deadline = mono() + 5
+            while mono() < deadline and len(seen) < 3:
+                time.sleep(0.01)
+            stop.set()
+            for t in threads:
+                t.join(12)
+            ino.close()
+            if t_send is None:
+                res["failures"].append("could not write the Lease")
+                continue
+
+            def ms(a, b):
+                return round((seen[a] - b) * 1000, 3) if a in seen and b is not None else None
+            tw = seen.get("watch")
+            res["put_ms"].append(round((t_resp - t_send) * 1000, 3))
+            res["watch_from_send_ms"].append(ms("watch", t_send))
+            res["state_from_send_ms"].append(ms("state", t_send))
+            res["state_from_answer_ms"].append(ms("state", t_resp))
+            res["state_from_watch_ms"].append(ms("state", tw))
+            res["status_json_from_send_ms"].append(ms("status", t_send))
+            res["status_json_from_watch_ms"].append(ms("status", tw))
+            if "state" not in seen or "status" not in seen:
+                res["failures"].append(f"rep {i + 1}: file not updated within 5 s ({sorted(seen)})")
+            log(f"lease_to_file {i + 1}/{self.cfg.reps_lease_to_file}: PUT answered in {res['put_ms'][-1]} ms, "
+                f"our watch saw it at +{res['watch_from_send_ms'][-1]} ms; leader's state +{res['state_from_send_ms'][-1]} ms, "
+                f"follower's status.json +{res['status_json_from_send_ms'][-1]} ms (from the send)")
+            # Release the intruder's hold (as a graceful leader would): the watchers take over at once.
+            for attempt in range(5):
+                lease = self.api.json("GET", path)
+                lease["spec"]["holderIdentity"] = ""
+                lease["spec"]["leaseDurationSeconds"] = 1
+                st, _ = self.api.request("PUT", path, lease)
+                if st == 200:
+                    break
+        for k in keys:
+            res[k.replace("_ms", "") + "_summary"] = summary(res[k])
+        self.results["phases"]["lease_to_file"] = res
+
+    # -- 9: many elections on one API server
+    def scale_run(self, kind, n):
+        cfg = self.cfg
+        ns = self.api.new_namespace(f"scale-{kind[:3]}")
+        log(f"scale: {kind}: starting {n} elections x 3 = {3 * n} processes")
+        agents = []
+        t_start = mono()
+        # Started at a steady pace (SCALE_START_INTERVAL), as a rollout would, not all in one instant.
+        for e in range(n):
+            for _ in range(3):
+                agents.append(Agent(cfg, kind, ns, f"e{e}", self.ident(kind), self.work).start())
+                time.sleep(cfg.scale_start_interval)
+        t_started = mono() - t_start
+        held = 0
+        end = mono() + cfg.ld * 3 + 120
+        while mono() < end:
+            try:
+                items = self.api.json("GET", Api.lease_path(ns))["items"]
+                held = sum(1 for it in items if it.get("spec", {}).get("holderIdentity"))
+            except (OSError, RuntimeError, http.client.HTTPException):
+                pass
+            if held >= n:
+                break
+            time.sleep(2)
+        t_all = mono() - t_start
+        dead = sum(1 for a in agents if not a.alive())
+        log(f"scale: {kind}: {held}/{n} elections held after {t_all:.1f}s ({dead} processes exited); settling")
+        time.sleep(cfg.steady_settle)
+        w, cpu = self.lease_window(cfg.scale_window, [a for a in agents if a.alive()])
+        base = self.baseline["per_min"] if self.baseline else {}
+        net = {v: round(w["per_min"].get(v, 0) - base.get(v, 0), 1) for v in set(w["per_min"]) | set(base)}
+        rss = [a.memory_kb().get("VmRSS", 0) for a in agents if a.alive()]
+        pss = [a.memory_kb().get("Pss", 0) for a in agents if a.alive()]
+        by_election = {}
+        for a in agents:
+            if a.alive() and a.is_leader():
+                by_election[a.election] = by_election.get(a.election, 0) + 1
+        r = {"elections": n, "processes": 3 * n, "all_held_after_s": round(t_all, 1), "held": held,
+             "start_interval_s": cfg.scale_start_interval, "all_started_after_s": round(t_started, 1),
+             "exited_early": dead, "window": w, "net_per_min": net,
+             "net_per_s": round(sum(net.values()) / 60, 2),
+             "rss_kb_median": statistics.median(rss) if rss else None, "pss_kb_median": statistics.median(pss) if pss else None,
+             "rss_kb_sum": sum(rss), "cpu_millicores_median": statistics.median(cpu.values()) if cpu else None,
+             "cpu_millicores_sum": sum(cpu.values()),
+             "cpu_millicores_schedstat_median": round(statistics.median(self.last_schedstat.values()), 3) if cpu else None,
+             "elections_with_one_leader": sum(1 for v in by_election.values() if v == 1),
+             "elections_with_two_leaders": sum(1 for v in by_election.values() if v > 1),
+             "loadavg": loadavg()}
+        log(f"scale: {kind} {n}x3: {r['net_per_s']} lease requests/s, RSS median {r['rss_kb_median'] / 1024:.1f} MiB, "
+            f"CPU median {r['cpu_millicores_median']:.2f} mcores, {r['elections_with_one_leader']} elections with one leader")
+        for a in agents:
+            a.signal(signal.SIGTERM)
+        for a in agents:
+            a.stop(grace=15)
+        return r
+
+    def phase_scale(self):
+        self.close()  # the handover groups would add their own requests to the counts
+        if self.baseline is None:
+            log(f"scale: baseline window ({self.cfg.scale_window:.0f}s, no agents)")
+            self.baseline, _ = self.lease_window(self.cfg.scale_window)
+        res = {"leasehold": [], "reference": []}
+        for n in self.cfg.scale_elections:
+            res["leasehold"].append(self.scale_run("leasehold", n))
+            self.save_partial("scale", res)
+        for n in self.cfg.scale_ref_elections:
+            res["reference"].append(self.scale_run("reference", n))
+            self.save_partial("scale", res)
+        self.results["phases"]["scale"] = res
+
+    def save_partial(self, name, res):
+        self.results["phases"][name] = res
+        self.save()
+
+    # -- 8: image size
+    def phase_image(self):
+        r = {"image": self.cfg.image}
+        try:
+            out = subprocess.run(["docker", "image", "inspect", self.cfg.image, "--format", "{{.Size}}"],
+                                 capture_output=True, text=True, timeout=30)
+            if out.returncode == 0 and out.stdout.strip().isdigit():
+                r["bytes"] = int(out.stdout.strip())
+            else:
+                r["error"] = (out.stderr.strip() or "no such image")[:200]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            r["error"] = str(e)[:200]
+        for kind, b in self.cfg.bins.items():
+            r[f"{kind}_binary_bytes"] = os.path.getsize(b)
+        r["leasehold_shared_libraries"] = shared_libs(self.cfg.bins["leasehold"])
+        self.results["phases"]["image"] = r
+        log(f"image: {r.get('bytes', r.get('error'))}")
+
+    def close(self):
+        for g in getattr(self, "groups", {}).values():
+            self.stop_all(g["agents"])
+        self.groups = {}
+
+
+def shared_libs(binary):
+    """Number and total size of the shared libraries a dynamically linked binary loads."""
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    paths = set(re.findall(r"=> (/\S+)", out))
+    total = 0
+    for p in paths:
+        try:
+            total += os.path.getsize(os.path.realpath(p))
+        except OSError:
+            pass
+    return {"count": len(paths), "bytes": total}
+
+
+UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def run_wrk(url, conns, seconds):
+    threads = 1 if conns == 1 else 2
+    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", url]
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        return {"error": "wrk timed out"}
+    out = p.stdout
+    r = {"threads": threads, "connections": conns, "seconds": seconds}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        return {"error": (p.stderr or out)[-300:]}
+    r["rps"] = float(m.group(1))
+    for q, key in (("50", "p50_ms"), ("75", "p75_ms"), ("90", "p90_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if m:
+            r[key] = float(m.group(1)) * UNIT[m.group(2)]
+    m = re.search(r"Latency\s+[\d.]+\w+\s+[\d.]+\w+\s+([\d.]+)(us|ms|s)", out)
+    if m:
+        r["max_ms"] = float(m.group(1)) * UNIT[m.group(2)]
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    r["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    r["socket_errors"] = sum(int(x) for x in m.groups()) if m else 0
+    m = re.search(r"(\d+) requests in", out)
+    r["requests"] = int(m.group(1)) if m else None
+    return r
+
+
+def machine():
+    def first(path, key):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(key):
+                        return re.split(r"[:=]", line, 1)[1].strip().strip('"')
+        except OSError:
+            return None
+    return {"nproc": os.cpu_count(), "cpu": first("/proc/cpuinfo", "model name"),
+            "mem_total": first("/proc/meminfo", "MemTotal"), "kernel": os.uname().release,
+            "os": first("/etc/os-release", "PRETTY_NAME=") or "", "loadavg_at_start": loadavg()}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--phases", default=",".join(ALL_PHASES))
+    args = ap.parse_args()
+    phases = [p for p in args.phases.split(",") if p]
+    for p in phases:
+        if p not in ALL_PHASES:
+            sys.exit(f"unknown phase {p}; phases: {','.join(ALL_PHASES)}")
+
+    def on_signal(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    cfg = Settings()
+    for kind, b in cfg.bins.items():
+        if not os.access(b, os.X_OK):
+            sys.exit(f"bench: no {kind} binary at {b}")
+    b = Bench(cfg, args.out)
+    b.results["machine"] = machine()
+    b.results["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    b.results["versions"] = {
+        "leasehold": subprocess.run([cfg.bins["leasehold"], "--version"], capture_output=True, text=True).stdout.strip()}
+    try:
+        for p in phases:
+            b.results.setdefault("phase_loadavg", {})[p] = loadavg()
+            log(f"phase {p} (load average {' '.join(map(str, loadavg()))})")
+            t = mono()
+            {"steady": b.phase_steady, "start": b.phase_start, "handover": b.phase_handover, "wrk": b.phase_wrk,
+             "lease_to_file": b.phase_lease_to_file, "failover": b.phase_failover, "scale": b.phase_scale,
+             "image": b.phase_image}[p]()
+            b.results.setdefault("phase_seconds", {})[p] = round(mono() - t, 1)
+            b.save()
+    finally:
+        b.close()
+        kill_all()
+        b.results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        b.results["seconds"] = round(mono() - T0, 1)
+        b.results["machine"]["loadavg_at_end"] = loadavg()
+        b.save()
+        subprocess.run(["rm", "-rf", b.work])
+    log(f"done in {mono() - T0:.0f}s; raw results in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

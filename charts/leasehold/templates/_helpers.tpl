@@ -1,0 +1,457 @@
+{{/*
+Named templates of the leasehold library chart.
+
+Every template takes one dict argument:
+  "Values"   the leasehold values map, normally .Values.leasehold of the parent chart (the library's
+             defaults from values.yaml are merged into it by Helm);
+  "context"  the parent chart's root context ($), for Release, Chart and name overrides.
+
+Templates that render YAML emit it at column 0; indent them with nindent where they are placed.
+*/}}
+
+{{/*
+leasehold.name: the parent chart's name (or its nameOverride), as used in labels.
+Usage: {{ include "leasehold.name" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.name" -}}
+{{- default .context.Chart.Name .context.Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+leasehold.fullname: the parent release's fullname, computed like Helm's chart scaffolding does
+(fullnameOverride, else the release name, suffixed with the chart name unless it contains it).
+Usage: {{ include "leasehold.fullname" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.fullname" -}}
+{{- $ctx := .context -}}
+{{- if $ctx.Values.fullnameOverride -}}
+{{- $ctx.Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default $ctx.Chart.Name $ctx.Values.nameOverride -}}
+{{- if contains $name $ctx.Release.Name -}}
+{{- $ctx.Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" $ctx.Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+leasehold.selectorLabels: the labels that select the parent's pods (name + instance).
+Usage: {{ include "leasehold.selectorLabels" (dict "Values" .Values.leasehold "context" $) | nindent 4 }}
+*/}}
+{{- define "leasehold.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "leasehold.name" . }}
+app.kubernetes.io/instance: {{ .context.Release.Name }}
+{{- end -}}
+
+{{/*
+leasehold.labels: the common labels of the objects these templates render.
+Usage: {{ include "leasehold.labels" (dict "Values" .Values.leasehold "context" $) | nindent 4 }}
+*/}}
+{{- define "leasehold.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .context.Chart.Name .context.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "leasehold.selectorLabels" . }}
+{{- with .context.Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .context.Release.Service }}
+app.kubernetes.io/component: leader-election
+{{- end -}}
+
+{{/*
+leasehold.serviceAccountName: the ServiceAccount the pods run as: serviceAccount.name, else the
+fullname when serviceAccount.create, else "default".
+Usage: serviceAccountName: {{ include "leasehold.serviceAccountName" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "leasehold.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+leasehold.roleName: the name of the Role and RoleBinding: "<fullname>-leasehold".
+Usage: {{ include "leasehold.roleName" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.roleName" -}}
+{{- printf "%s-leasehold" (include "leasehold.fullname" . | trunc 53 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/*
+leasehold.election: the Lease name; fails the render when it is not set.
+Usage: {{ include "leasehold.election" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.election" -}}
+{{- required "leasehold: set election (the name of the Lease the replicas compete for)" .Values.election -}}
+{{- end -}}
+
+{{/*
+leasehold.container: the sidecar container as a map (not a list item), without restartPolicy.
+Prefer leasehold.initContainers / leasehold.containers, which place it by sidecarMode.
+An extra key "native" (true) adds restartPolicy: Always.
+Usage: {{ include "leasehold.container" (dict "Values" .Values.leasehold "context" $) | nindent 10 }}
+*/}}
+{{- define "leasehold.container" -}}
+{{- $v := .Values -}}
+name: {{ $v.containerName }}
+image: {{ printf "%s:%s" $v.image.repository $v.image.tag | quote }}
+imagePullPolicy: {{ $v.image.pullPolicy }}
+{{- if .native }}
+restartPolicy: Always
+{{- end }}
+args:
+  - {{ printf "--election=%s" (include "leasehold.election" .) | quote }}
+  - {{ printf "--lease-duration=%s" $v.leaseDuration | quote }}
+  - {{ printf "--renew-deadline=%s" $v.renewDeadline | quote }}
+  - {{ printf "--retry-period=%s" $v.retryPeriod | quote }}
+  - {{ printf "--status-address=127.0.0.1:%d" (int $v.statusPort) | quote }}
+  - {{ printf "--status-dir=%s" $v.statusDir.mountPath | quote }}
+  - {{ printf "--ops-address=:%d" (int $v.opsPort) | quote }}
+  - {{ printf "--log-level=%s" $v.logLevel | quote }}
+  {{- if and $v.handoffTimeout (ne (toString $v.handoffTimeout) "0s") }}
+  - {{ printf "--handoff-timeout=%s" $v.handoffTimeout | quote }}
+  {{- end }}
+  {{- if $v.leaderLabel }}
+  - {{ printf "--leader-label=%s" $v.leaderLabel | quote }}
+  {{- end }}
+  {{- with $v.hooks }}
+  {{- if .onStartLeading }}
+  - {{ printf "--on-start-leading=%s" .onStartLeading | quote }}
+  {{- end }}
+  {{- if .onStopLeading }}
+  - {{ printf "--on-stop-leading=%s" .onStopLeading | quote }}
+  {{- end }}
+  {{- if and .timeout (or .onStartLeading .onStopLeading) }}
+  - {{ printf "--hook-timeout=%s" .timeout | quote }}
+  {{- end }}
+  {{- end }}
+  {{- if $v.elections }}
+  - "--config=/etc/leasehold/config.yaml"
+  {{- end }}
+  {{- range $v.extraArgs }}
+  - {{ . | quote }}
+  {{- end }}
+env:
+  - name: POD_NAME
+    valueFrom:
+      fieldRef:
+        fieldPath: metadata.name
+  - name: POD_NAMESPACE
+    valueFrom:
+      fieldRef:
+        fieldPath: metadata.namespace
+  {{- with $v.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+ports:
+  - name: leasehold-ops
+    containerPort: {{ $v.opsPort }}
+    protocol: TCP
+{{- with $v.probes.liveness }}
+{{- if .enabled }}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: leasehold-ops
+  {{- toYaml (omit . "enabled") | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- with $v.probes.readiness }}
+{{- if .enabled }}
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: leasehold-ops
+  {{- toYaml (omit . "enabled") | nindent 2 }}
+{{- end }}
+{{- end }}
+resources:
+  {{- toYaml $v.resources | nindent 2 }}
+securityContext:
+  {{- toYaml $v.securityContext | nindent 2 }}
+volumeMounts:
+  - name: {{ $v.statusDir.volumeName }}
+    mountPath: {{ $v.statusDir.mountPath }}
+  {{- if $v.elections }}
+  - name: {{ $v.statusDir.volumeName }}-config
+    mountPath: /etc/leasehold
+    readOnly: true
+  {{- end }}
+{{- end -}}
+
+{{/*
+leasehold.nativeSidecar: the sidecar as a list item for the pod's initContainers, with
+restartPolicy: Always (a native sidecar, Kubernetes 1.29+): it starts before the app's containers,
+runs beside them and is stopped after them.
+Usage:
+  initContainers:
+    {{- include "leasehold.nativeSidecar" (dict "Values" .Values.leasehold "context" $) | nindent 8 }}
+*/}}
+{{- define "leasehold.nativeSidecar" -}}
+- {{ include "leasehold.container" (merge (dict "native" true) .) | indent 2 | trim }}
+{{- end -}}
+
+{{/*
+leasehold.classicSidecar: the sidecar as a list item for the pod's containers (any Kubernetes).
+Usage:
+  containers:
+    {{- include "leasehold.classicSidecar" (dict "Values" .Values.leasehold "context" $) | nindent 8 }}
+*/}}
+{{- define "leasehold.classicSidecar" -}}
+- {{ include "leasehold.container" (omit . "native") | indent 2 | trim }}
+{{- end -}}
+
+{{/*
+leasehold.initContainers: the native sidecar list item when sidecarMode is "native", else nothing.
+leasehold.containers: the classic sidecar list item when sidecarMode is "classic", else nothing.
+Use both, so that values alone switch the mode:
+Usage:
+  {{- $lh := dict "Values" .Values.leasehold "context" $ }}
+  {{- with include "leasehold.initContainers" $lh }}
+  initContainers:
+    {{- . | nindent 8 }}
+  {{- end }}
+  containers:
+    - name: app
+      ...
+    {{- with include "leasehold.containers" $lh }}
+    {{- . | nindent 8 }}
+    {{- end }}
+*/}}
+{{- define "leasehold.initContainers" -}}
+{{- if eq (include "leasehold.mode" .) "native" -}}
+{{ include "leasehold.nativeSidecar" . }}
+{{- end -}}
+{{- end -}}
+
+{{- define "leasehold.containers" -}}
+{{- if eq (include "leasehold.mode" .) "classic" -}}
+{{ include "leasehold.classicSidecar" . }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+leasehold.mode: sidecarMode, checked ("native" or "classic").
+Usage: {{ include "leasehold.mode" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.mode" -}}
+{{- $mode := default "native" .Values.sidecarMode -}}
+{{- if not (has $mode (list "native" "classic")) -}}
+{{- fail (printf "leasehold: sidecarMode must be native or classic, not %q" $mode) -}}
+{{- end -}}
+{{- $mode -}}
+{{- end -}}
+
+{{/*
+leasehold.volumes: the emptyDir volume for the status dir, as a list item for the pod's volumes.
+Usage:
+  volumes:
+    {{- include "leasehold.volumes" (dict "Values" .Values.leasehold "context" $) | nindent 8 }}
+*/}}
+{{- define "leasehold.volumes" -}}
+{{- $d := .Values.statusDir -}}
+- name: {{ $d.volumeName }}
+  {{- if or $d.medium $d.sizeLimit }}
+  emptyDir:
+    {{- with $d.medium }}
+    medium: {{ . }}
+    {{- end }}
+    {{- with $d.sizeLimit }}
+    sizeLimit: {{ . }}
+    {{- end }}
+  {{- else }}
+  emptyDir: {}
+  {{- end }}
+{{- if .Values.elections }}
+- name: {{ $d.volumeName }}-config
+  configMap:
+    name: {{ include "leasehold.fullname" . }}-config
+{{- end }}
+{{- end -}}
+
+{{/*
+leasehold.config: the ConfigMap that lists the further elections of `elections` (one sidecar,
+several Leases; see docs/features.md). Renders nothing when `elections` is empty. Include it
+among the parent chart's templates whenever you set `elections`.
+Usage:
+  {{- include "leasehold.config" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.config" -}}
+{{- $v := .Values -}}
+{{- if $v.elections }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "leasehold.fullname" . }}-config
+  labels:
+    {{- include "leasehold.labels" . | nindent 4 }}
+data:
+  config.yaml: |
+    elections:
+    {{- range $v.elections }}
+      - name: {{ .name | quote }}
+        {{- with .leaseDuration }}
+        lease-duration: {{ . | quote }}
+        {{- end }}
+        {{- with .renewDeadline }}
+        renew-deadline: {{ . | quote }}
+        {{- end }}
+        {{- with .retryPeriod }}
+        retry-period: {{ . | quote }}
+        {{- end }}
+        {{- with .leaderLabel }}
+        leader-label: {{ . | quote }}
+        {{- end }}
+    {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+leasehold.volumeMount: the app container's read-only mount of the status dir (status.json and
+the one-line file `state`), as a list item for its volumeMounts.
+Usage:
+  volumeMounts:
+    {{- include "leasehold.volumeMount" (dict "Values" .Values.leasehold "context" $) | nindent 12 }}
+*/}}
+{{- define "leasehold.volumeMount" -}}
+- name: {{ .Values.statusDir.volumeName }}
+  mountPath: {{ .Values.statusDir.mountPath }}
+  readOnly: true
+{{- end -}}
+
+{{/*
+leasehold.appEnv: environment for the app container telling it where to ask: LEASEHOLD_STATUS_URL
+(http://127.0.0.1:<statusPort>; GET $LEASEHOLD_STATUS_URL/v1/leader is 200 while the pod leads)
+and LEASEHOLD_STATE_FILE (the `state` file in the mounted status dir), as list items for env.
+Usage:
+  env:
+    {{- include "leasehold.appEnv" (dict "Values" .Values.leasehold "context" $) | nindent 12 }}
+*/}}
+{{- define "leasehold.appEnv" -}}
+- name: LEASEHOLD_STATUS_URL
+  value: {{ printf "http://127.0.0.1:%d" (int .Values.statusPort) | quote }}
+- name: LEASEHOLD_STATE_FILE
+  value: {{ printf "%s/state" (trimSuffix "/" .Values.statusDir.mountPath) | quote }}
+{{- end -}}
+
+{{/*
+leasehold.rbac: the ServiceAccount (when serviceAccount.create), and the Role and RoleBinding
+(when rbac.create) the agent needs: create leases (which cannot be limited by name), and get,
+update and watch only the election's Lease. No metadata.namespace: the objects go to the release's
+namespace (or kubectl's -n), and the RoleBinding's subject defaults to the binding's namespace.
+Usage (a template file of the parent chart, e.g. templates/leasehold-rbac.yaml):
+  {{- include "leasehold.rbac" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.rbac" -}}
+{{- $election := include "leasehold.election" . -}}
+{{- $v := .Values -}}
+{{- if $v.serviceAccount.create }}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ include "leasehold.serviceAccountName" . }}
+  labels:
+    {{- include "leasehold.labels" . | nindent 4 }}
+  {{- with $v.serviceAccount.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- if $v.rbac.create }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ include "leasehold.roleName" . }}
+  labels:
+    {{- include "leasehold.labels" . | nindent 4 }}
+rules:
+  # create cannot be restricted by resourceNames: the name is not known before the object exists.
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["create"]
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    resourceNames: [{{ $election | quote }}{{ range $v.elections }}, {{ .name | quote }}{{ end }}]
+    # patch: renewals are JSON patches guarded by test operations, which other controllers'
+    # annotations on the Lease cannot make fail (without it, renewals fall back to update).
+    verbs: ["get", "update", "patch", "watch"]
+  {{- $labels := list $v.leaderLabel }}{{ range $v.elections }}{{ $labels = append $labels (.leaderLabel | default "") }}{{ end }}
+  {{- if (compact $labels) }}
+  # --leader-label patches the pod's own labels; pod names are not known in advance.
+  - apiGroups: [""]
+    resources: ["pods"]
+    verbs: ["get", "patch"]
+  {{- end }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ include "leasehold.roleName" . }}
+  labels:
+    {{- include "leasehold.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ include "leasehold.roleName" . }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "leasehold.serviceAccountName" . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+leasehold.podMonitor: a monitoring.coreos.com/v1 PodMonitor scraping the sidecar's /metrics on
+the port "leasehold-ops", when podMonitor.enabled (off by default). It selects the pods by
+leasehold.selectorLabels; pass "selectorLabels" (a map) in the dict to select others.
+Usage (a template file of the parent chart):
+  {{- include "leasehold.podMonitor" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.podMonitor" -}}
+{{- $v := .Values -}}
+{{- if $v.podMonitor.enabled }}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PodMonitor
+metadata:
+  name: {{ include "leasehold.roleName" . }}
+  labels:
+    {{- include "leasehold.labels" . | nindent 4 }}
+    {{- with $v.podMonitor.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  selector:
+    matchLabels:
+      {{- if .selectorLabels }}
+      {{- toYaml .selectorLabels | nindent 6 }}
+      {{- else }}
+      {{- include "leasehold.selectorLabels" . | nindent 6 }}
+      {{- end }}
+  podMetricsEndpoints:
+    - port: leasehold-ops
+      path: /metrics
+      interval: {{ $v.podMonitor.interval }}
+      scrapeTimeout: {{ $v.podMonitor.scrapeTimeout }}
+{{- end }}
+{{- end -}}
+
+{{/*
+leasehold.notes: lines for the parent chart's NOTES.txt.
+Usage (templates/NOTES.txt): {{ include "leasehold.notes" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.notes" -}}
+{{- $v := .Values -}}
+leasehold ({{ include "leasehold.mode" . }} sidecar) elects one leader among the pods through the Lease
+{{ include "leasehold.election" . }} in namespace {{ .context.Release.Namespace }}.
+
+  Who leads:       kubectl -n {{ .context.Release.Namespace }} get lease {{ $v.election }} -o jsonpath='{.spec.holderIdentity}'
+  From the app:    curl -sf http://127.0.0.1:{{ $v.statusPort }}/v1/leader   (200 = this pod leads, 503 = it does not)
+                   or read {{ $v.statusDir.mountPath }}/state
+  Metrics:         :{{ $v.opsPort }}/metrics (port "leasehold-ops"){{ if $v.podMonitor.enabled }}, scraped by a PodMonitor{{ end }}
+{{- end -}}

@@ -1,0 +1,94 @@
+#include "agent/agent.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <future>
+
+#include "status/routes.h"
+
+namespace leasehold::agent {
+
+Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& logger)
+    : config_(std::move(config)),
+      log_(logger),
+      metrics_(LEASEHOLD_VERSION),
+      api_(std::move(kube_config),
+           kube::ApiClientOptions{config_.api_qps, config_.api_burst, std::string("leasehold/") + LEASEHOLD_VERSION},
+           &metrics_) {
+  const RunnerContext context{config_.namespace_name,  config_.identity,        config_.pod_name,    config_.status_dir,
+                              config_.release_timeout, config_.handoff_timeout, config_.hook_timeout};
+  bool is_default = true;
+  for (const auto& settings : config::elections_of(config_)) {
+    runners_.push_back(std::make_unique<ElectionRunner>(context, settings, is_default, api_, metrics_, io_, log_));
+    is_default = false;
+  }
+}
+
+Agent::~Agent() {
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+}
+
+void Agent::start() {
+  std::vector<status::ElectionEndpoint> endpoints;
+  std::vector<const status::StatusBoard*> boards;
+  election::Duration max_silence = election::Duration::zero();
+  for (auto& runner : runners_) {
+    endpoints.push_back(runner->endpoint());
+    boards.push_back(&runner->board());
+    const auto& t = runner->settings().timings;
+    max_silence = std::max(max_silence, 3 * t.request_timeout + 2 * t.retry_period);
+  }
+  status_server_ = std::make_unique<status::HttpServer>(io_, config_.status_address,
+                                                        status::make_status_router(std::move(endpoints)));
+  ops_server_ = std::make_unique<status::HttpServer>(
+      io_, config_.ops_address,
+      status::answer_at_once(
+          status::make_ops_handler(std::move(boards), metrics_, clock_, status::HealthPolicy{max_silence})));
+  status_server_->start();
+  ops_server_->start();
+  io_thread_ = std::thread([this] {
+    auto guard = boost::asio::make_work_guard(io_);
+    io_.run();
+  });
+  nlohmann::json names = nlohmann::json::array();
+  for (auto& runner : runners_) names.push_back(runner->name());
+  log_.info("leasehold started",
+            {{"version", LEASEHOLD_VERSION},
+             {"elections", names},
+             {"namespace", config_.namespace_name},
+             {"identity", config_.identity},
+             {"apiServer", api_.config().server},
+             {"credentials", api_.config().source},
+             {"statusAddress", config_.status_address},
+             {"statusPort", status_server_->port()},
+             {"opsPort", ops_server_->port()},
+             {"statusDir", config_.status_dir},
+             {"leaseDurationSeconds",
+              std::chrono::duration_cast<std::chrono::seconds>(config_.timings.lease_duration).count()}});
+  for (auto& runner : runners_) runner->start();
+}
+
+int Agent::shutdown(const std::string& reason) {
+  log_.info("stopping: no longer claiming leadership", {{"reason", reason}});
+  for (auto& runner : runners_) runner->begin_shutdown();
+  bool all_released = true;
+  for (auto& runner : runners_) {
+    const bool released = runner->finish_shutdown();
+    all_released &= released;
+    log_.info(released ? "released the lease" : "could not release the lease; followers take over when it expires",
+              {{"election", runner->name()}});
+  }
+  // Waiting clients get their final answer, streams end.
+  std::promise<void> closed;
+  boost::asio::post(io_, [&] {
+    for (auto& runner : runners_) runner->endpoint().hub->close_all();
+    closed.set_value();
+  });
+  closed.get_future().wait_for(std::chrono::seconds(1));
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+  return 0;
+}
+
+}  // namespace leasehold::agent

@@ -1,0 +1,48 @@
+// Agent: the sidecar: one API client, the status and ops listeners, and one
+// ElectionRunner per election.
+//
+// Thread-safety: start() and shutdown() are called from the main thread; all
+// else runs on the agent's own threads.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "agent/election_runner.h"
+#include "config/config.h"
+#include "kube/api_client.h"
+#include "kube/kubeconfig.h"
+#include "log/logger.h"
+#include "status/http_server.h"
+#include "status/metrics.h"
+
+namespace leasehold::agent {
+
+class Agent {
+ public:
+  Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& logger);
+  ~Agent();
+
+  // Binds the listeners (throws std::runtime_error naming the address on
+  // failure) and starts the threads.
+  void start();
+  // Stops claiming at once in every election, hands off and releases within
+  // the configured bounds, and stops. Returns the process exit code.
+  int shutdown(const std::string& reason);
+
+ private:
+  const config::Config config_;
+  log::Logger& log_;
+  election::SystemClock clock_;
+  status::Metrics metrics_;
+  kube::ApiClient api_;
+  boost::asio::io_context io_;
+  std::vector<std::unique_ptr<ElectionRunner>> runners_;
+  std::unique_ptr<status::HttpServer> status_server_;
+  std::unique_ptr<status::HttpServer> ops_server_;
+  std::thread io_thread_;
+};
+
+}  // namespace leasehold::agent

@@ -1,0 +1,147 @@
+// ElectionRunner: one election of the sidecar: its Lease client, watch,
+// elector, status board, files, push hub, metrics and side effects, and the
+// loop thread that owns the elector. Also runs the handoff: on shutdown or
+// resign while leading, stop claiming at once, keep the Lease (renewing) until
+// the app acknowledges or --handoff-timeout passes, then release.
+//
+// Thread-safety: the public methods may be called from any thread; the elector
+// is touched only by the loop thread.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "agent/side_effects.h"
+#include "config/config.h"
+#include "election/clock.h"
+#include "election/elector.h"
+#include "kube/api_client.h"
+#include "kube/lease_client.h"
+#include "kube/lease_watch.h"
+#include "log/logger.h"
+#include "status/file_publisher.h"
+#include "status/metrics.h"
+#include "status/routes.h"
+#include "status/status_board.h"
+#include "status/status_hub.h"
+
+namespace leasehold::agent {
+
+// What all elections of one sidecar share.
+struct RunnerContext {
+  std::string namespace_name;
+  std::string identity;
+  std::string pod_name;
+  std::string status_dir;  // empty: no files
+  election::Duration release_timeout;
+  election::Duration handoff_timeout;
+  election::Duration hook_timeout;
+};
+
+class ElectionRunner final : private kube::WatchSink, private election::ElectionObserver {
+ public:
+  ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default, kube::ApiClient& api,
+                 status::Metrics& metrics, boost::asio::io_context& io, log::Logger& logger);
+  ~ElectionRunner() override;
+
+  void start();
+  // Stops claiming at once (answers, files, metrics) and starts the handoff.
+  void begin_shutdown();
+  // Waits until the loop has released the Lease and ended. Returns whether
+  // the Lease was released (or nothing needed releasing).
+  bool finish_shutdown();
+
+  status::ElectionEndpoint endpoint();
+  const status::StatusBoard& board() const { return board_; }
+  const std::string& name() const { return settings_.name; }
+  const config::ElectionSettings& settings() const { return settings_; }
+
+ private:
+  struct LeaseSeen {
+    election::LeaseRecord record;
+  };
+  struct LeaseGone {
+    std::optional<std::uint64_t> revision;
+  };
+  struct WatchHealth {
+    bool healthy;
+  };
+  struct Resign {
+    std::string to;
+  };
+  struct Acknowledge {};
+  struct Shutdown {};
+  using Event = std::variant<LeaseSeen, LeaseGone, WatchHealth, Resign, Acknowledge, Shutdown>;
+
+  enum class HandoffReason { kShutdown, kResign };
+  struct Handoff {
+    HandoffReason reason;
+    std::string successor;
+    election::SteadyTime deadline;
+    bool acknowledged = false;
+  };
+
+  void run_loop();
+  // Returns false when the loop must end (shutdown done).
+  bool handle(Event& event);
+  void begin_handoff(HandoffReason reason, const std::string& successor);
+  // Returns false when the loop must end.
+  bool advance_handoff();
+  bool ack_file_present() const;
+  void publish(const election::ElectionState& state);
+  void write_files(const status::StatusView& view);
+  void push(Event event);
+  status::HttpAnswer acknowledge_request();
+  status::HttpAnswer resign_request(const std::string& to);
+
+  void on_lease(const election::LeaseRecord& record, const nlohmann::json& object) override;
+  void on_lease_deleted(std::optional<std::uint64_t> revision) override;
+  void on_watch_state(bool healthy, const std::string& reason) override;
+  void on_watch_garbage(const std::string& what) override;
+
+  void on_started_leading(const election::ElectionState& state) override;
+  void on_stopped_leading(std::string_view reason) override;
+  void on_leader_observed(const std::string& identity) override;
+  void on_renew(bool success, election::Duration latency) override;
+  void on_store_error(std::string_view operation, const election::StoreResult& result) override;
+
+  const RunnerContext context_;
+  const config::ElectionSettings settings_;
+  log::Logger& log_;
+  election::SystemClock clock_;
+  kube::LeaseClient lease_client_;
+  status::StatusBoard board_;
+  status::ElectionMetrics& metrics_;
+  election::Elector elector_;
+  kube::LeaseWatch watch_;
+  std::shared_ptr<status::StatusHub> hub_;
+  std::vector<status::FilePublisher> files_;
+  std::vector<std::string> ack_files_;
+  std::mutex files_mutex_;
+  SideEffects side_effects_;
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<Event> queue_;
+  std::thread loop_thread_;
+
+  // Loop-thread state.
+  std::optional<Handoff> handoff_;
+  bool claimed_ = false;  // what the app was last told
+  election::SteadyTime last_written_claim_{};
+  bool last_watch_healthy_ = false;
+
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> handoff_pending_{false};
+  std::atomic<bool> released_{false};
+};
+
+}  // namespace leasehold::agent

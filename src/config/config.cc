@@ -1,0 +1,430 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <sstream>
+
+#include "config/duration.h"
+
+namespace leasehold::config {
+namespace {
+
+enum class Kind { kString, kDuration, kNumber, kInteger, kBool };
+
+struct Option {
+  const char* name;  // flag name without dashes; env is LEASEHOLD_<NAME upper, '-' -> '_'>
+  Kind kind;
+  const char* placeholder;
+  const char* help;
+  // Stores `value` into config; returns an error (without the name) or empty.
+  std::function<std::string(Config&, const std::string&)> set;
+  std::function<std::string(const Config&)> show_default;
+};
+
+std::string set_duration(election::Duration& target, const std::string& value) {
+  auto d = parse_duration(value);
+  if (!d) return "'" + value + "' is not a duration (e.g. 15s, 500ms, 1m30s)";
+  target = *d;
+  return {};
+}
+
+std::string set_bool(bool& target, const std::string& value) {
+  if (value == "true" || value == "1" || value.empty()) {
+    target = true;
+  } else if (value == "false" || value == "0") {
+    target = false;
+  } else {
+    return "'" + value + "' is not true or false";
+  }
+  return {};
+}
+
+#define STRING_OPTION(name, field, placeholder, help) \
+  Option {                                            \
+    name, Kind::kString, placeholder, help,           \
+        [](Config& c, const std::string& v) {         \
+          c.field = v;                                \
+          return std::string();                       \
+        },                                            \
+        [](const Config& c) { return c.field; }       \
+  }
+#define DURATION_OPTION(name, field, help)                                                                             \
+  Option {                                                                                                             \
+    name, Kind::kDuration, "duration", help, [](Config& c, const std::string& v) { return set_duration(c.field, v); }, \
+        [](const Config& c) { return format_duration(c.field); }                                                       \
+  }
+
+const std::vector<Option>& options() {
+  static const std::vector<Option> all = {
+      STRING_OPTION("election", election, "name",
+                    "Name of the election: the Lease's name (DNS-1123 subdomain). Required."),
+      STRING_OPTION("namespace", namespace_name, "name",
+                    "Namespace of the Lease. Default: $POD_NAMESPACE, else the pod's service-account namespace, "
+                    "else the kubeconfig context's."),
+      STRING_OPTION("identity", identity, "string",
+                    "Holder identity. Default: $POD_NAME (else the hostname) + \"_\" + a random suffix per process "
+                    "start, so a restart never resumes an old term."),
+      STRING_OPTION("kubeconfig", kubeconfig, "path",
+                    "Kubeconfig file (development). Default: $KUBECONFIG; when empty, the in-cluster service "
+                    "account."),
+      STRING_OPTION("context", kube_context, "name", "Kubeconfig context to use. Default: current-context."),
+      DURATION_OPTION("lease-duration", timings.lease_duration,
+                      "How long a follower waits, after the Lease last changed, before taking over (whole seconds)."),
+      DURATION_OPTION("renew-deadline", timings.renew_deadline,
+                      "The leader steps down when it has not renewed for this long."),
+      DURATION_OPTION("retry-period", timings.retry_period,
+                      "Interval between renewals, and between polls when the "
+                      "watch is down."),
+      DURATION_OPTION("safety-margin", timings.safety_margin,
+                      "The leader stops claiming this long before a follower could take over (clock-rate drift, "
+                      "app reaction)."),
+      DURATION_OPTION("request-timeout", timings.request_timeout,
+                      "Upper bound of one API request (a leader's are also bounded by its remaining validity)."),
+      DURATION_OPTION("release-timeout", release_timeout,
+                      "On SIGTERM/SIGINT: how long to keep trying to release the Lease before exiting."),
+      DURATION_OPTION("handoff-timeout", handoff_timeout,
+                      "On SIGTERM/SIGINT or resign, while leading: stop claiming at once, then wait up to this long "
+                      "for the app to acknowledge (POST /v1/ack or an `ack` file in the status dir) before "
+                      "releasing. 0: release at once."),
+      STRING_OPTION("on-start-leading", on_start_leading, "command",
+                    "Shell command run (sh -c) on becoming leader; $LEASEHOLD_ELECTION, $LEASEHOLD_IDENTITY and "
+                    "$LEASEHOLD_FENCING_TOKEN are set. Never blocks the election."),
+      STRING_OPTION("on-stop-leading", on_stop_leading, "command",
+                    "Shell command run (sh -c) on stopping leading, same environment."),
+      DURATION_OPTION("hook-timeout", hook_timeout, "A hook still running after this long is killed."),
+      STRING_OPTION("leader-label", leader_label, "key",
+                    "Pod label set to \"true\" on this pod while it leads, removed on step-down (needs pods get/patch "
+                    "and $POD_NAME). Empty: off."),
+      STRING_OPTION("status-address", status_address, "host:port",
+                    "Listener for the app: /v1/leader, /v1/status, /. Keep it on localhost."),
+      STRING_OPTION("status-dir", status_dir, "path",
+                    "Directory for status.json and the one-line state file (e.g. an emptyDir shared with the app). "
+                    "Empty: no files."),
+      STRING_OPTION("ops-address", ops_address, "host:port", "Listener for /metrics, /healthz and /readyz."),
+      Option{"api-qps", Kind::kNumber, "number", "Client-side limit on API requests per second.",
+             [](Config& c, const std::string& v) -> std::string {
+               try {
+                 size_t used = 0;
+                 double d = std::stod(v, &used);
+                 if (used != v.size() || !(d > 0) || d > 1000) return "'" + v + "' must be a number in (0, 1000]";
+                 c.api_qps = d;
+                 return {};
+               } catch (const std::exception&) {
+                 return "'" + v + "' is not a number";
+               }
+             },
+             [](const Config& c) {
+               std::ostringstream out;
+               out << c.api_qps;
+               return out.str();
+             }},
+      Option{"api-burst", Kind::kInteger, "int", "Client-side burst of API requests.",
+             [](Config& c, const std::string& v) -> std::string {
+               try {
+                 size_t used = 0;
+                 int n = std::stoi(v, &used);
+                 if (used != v.size() || n < 1 || n > 1000) return "'" + v + "' must be an integer in [1, 1000]";
+                 c.api_burst = n;
+                 return {};
+               } catch (const std::exception&) {
+                 return "'" + v + "' is not an integer";
+               }
+             },
+             [](const Config& c) { return std::to_string(c.api_burst); }},
+      Option{"log-level", Kind::kString, "level", "Least severe level logged: debug, info, warn or error.",
+             [](Config& c, const std::string& v) -> std::string {
+               if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+                 return "'" + v + "' is not one of debug, info, warn, error";
+               }
+               c.log_level = v;
+               return {};
+             },
+             [](const Config& c) { return c.log_level; }},
+      STRING_OPTION("config", config_file, "path",
+                    "YAML file of settings, keyed by flag name (e.g. lease-duration: 15s). Flags and environment "
+                    "override it."),
+      Option{"version", Kind::kBool, "", "Print the version and exit.",
+             [](Config& c, const std::string& v) { return set_bool(c.version, v); },
+             [](const Config&) { return std::string(); }},
+      Option{"help", Kind::kBool, "", "Print this help and exit.",
+             [](Config& c, const std::string& v) { return set_bool(c.help, v); },
+             [](const Config&) { return std::string(); }},
+  };
+  return all;
+}
+
+std::string env_name(const std::string& flag) {
+  std::string out = "LEASEHOLD_";
+  for (char c : flag) out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+const Option* find_option(const std::string& name) {
+  for (const auto& o : options()) {
+    if (name == o.name) return &o;
+  }
+  return nullptr;
+}
+
+// Keys an item of `elections:` may set.
+const std::vector<std::string> kPerElectionKeys = {"lease-duration",  "renew-deadline",  "retry-period",
+                                                   "safety-margin",   "request-timeout", "on-start-leading",
+                                                   "on-stop-leading", "leader-label"};
+
+std::string parse_elections(const YAML::Node& list, Config& config) {
+  if (!list.IsSequence()) return "elections must be a list";
+  size_t index = 0;
+  for (const auto& item : list) {
+    const std::string where = "elections[" + std::to_string(index++) + "]";
+    if (!item.IsMap() || !item["name"] || !item["name"].IsScalar()) return where + ".name is required";
+    ElectionOverrides election{item["name"].as<std::string>(), {}};
+    for (const auto& field : item) {
+      if (!field.first.IsScalar()) return where + ": keys must be strings";
+      const std::string key = field.first.as<std::string>();
+      if (key == "name") continue;
+      if (std::find(kPerElectionKeys.begin(), kPerElectionKeys.end(), key) == kPerElectionKeys.end()) {
+        return where + ": unknown setting '" + key + "'";
+      }
+      if (!field.second.IsScalar()) return where + "." + key + " must be a scalar";
+      // Checked now so that the error names the place; applied by elections_of().
+      const std::string value = field.second.as<std::string>();
+      Config probe;
+      if (auto err = find_option(key)->set(probe, value); !err.empty()) return where + "." + key + ": " + err;
+      election.settings.emplace_back(key, value);
+    }
+    config.more_elections.push_back(std::move(election));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<ElectionSettings> elections_of(const Config& config) {
+  auto settings_of = [](const std::string& name, const Config& c) {
+    return ElectionSettings{name, c.timings, c.on_start_leading, c.on_stop_leading, c.leader_label};
+  };
+  std::vector<ElectionSettings> all{settings_of(config.election, config)};
+  for (const auto& election : config.more_elections) {
+    Config derived = config;
+    for (const auto& [key, value] : election.settings) find_option(key)->set(derived, value);
+    all.push_back(settings_of(election.name, derived));
+  }
+  return all;
+}
+
+std::vector<std::string> option_names() {
+  std::vector<std::string> names;
+  for (const auto& o : options()) names.push_back(o.name);
+  return names;
+}
+
+ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env) {
+  // Flags are collected first, applied last: they win over env and file.
+  std::vector<std::pair<const Option*, std::string>> flags;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "-h") arg = "--help";
+    if (arg.rfind("--", 0) != 0) return {std::nullopt, "unexpected argument '" + arg + "' (flags start with --)"};
+    std::string name = arg.substr(2);
+    std::optional<std::string> value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    const Option* option = find_option(name);
+    if (!option) return {std::nullopt, "--" + name + ": unknown flag (see --help)"};
+    if (!value) {
+      if (option->kind == Kind::kBool) {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return {std::nullopt, "--" + name + ": missing value"};
+      }
+    }
+    flags.emplace_back(option, *value);
+  }
+
+  Config config;
+  // The config file's own location: flag, else env.
+  std::string file;
+  for (const auto& [option, value] : flags) {
+    if (std::string(option->name) == "config") file = value;
+  }
+  if (file.empty()) file = env(env_name("config"));
+  if (!file.empty()) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(file);
+    } catch (const YAML::BadFile&) {
+      return {std::nullopt, "--config: cannot read " + file};
+    } catch (const YAML::Exception& e) {
+      return {std::nullopt, "--config: " + file + " is not valid YAML: " + e.what()};
+    }
+    if (root && !root.IsNull()) {
+      if (!root.IsMap()) return {std::nullopt, "--config: " + file + " must be a mapping of flag names to values"};
+      for (const auto& item : root) {
+        if (!item.first.IsScalar()) return {std::nullopt, "--config: " + file + ": keys must be strings"};
+        const std::string key = item.first.as<std::string>();
+        if (key == "elections") {
+          if (auto err = parse_elections(item.second, config); !err.empty()) {
+            return {std::nullopt, "--config: " + file + ": " + err};
+          }
+          continue;
+        }
+        const Option* option = find_option(key);
+        if (!option || key == "config" || key == "help" || key == "version") {
+          return {std::nullopt, "--config: " + file + ": unknown setting '" + key + "'"};
+        }
+        if (!item.second.IsScalar()) return {std::nullopt, "--config: " + file + ": " + key + " must be a scalar"};
+        if (auto err = option->set(config, item.second.as<std::string>()); !err.empty()) {
+          return {std::nullopt, "--config: " + file + ": " + key + ": " + err};
+        }
+      }
+    }
+  }
+  for (const auto& option : options()) {
+    const std::string value = env(env_name(option.name));
+    if (value.empty() || std::string(option.name) == "help" || std::string(option.name) == "version") continue;
+    if (auto err = option.set(config, value); !err.empty()) {
+      return {std::nullopt, env_name(option.name) + ": " + err};
+    }
+  }
+  for (const auto& [option, value] : flags) {
+    if (auto err = option->set(config, value); !err.empty()) {
+      return {std::nullopt, std::string("--") + option->name + ": " + err};
+    }
+  }
+  config.config_file = file;
+  return {config, {}};
+}
+
+void apply_defaults(Config& config, const EnvLookup& env, const std::string& hostname,
+                    const std::string& random_suffix) {
+  if (config.pod_name.empty()) config.pod_name = env("POD_NAME");
+  if (config.identity.empty()) {
+    std::string base = config.pod_name;
+    if (base.empty()) base = hostname;
+    config.identity = base + "_" + random_suffix;
+  }
+  if (config.namespace_name.empty()) config.namespace_name = env("POD_NAMESPACE");
+  if (config.kubeconfig.empty()) config.kubeconfig = env("KUBECONFIG");
+}
+
+bool is_valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t extra;
+    if (c < 0x80) {
+      extra = 0;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+    } else {
+      return false;
+    }
+    if (i + extra >= s.size() && extra > 0) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
+    const auto c1 = extra > 0 ? static_cast<unsigned char>(s[i + 1]) : 0;
+    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
+        (c == 0xF4 && c1 >= 0x90)) {
+      return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+bool is_dns1123_label(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
+      return false;
+    }
+  }
+  return s.front() != '-' && s.back() != '-';
+}
+
+bool is_dns1123_subdomain(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  std::stringstream parts(s);
+  std::string part;
+  size_t count = 0;
+  while (std::getline(parts, part, '.')) {
+    if (!is_dns1123_label(part)) return false;
+    ++count;
+  }
+  return count > 0 && s.back() != '.';
+}
+
+std::string validate(const Config& c) {
+  if (c.election.empty()) return "--election: required (the Lease's name)";
+  if (!is_dns1123_subdomain(c.election)) {
+    return "--election: '" + c.election + "' is not a DNS-1123 subdomain (lowercase letters, digits, '-', '.')";
+  }
+  if (!c.namespace_name.empty() && !is_dns1123_label(c.namespace_name)) {
+    return "--namespace: '" + c.namespace_name + "' is not a DNS-1123 label";
+  }
+  if (c.identity.empty() || c.identity.size() > 253) return "--identity: must be 1 to 253 characters";
+  if (!is_valid_utf8(c.identity)) return "--identity: must be valid UTF-8";
+  for (char ch : c.identity) {
+    if (std::isspace(static_cast<unsigned char>(ch)) || std::iscntrl(static_cast<unsigned char>(ch))) {
+      return "--identity: must not contain spaces or control characters";
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& e : elections_of(c)) {
+    const std::string where = e.name == c.election ? "--" : "elections[" + e.name + "].";
+    if (!is_dns1123_subdomain(e.name)) return "elections: '" + e.name + "' is not a DNS-1123 subdomain";
+    if (std::find(names.begin(), names.end(), e.name) != names.end()) {
+      return "elections: '" + e.name + "' is listed twice";
+    }
+    names.push_back(e.name);
+    if (auto err = election::validate(e.timings)) {
+      const std::string& text = *err;
+      return where + text.substr(0, text.find(' ')) + ": " + text;
+    }
+    if (!e.leader_label.empty() && c.pod_name.empty()) {
+      return where + "leader-label: needs $POD_NAME (set it from the downward API: metadata.name)";
+    }
+  }
+  if (c.hook_timeout <= election::Duration::zero()) return "--hook-timeout: must be positive";
+  if (c.handoff_timeout < election::Duration::zero()) return "--handoff-timeout: must not be negative";
+  if (c.release_timeout <= election::Duration::zero()) return "--release-timeout: must be positive";
+  if (c.status_address.empty()) return "--status-address: must not be empty";
+  if (c.ops_address.empty()) return "--ops-address: must not be empty";
+  return {};
+}
+
+std::string help_text() {
+  std::ostringstream out;
+  out << "leasehold: elects one leader among a workload's pods by holding a Kubernetes Lease,\n"
+         "and tells the app in the same pod whether it leads (HTTP on localhost, a file, metrics).\n\n"
+         "Usage: leasehold --election NAME [flags]\n\n"
+         "Every flag can also be set as an environment variable LEASEHOLD_<FLAG> (upper case, '-' as '_')\n"
+         "or as a key of the --config YAML file. Precedence: flag > environment > file > default.\n\n"
+         "Flags:\n";
+  Config defaults;
+  for (const auto& o : options()) {
+    std::string head = std::string("  --") + o.name;
+    if (*o.placeholder) head += std::string(" ") + o.placeholder;
+    if (o.kind != Kind::kBool) head += ", $" + env_name(o.name);
+    out << head << "\n      " << o.help;
+    const std::string d = o.show_default(defaults);
+    if (!d.empty()) out << " (default " << d << ")";
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace leasehold::config

@@ -1,0 +1,92 @@
+// Config: the agent's settings from flags, LEASEHOLD_* environment variables
+// and an optional YAML file (precedence flag > env > file > default), with
+// validation that names the offending setting. Pure apart from reading the
+// YAML file; thread-safe.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "election/timings.h"
+
+namespace leasehold::config {
+
+// One election's own settings: the Lease name and what may differ per election.
+struct ElectionSettings {
+  std::string name;
+  election::ElectionTimings timings;
+  std::string on_start_leading;  // shell command run on becoming leader
+  std::string on_stop_leading;   // shell command run on stopping
+  std::string leader_label;      // pod label key set while leading; empty: off
+};
+
+// One item of the config file's `elections:` list: the Lease name and the settings (flag name,
+// value) that override the top-level ones for that election.
+struct ElectionOverrides {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> settings;
+};
+
+struct Config {
+  std::string election;
+  std::string namespace_name;  // empty: from the pod or the kubeconfig
+  std::string identity;        // empty: pod name + "_" + random suffix
+  std::string kubeconfig;      // empty: in-cluster
+  std::string kube_context;
+  election::ElectionTimings timings;
+  election::Duration release_timeout = std::chrono::seconds(5);
+  election::Duration handoff_timeout = std::chrono::seconds(0);
+  election::Duration hook_timeout = std::chrono::seconds(10);
+  std::string on_start_leading;
+  std::string on_stop_leading;
+  std::string leader_label;
+  // Further elections from the config file's `elections:` list; each inherits
+  // the top-level timings, hooks and label unless it sets its own.
+  std::vector<ElectionOverrides> more_elections;
+  std::string pod_name;  // $POD_NAME: the pod --leader-label patches
+  std::string status_address = "127.0.0.1:4040";
+  std::string status_dir;
+  std::string ops_address = ":9090";
+  double api_qps = 5;
+  int api_burst = 10;
+  std::string log_level = "info";
+  std::string config_file;
+  bool help = false;
+  bool version = false;
+};
+
+using EnvLookup = std::function<std::string(const std::string&)>;
+
+struct ParseResult {
+  std::optional<Config> config;
+  std::string error;  // names the flag, e.g. "--lease-duration: ..."
+};
+
+// argv without the program name.
+ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env);
+
+// Fills pod name, identity and namespace defaults from the environment; `random_suffix`
+// makes every process start a new identity.
+void apply_defaults(Config& config, const EnvLookup& env, const std::string& hostname,
+                    const std::string& random_suffix);
+
+// Checks what parse_config cannot (after defaults): returns an error naming
+// the setting, or empty.
+std::string validate(const Config& config);
+
+std::string help_text();
+
+// All elections: the default one (from --election and the top-level
+// settings) first, then the config file's.
+std::vector<ElectionSettings> elections_of(const Config& config);
+
+// Every option's flag name, in help order (for docs tests).
+std::vector<std::string> option_names();
+
+bool is_dns1123_subdomain(const std::string& s);
+bool is_dns1123_label(const std::string& s);
+bool is_valid_utf8(const std::string& s);
+
+}  // namespace leasehold::config

@@ -1,0 +1,352 @@
+#include "election/elector.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace leasehold::election {
+namespace {
+
+using std::chrono::seconds;
+
+bool is_newer(const std::optional<std::uint64_t>& candidate, const std::optional<std::uint64_t>& known) {
+  // Without numeric revisions on both sides we cannot order views: take the new one.
+  if (!candidate || !known) return true;
+  return *candidate > *known;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> revision_of(const std::string& resource_version) {
+  std::uint64_t value = 0;
+  const char* begin = resource_version.data();
+  const char* end = begin + resource_version.size();
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (resource_version.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+const char* to_string(StoreError error) {
+  switch (error) {
+    case StoreError::kNone: return "ok";
+    case StoreError::kNotFound: return "not_found";
+    case StoreError::kConflict: return "conflict";
+    case StoreError::kAlreadyExists: return "already_exists";
+    case StoreError::kTimeout: return "timeout";
+    case StoreError::kUnauthorized: return "unauthorized";
+    case StoreError::kForbidden: return "forbidden";
+    case StoreError::kTooManyRequests: return "too_many_requests";
+    case StoreError::kServerError: return "server_error";
+    case StoreError::kNetwork: return "network";
+    case StoreError::kInvalidResponse: return "invalid_response";
+    case StoreError::kRateLimited: return "rate_limited";
+  }
+  return "unknown";
+}
+
+Elector::Elector(std::string identity, ElectionTimings timings, const Clock& clock, LeaseStore& store,
+                 ElectionObserver* observer)
+    : identity_(std::move(identity)), timings_(timings), clock_(clock), store_(store), observer_(observer) {}
+
+SteadyTime Elector::step() {
+  SteadyTime now = clock_.steady_now();
+  if (stopped_) return now + timings_.retry_period;
+  if (leading_ && !demote_if_overdue(now) && now >= next_renew_) {
+    renew(now);
+    // A renew that failed at its deadline must not leave the claim standing
+    // until the next step.
+    if (leading_) demote_if_overdue(clock_.steady_now());
+  }
+  if (!leading_ && !stopped_) follower_step(clock_.steady_now());
+  return next_wake(clock_.steady_now());
+}
+
+SteadyTime Elector::next_wake(SteadyTime now) const {
+  // Wake at least every retry period: it costs no I/O and keeps the loop's
+  // heartbeat (healthz) fresh.
+  SteadyTime wake = now + timings_.retry_period;
+  auto earlier = [&](SteadyTime t) { wake = std::min(wake, std::max(t, now)); };
+  if (leading_) {
+    earlier(next_renew_);
+    earlier(valid_until_);
+    earlier(last_renew_send_ + timings_.renew_deadline);
+    return wake;
+  }
+  if (stopped_) return wake;
+  if (!observed_ || !watch_healthy_) earlier(std::max(next_poll_, server_backoff_until_));
+  if (observed_) {
+    const bool released = cached_ && cached_->holder_identity.empty() && !standing_back_for_successor();
+    SteadyTime due = cached_ ? (released ? now : observed_change_at_ + effective_lease_duration()) : create_not_before_;
+    earlier(std::max({due, next_attempt_, stand_back_until_, server_backoff_until_}));
+  }
+  return wake;
+}
+
+void Elector::renew(SteadyTime now) {
+  const SteadyTime send = now;
+  const SteadyTime deadline =
+      std::min({valid_until_, last_renew_send_ + timings_.renew_deadline, send + timings_.request_timeout});
+  // Leading implies a cached Lease: the term began with a write that returned it.
+  StoreResult result = store_.renew(*cached_, claim_record(false), deadline);
+  // Someone else wrote the Lease (the store's renew could not tell a harmless
+  // annotation from a take-over): re-read, and renew again while it still
+  // names us, until this renew's deadline, so that even a fast writer cannot
+  // starve the renewals (the client's rate limit bounds the pace).
+  while (result.error == StoreError::kConflict) {
+    report_error("renew", result);
+    StoreResult fresh = store_.get(deadline);
+    absorb(fresh, "get");
+    if (!leading_) return;
+    if (!fresh.ok() || clock_.steady_now() >= deadline) {
+      if (observer_) observer_->on_renew(false, clock_.steady_now() - send);
+      next_renew_ = std::max(send + timings_.retry_period, clock_.steady_now());
+      return;
+    }
+    result = store_.renew(*cached_, claim_record(false), deadline);
+  }
+  SteadyTime answered = clock_.steady_now();
+  if (observer_) observer_->on_renew(result.ok(), answered - send);
+  if (result.ok()) {
+    accept_renew(send, *result.record);
+    return;
+  }
+  report_error("renew", result);
+  if (result.error == StoreError::kNotFound) {
+    observe_absent(std::nullopt);
+    return;
+  }
+  Duration wait = timings_.retry_period;
+  if (result.retry_after) wait = std::max(wait, *result.retry_after);
+  // Retry-After is honoured, but the demotion deadlines in step() still apply.
+  next_renew_ = answered + wait;
+}
+
+void Elector::follower_step(SteadyTime now) {
+  if (now < server_backoff_until_) return;
+  if (!observed_ || (!watch_healthy_ && now >= next_poll_)) poll(now);
+  now = clock_.steady_now();
+  if (!observed_ || now < next_attempt_ || now < server_backoff_until_) return;
+  const bool due = cached_ ? may_acquire(now) : now >= create_not_before_ && now >= stand_back_until_;
+  if (due) try_claim(now);
+}
+
+void Elector::poll(SteadyTime now) {
+  StoreResult result = store_.get(now + timings_.request_timeout);
+  next_poll_ = clock_.steady_now() + timings_.retry_period;
+  absorb(result, "get");
+}
+
+void Elector::absorb(const StoreResult& result, std::string_view operation) {
+  if (result.ok()) {
+    observe(*result.record);
+  } else if (result.error == StoreError::kNotFound) {
+    observe_absent(std::nullopt);
+  } else {
+    report_error(operation, result);
+  }
+}
+
+bool Elector::standing_back_for_successor() const {
+  return cached_ && !cached_->preferred_holder.empty() && cached_->preferred_holder != identity_;
+}
+
+bool Elector::may_acquire(SteadyTime now) const {
+  if (!cached_ || now < stand_back_until_) return false;
+  if (cached_->holder_identity.empty()) {
+    // Released: at once, unless handed to someone else, who gets one lease
+    // duration to take it before anyone may.
+    return !standing_back_for_successor() || now >= observed_change_at_ + effective_lease_duration();
+  }
+  // Our own identity in the record is treated like anyone's: it may be a
+  // previous process with the same --identity, whose term we must not resume.
+  return now >= observed_change_at_ + effective_lease_duration();
+}
+
+Duration Elector::effective_lease_duration() const {
+  Duration stored = cached_ ? seconds(cached_->lease_duration_seconds) : Duration::zero();
+  // The longer of the two: honours a holder that asked for more, and a record
+  // edited to a shorter duration cannot make us take over early.
+  return std::max(stored, timings_.lease_duration);
+}
+
+LeaseRecord Elector::claim_record(bool new_term) const {
+  LeaseRecord record = cached_.value_or(LeaseRecord{});
+  const WallTime now = clock_.wall_now();
+  record.holder_identity = identity_;
+  record.lease_duration_seconds =
+      static_cast<int>(std::chrono::duration_cast<seconds>(timings_.lease_duration).count());
+  record.renew_time = now;
+  if (new_term) {
+    record.preferred_holder.clear();
+    record.acquire_time = now;
+    record.lease_transitions = cached_ ? cached_->lease_transitions + 1 : 0;
+  }
+  return record;
+}
+
+void Elector::try_claim(SteadyTime now) {
+  // Absent: create (no resourceVersion); present: compare-and-swap on the version we observed.
+  const bool create = !cached_;
+  const SteadyTime deadline = now + timings_.request_timeout;
+  const StoreResult result =
+      create ? store_.create(claim_record(true), deadline) : store_.update(claim_record(true), deadline);
+  if (result.ok()) {
+    start_term(now, *result.record);
+    return;
+  }
+  report_error(create ? "create" : "update", result);
+  const SteadyTime answered = clock_.steady_now();
+  next_attempt_ = answered + timings_.retry_period;
+  if (result.error == StoreError::kAlreadyExists || result.error == StoreError::kConflict) {
+    // Our view was stale: the fresh record decides, and restarts the expiry wait if it changed.
+    next_attempt_ = answered;
+    absorb(store_.get(answered + timings_.request_timeout), "get");
+  } else if (result.error == StoreError::kNotFound) {
+    observe_absent(std::nullopt);
+  }
+}
+
+void Elector::start_term(SteadyTime send_time, const LeaseRecord& record) {
+  observe(record);
+  leading_ = true;
+  ++terms_led_;
+  fencing_token_ = revision_of(record.resource_version).value_or(0);
+  accept_renew(send_time, record);
+  if (observer_) observer_->on_started_leading(state());
+}
+
+void Elector::accept_renew(SteadyTime send_time, const LeaseRecord& record) {
+  observe(record);
+  if (!leading_) return;  // observe() saw a newer foreign record
+  last_renew_send_ = send_time;
+  valid_until_ = send_time + timings_.lease_duration - timings_.safety_margin;
+  next_renew_ = std::max(send_time + timings_.retry_period, clock_.steady_now());
+}
+
+bool Elector::demote_if_overdue(SteadyTime now) {
+  if (now >= valid_until_) {
+    demote("lease validity ran out");
+  } else if (now >= last_renew_send_ + timings_.renew_deadline) {
+    demote("renew deadline passed");
+  }
+  return !leading_;
+}
+
+void Elector::demote(std::string_view reason) {
+  if (!leading_) return;
+  leading_ = false;
+  fencing_token_ = 0;
+  valid_until_ = {};
+  if (observer_) observer_->on_stopped_leading(reason);
+}
+
+void Elector::observe(const LeaseRecord& record) {
+  const auto revision = revision_of(record.resource_version);
+  if (observed_ && newest_revision_ && !is_newer(revision, newest_revision_)) return;
+  if (observed_ && cached_ && *cached_ == record) return;
+  const bool holder_changed = !cached_ || cached_->holder_identity != record.holder_identity;
+  observed_ = true;
+  cached_ = record;
+  if (revision) newest_revision_ = revision;
+  observed_change_at_ = clock_.steady_now();
+  observed_change_wall_ = clock_.wall_now();
+  if (leading_ && record.holder_identity != identity_) demote("another holder took the lease");
+  if (holder_changed && observer_) observer_->on_leader_observed(record.holder_identity);
+}
+
+void Elector::observe_absent(std::optional<std::uint64_t> deletion_revision) {
+  if (observed_ && !cached_) return;
+  if (observed_ && deletion_revision && newest_revision_ && *deletion_revision <= *newest_revision_) return;
+  const SteadyTime now = clock_.steady_now();
+  if (!observed_) {
+    // We know nothing of the Lease's history: a deleted Lease may still be
+    // held by a leader cut off from the API server, so wait out one term.
+    create_not_before_ = now + timings_.lease_duration;
+  } else if (leading_) {
+    // We held it and have stopped claiming: nobody else can lead before our
+    // old term ends, so we may re-create it at once (a new term, a new token).
+    demote("the lease was deleted");
+    create_not_before_ = now;
+  } else if (cached_->holder_identity.empty()) {
+    create_not_before_ = now;
+  } else {
+    create_not_before_ = observed_change_at_ + effective_lease_duration();
+  }
+  const bool had_holder = cached_ && !cached_->holder_identity.empty();
+  observed_ = true;
+  cached_.reset();
+  if (deletion_revision) newest_revision_ = deletion_revision;
+  observed_change_at_ = now;
+  observed_change_wall_ = clock_.wall_now();
+  if (had_holder && observer_) observer_->on_leader_observed("");
+}
+
+void Elector::stop_claiming(std::string_view reason) {
+  demote(reason);
+  stopped_ = true;
+}
+
+bool Elector::resign(SteadyTime deadline, const std::string& successor) {
+  if (!leading_) return false;
+  demote(successor.empty() ? "resigned" : "resigned in favour of " + successor);
+  stand_back_until_ = clock_.steady_now() + timings_.lease_duration;
+  release_to(deadline, successor);
+  return true;
+}
+
+bool Elector::release_to(SteadyTime deadline, const std::string& successor) {
+  // Bounded attempts as well as time: transient errors (the API server
+  // restarting) are retried, but never in a tight loop.
+  for (int attempt = 0; attempt < 20 && clock_.steady_now() < deadline; ++attempt) {
+    if (!cached_ || cached_->holder_identity != identity_) return true;
+    LeaseRecord record = *cached_;
+    const WallTime now = clock_.wall_now();
+    record.preferred_holder = successor;
+    record.holder_identity.clear();
+    record.lease_duration_seconds = 1;
+    record.acquire_time = now;
+    record.renew_time = now;
+    StoreResult result = store_.update(record, deadline);
+    if (result.ok()) {
+      observe(*result.record);
+      return true;
+    }
+    report_error("update", result);
+    if (result.error == StoreError::kForbidden || result.error == StoreError::kInvalidResponse) return false;
+    if (result.error != StoreError::kConflict && result.error != StoreError::kNotFound) continue;
+    absorb(store_.get(deadline), "get");
+  }
+  return false;
+}
+
+void Elector::report_error(std::string_view operation, const StoreResult& result) {
+  if (result.error == StoreError::kTooManyRequests && result.retry_after) {
+    // An overloaded server asked us to wait: the follower's polls and claims
+    // do, but never longer than one lease duration, after which a record left
+    // unchanged could be claimed anyway. The leader's renewals have their own
+    // bound (the renew deadline).
+    const SteadyTime until = clock_.steady_now() + std::min(*result.retry_after, timings_.lease_duration);
+    server_backoff_until_ = std::max(server_backoff_until_, until);
+  }
+  if (observer_ && !result.ok()) observer_->on_store_error(operation, result);
+}
+
+ElectionState Elector::state() const {
+  ElectionState s;
+  s.leading = leading_;
+  s.valid_until = valid_until_;
+  s.fencing_token = fencing_token_;
+  s.observed = observed_;
+  s.terms_led = terms_led_;
+  if (cached_) {
+    s.lease_exists = true;
+    s.leader = cached_->holder_identity;
+    s.acquired_at = cached_->acquire_time;
+    s.renewed_at = cached_->renew_time;
+    s.lease_duration_seconds = cached_->lease_duration_seconds;
+    s.lease_transitions = cached_->lease_transitions;
+  }
+  if (observed_) s.observed_at = observed_change_wall_;
+  return s;
+}
+
+}  // namespace leasehold::election

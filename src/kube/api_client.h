@@ -1,0 +1,86 @@
+// ApiClient: HTTPS requests to the Kubernetes API server with a hard deadline
+// per request, a client-side rate limit, bearer-token refresh (the token file
+// is re-read about every minute and right after a 401), and a hook that counts
+// every request by verb and outcome. Credentials never reach logs or errors.
+//
+// Thread-safe: the election thread and the watch thread share one ApiClient.
+#pragma once
+
+#include <cpprest/http_client.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "election/clock.h"
+#include "election/lease_store.h"
+#include "kube/kubeconfig.h"
+#include "kube/rate_limiter.h"
+
+namespace leasehold::kube {
+
+struct ApiResponse {
+  election::StoreError transport = election::StoreError::kNone;  // kNone: an HTTP answer arrived
+  int status = 0;
+  std::string body;
+  std::optional<election::Duration> retry_after;
+  std::string detail;
+};
+
+// The delay of a Retry-After header given in seconds (the form the API server
+// sends); nullopt when absent or not a plausible number of seconds.
+std::optional<election::Duration> parse_retry_after(const web::http::http_headers& headers);
+
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  // outcome: the HTTP status code as text, or timeout/network/rate_limited.
+  virtual void on_request(const std::string& verb, const std::string& outcome, election::Duration latency) = 0;
+};
+
+struct ApiClientOptions {
+  double qps = 5;
+  int burst = 10;
+  std::string user_agent = "leasehold";
+  std::chrono::seconds token_refresh{60};
+};
+
+class ApiClient {
+ public:
+  ApiClient(KubeConfig config, ApiClientOptions options, RequestObserver* observer);
+
+  // Sends one request and returns by `deadline` whatever happens.
+  // `verb` is the Kubernetes verb for metrics (get, create, update, watch).
+  ApiResponse send(const std::string& verb, const web::http::method& method, const std::string& path,
+                   const std::string* json_body, election::SteadyTime deadline,
+                   const std::string& content_type = "application/json");
+
+  // For streaming (watch): a request carrying auth and User-Agent, and the
+  // client to send it with (no overall timeout, only an inactivity timeout).
+  web::http::http_request make_request(const web::http::method& method, const std::string& path);
+  web::http::client::http_client& stream_client() { return *stream_client_; }
+  void observe(const std::string& verb, const std::string& outcome, election::Duration latency);
+  // After a 401 on any path: the next request re-reads the token file.
+  void invalidate_token();
+
+  const KubeConfig& config() const { return config_; }
+
+ private:
+  std::string bearer_token();
+  std::unique_ptr<web::http::client::http_client> make_client(std::chrono::seconds timeout);
+
+  const KubeConfig config_;
+  const ApiClientOptions options_;
+  RequestObserver* observer_;
+  RateLimiter limiter_;
+  std::unique_ptr<web::http::client::http_client> client_;
+  std::unique_ptr<web::http::client::http_client> stream_client_;
+
+  std::mutex token_mutex_;
+  std::string token_;
+  election::SteadyTime token_read_at_{};
+  bool token_stale_ = true;
+};
+
+}  // namespace leasehold::kube

@@ -1,0 +1,123 @@
+#include "kube/lease_client.h"
+
+#include "kube/lease_json.h"
+#include "kube/micro_time.h"
+#include "util/json_text.h"
+
+namespace leasehold::kube {
+
+using election::StoreError;
+using election::StoreResult;
+using nlohmann::json;
+
+LeaseClient::LeaseClient(ApiClient& api, std::string namespace_name, std::string name)
+    : api_(api), namespace_(std::move(namespace_name)), name_(std::move(name)) {}
+
+std::string LeaseClient::collection_path() const {
+  return "/apis/coordination.k8s.io/v1/namespaces/" + namespace_ + "/leases";
+}
+std::string LeaseClient::object_path() const { return collection_path() + "/" + name_; }
+
+StoreResult LeaseClient::get(election::SteadyTime deadline) {
+  return interpret(api_.send("get", web::http::methods::GET, object_path(), nullptr, deadline), false);
+}
+
+StoreResult LeaseClient::create(const election::LeaseRecord& record, election::SteadyTime deadline) {
+  const std::string body = json_text(lease_to_json(record, namespace_, name_, json()));
+  return interpret(api_.send("create", web::http::methods::POST, collection_path(), &body, deadline), true);
+}
+
+StoreResult LeaseClient::update(const election::LeaseRecord& record, election::SteadyTime deadline) {
+  const std::string body = json_text(lease_to_json(record, namespace_, name_, base_object()));
+  return interpret(api_.send("update", web::http::methods::PUT, object_path(), &body, deadline), false);
+}
+
+StoreResult LeaseClient::renew(const election::LeaseRecord& expected, const election::LeaseRecord& record,
+                               election::SteadyTime deadline) {
+  if (patch_unusable_ || !expected.acquire_time || !expected.renew_time || !record.renew_time) {
+    return update(record, deadline);
+  }
+  const auto test = [](const char* field, json value) {
+    return json{{"op", "test"}, {"path", std::string("/spec/") + field}, {"value", std::move(value)}};
+  };
+  const json patch = json::array({
+      test("holderIdentity", expected.holder_identity),
+      test("leaseTransitions", expected.lease_transitions),
+      test("acquireTime", format_micro_time(*expected.acquire_time)),
+      test("renewTime", format_micro_time(*expected.renew_time)),
+      json{{"op", "replace"}, {"path", "/spec/renewTime"}, {"value", format_micro_time(*record.renew_time)}},
+      json{{"op", "replace"}, {"path", "/spec/leaseDurationSeconds"}, {"value", record.lease_duration_seconds}},
+  });
+  const std::string body = json_text(patch);
+  const ApiResponse response =
+      api_.send("patch", web::http::methods::PATCH, object_path(), &body, deadline, "application/json-patch+json");
+  if (response.transport == StoreError::kNone) {
+    if (response.status == 403 || response.status == 405 || response.status == 415) {
+      patch_unusable_ = true;  // not allowed here: renew as before
+      return update(record, deadline);
+    }
+    if (response.status == 422) {
+      // A test failed: the term's fields changed, or the server read them differently from how
+      // we wrote them. A compare-and-swap on the revision we hold tells which: it fails (409)
+      // if the Lease changed, and succeeds only if it did not, in which case the patch, not the
+      // Lease, was at fault.
+      StoreResult fallback = update(record, deadline);
+      if (fallback.ok()) patch_unusable_ = true;
+      return fallback;
+    }
+  }
+  return interpret(response, false);
+}
+
+json LeaseClient::base_object() {
+  std::lock_guard lock(mutex_);
+  return last_object_;
+}
+
+void LeaseClient::remember(const json& object, const election::LeaseRecord& record) {
+  const auto revision = election::revision_of(record.resource_version);
+  std::lock_guard lock(mutex_);
+  if (last_revision_ && revision && *revision <= *last_revision_) return;
+  last_object_ = object;
+  last_revision_ = revision;
+}
+
+StoreResult LeaseClient::interpret(const ApiResponse& response, bool is_create) {
+  StoreResult result;
+  result.retry_after = response.retry_after;
+  if (response.transport != StoreError::kNone) {
+    result.error = response.transport;
+    result.detail = response.detail;
+    return result;
+  }
+  const int status = response.status;
+  result.detail = "HTTP " + std::to_string(status);
+  if (status == 200 || status == 201) {
+    json object = json::parse(response.body, nullptr, false);
+    auto record = object.is_discarded() ? std::nullopt : lease_from_json(object);
+    if (!record) {
+      result.error = StoreError::kInvalidResponse;
+      result.detail = "the API server's answer is not a Lease";
+      return result;
+    }
+    remember(object, *record);
+    result.record = std::move(record);
+    return result;
+  }
+  // Kubernetes puts the reason in a Status object; keep its message for logs.
+  json status_object = json::parse(response.body, nullptr, false);
+  if (status_object.is_object() && status_object.contains("message") && status_object["message"].is_string()) {
+    result.detail += ": " + status_object["message"].get<std::string>();
+  }
+  switch (status) {
+    case 404: result.error = StoreError::kNotFound; break;
+    case 409: result.error = is_create ? StoreError::kAlreadyExists : StoreError::kConflict; break;
+    case 401: result.error = StoreError::kUnauthorized; break;
+    case 403: result.error = StoreError::kForbidden; break;
+    case 429: result.error = StoreError::kTooManyRequests; break;
+    default: result.error = status >= 500 ? StoreError::kServerError : StoreError::kInvalidResponse;
+  }
+  return result;
+}
+
+}  // namespace leasehold::kube

@@ -1,0 +1,60 @@
+// LeaseClient: the LeaseStore of one named Lease over the Kubernetes API.
+// Maps HTTP answers to StoreErrors (404, 409, 401, 403, 429, 5xx, timeouts,
+// garbage) and keeps the last full object seen so that writes preserve fields
+// leasehold does not manage.
+//
+// Thread-safe: get/create/update/renew are called by the election thread, remember()
+// by the watch thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "election/lease_store.h"
+#include "kube/api_client.h"
+
+namespace leasehold::kube {
+
+class LeaseClient final : public election::LeaseStore {
+ public:
+  LeaseClient(ApiClient& api, std::string namespace_name, std::string name);
+
+  election::StoreResult get(election::SteadyTime deadline) override;
+  election::StoreResult create(const election::LeaseRecord& record, election::SteadyTime deadline) override;
+  election::StoreResult update(const election::LeaseRecord& record, election::SteadyTime deadline) override;
+  // A JSON patch whose `test` operations guard the term (holder, transitions,
+  // acquire and renew times) in place of a resourceVersion: the API server
+  // applies it to the current object, so another controller's annotations do
+  // not make it fail. A failed test (422) is settled by a compare-and-swap
+  // update on the revision held: 409 (a conflict) if the term changed; if it
+  // succeeds, the patch itself does not work here. Then, and where patching is
+  // not allowed (403: a Role without the `patch` verb), renewals are updates
+  // for the rest of the process.
+  election::StoreResult renew(const election::LeaseRecord& expected, const election::LeaseRecord& record,
+                              election::SteadyTime deadline) override;
+
+  // A full object seen elsewhere (the watch), already read as `record`, kept as
+  // the base of later writes if it is the newest seen.
+  void remember(const nlohmann::json& object, const election::LeaseRecord& record);
+
+  std::string collection_path() const;
+  std::string object_path() const;
+
+ private:
+  election::StoreResult interpret(const ApiResponse& response, bool is_create);
+  nlohmann::json base_object();
+
+  ApiClient& api_;
+  const std::string namespace_;
+  const std::string name_;
+  std::mutex mutex_;
+  nlohmann::json last_object_;
+  std::optional<std::uint64_t> last_revision_;
+  std::atomic<bool> patch_unusable_{false};
+};
+
+}  // namespace leasehold::kube

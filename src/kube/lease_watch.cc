@@ -1,0 +1,198 @@
+#include "kube/lease_watch.h"
+
+#include <cpprest/containerstream.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "kube/lease_json.h"
+
+namespace leasehold::kube {
+namespace {
+
+using nlohmann::json;
+
+std::string query_escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_') {
+      out += static_cast<char>(c);
+    } else {
+      char buffer[4];
+      std::snprintf(buffer, sizeof buffer, "%%%02X", c);
+      out += buffer;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+WatchEvent parse_watch_line(const std::string& line) {
+  WatchEvent event;
+  json parsed = json::parse(line, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("type") || !parsed["type"].is_string()) {
+    event.detail = "not a watch event";
+    return event;
+  }
+  const std::string type = parsed["type"].get<std::string>();
+  const json object = parsed.value("object", json());
+  if (type == "ERROR") {
+    const int code = object.is_object() && object.contains("code") && object["code"].is_number_integer()
+                         ? object["code"].get<int>()
+                         : 0;
+    event.type = code == 410 ? WatchEvent::Type::kGone : WatchEvent::Type::kError;
+    event.detail = object.is_object() && object.contains("message") && object["message"].is_string()
+                       ? object["message"].get<std::string>()
+                       : "watch error";
+    return event;
+  }
+  if (!object.is_object()) {
+    event.detail = "watch event without an object";
+    return event;
+  }
+  if (object.contains("metadata") && object["metadata"].is_object() && object["metadata"].contains("resourceVersion") &&
+      object["metadata"]["resourceVersion"].is_string()) {
+    event.resource_version = object["metadata"]["resourceVersion"].get<std::string>();
+  }
+  if (type == "BOOKMARK") {
+    event.type = WatchEvent::Type::kBookmark;
+    return event;
+  }
+  event.record = lease_from_json(object);
+  if (!event.record) {
+    event.detail = "watch event object is not a Lease";
+    return event;
+  }
+  event.object = object;
+  if (type == "ADDED")
+    event.type = WatchEvent::Type::kAdded;
+  else if (type == "MODIFIED")
+    event.type = WatchEvent::Type::kModified;
+  else if (type == "DELETED")
+    event.type = WatchEvent::Type::kDeleted;
+  else
+    event.detail = "unknown watch event type";
+  return event;
+}
+
+LeaseWatch::LeaseWatch(ApiClient& api, std::string collection_path, std::string name, WatchSink& sink)
+    : api_(api), collection_path_(std::move(collection_path)), name_(std::move(name)), sink_(sink) {}
+
+LeaseWatch::~LeaseWatch() {
+  stop();
+  // The stream read may be blocked inside cpprestsdk; never hang shutdown on it.
+  if (thread_.joinable()) thread_.detach();
+}
+
+void LeaseWatch::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void LeaseWatch::stop() {
+  stopping_ = true;
+  cancel_.cancel();
+}
+
+namespace {
+constexpr std::chrono::milliseconds kMaxBackoff{10000};
+}  // namespace
+
+void LeaseWatch::run() {
+  std::mt19937 rng(std::random_device{}());
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stopping_) {
+    std::string reason;
+    const bool clean = watch_once(reason);
+    sink_.on_watch_state(false, reason);
+    if (stopping_) break;
+    if (clean) {
+      backoff = std::chrono::milliseconds(100);
+      continue;
+    }
+    // An overloaded server's Retry-After is honoured up to the longest backoff;
+    // meanwhile the elector polls, itself honouring Retry-After.
+    if (server_retry_after_) {
+      const auto asked = std::chrono::duration_cast<std::chrono::milliseconds>(*server_retry_after_);
+      backoff = std::max(backoff, std::min(asked, kMaxBackoff));
+    }
+    // Jitter spreads the reconnects of many agents after an API server restart.
+    const auto jittered = backoff + std::chrono::milliseconds(rng() % (backoff.count() / 2 + 1));
+    for (auto slept = std::chrono::milliseconds(0); slept < jittered && !stopping_;
+         slept += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  }
+}
+
+bool LeaseWatch::watch_once(std::string& reason) {
+  std::string path = collection_path_ + "?watch=true&allowWatchBookmarks=true&timeoutSeconds=" +
+                     std::to_string(240 + std::random_device{}() % 60) +
+                     "&fieldSelector=" + query_escape("metadata.name=" + name_);
+  if (!resource_version_.empty()) path += "&resourceVersion=" + query_escape(resource_version_);
+  const auto sent = std::chrono::steady_clock::now();
+  web::http::http_response response;
+  server_retry_after_.reset();
+  try {
+    auto task = api_.stream_client().request(api_.make_request(web::http::methods::GET, path), cancel_.get_token());
+    response = task.get();
+  } catch (const std::exception& e) {
+    api_.observe("watch", "network", std::chrono::steady_clock::now() - sent);
+    reason = std::string("watch request failed: ") + e.what();
+    return false;
+  }
+  api_.observe("watch", std::to_string(response.status_code()), std::chrono::steady_clock::now() - sent);
+  if (response.status_code() != 200) {
+    if (response.status_code() == 401) api_.invalidate_token();
+    if (response.status_code() == 410) resource_version_.clear();
+    server_retry_after_ = parse_retry_after(response.headers());
+    reason = "watch answered HTTP " + std::to_string(response.status_code());
+    return false;
+  }
+  sink_.on_watch_state(true, "");
+  auto body = response.body();
+  try {
+    while (!stopping_) {
+      // The body is a stream of bytes: read into a byte buffer of the same type (a char buffer
+      // would be reinterpreted through a cast, which is undefined behaviour).
+      concurrency::streams::container_buffer<std::vector<std::uint8_t>> line;
+      const size_t n = body.read_line(line).get();
+      if (n == 0 && body.is_eof()) {
+        reason = "watch stream ended";
+        return true;
+      }
+      const std::string text(line.collection().begin(), line.collection().end());
+      if (text.empty()) continue;
+      WatchEvent event = parse_watch_line(text);
+      switch (event.type) {
+        case WatchEvent::Type::kAdded:
+        case WatchEvent::Type::kModified:
+          resource_version_ = event.resource_version;
+          sink_.on_lease(*event.record, event.object);
+          break;
+        case WatchEvent::Type::kDeleted:
+          resource_version_ = event.resource_version;
+          sink_.on_lease_deleted(election::revision_of(event.resource_version));
+          break;
+        case WatchEvent::Type::kBookmark:
+          if (!event.resource_version.empty()) resource_version_ = event.resource_version;
+          break;
+        case WatchEvent::Type::kGone:
+          resource_version_.clear();
+          reason = "watch expired (410): starting afresh";
+          return true;
+        case WatchEvent::Type::kError: reason = "watch error: " + event.detail; return false;
+        case WatchEvent::Type::kInvalid: sink_.on_watch_garbage(event.detail); break;
+      }
+    }
+  } catch (const std::exception& e) {
+    reason = std::string("watch stream broke: ") + e.what();
+    return false;
+  }
+  reason = "stopping";
+  return true;
+}
+
+}  // namespace leasehold::kube

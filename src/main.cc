@@ -1,0 +1,116 @@
+// leasehold: wires configuration, credentials and the Agent, then waits for
+// SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for bad configuration,
+// 1 when the listeners cannot start.
+#include <malloc.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <utility>
+
+// After <utility>: this header relies on it without including it.
+#include <pplx/threadpool.h>
+
+#include "agent/agent.h"
+#include "config/config.h"
+#include "kube/kubeconfig.h"
+#include "log/logger.h"
+
+namespace {
+
+std::string getenv_string(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  return value ? value : "";
+}
+
+std::string random_suffix() {
+  std::random_device device;
+  std::uniform_int_distribution<unsigned> byte(0, 255);
+  std::string out;
+  static const char* hex = "0123456789abcdef";
+  for (int i = 0; i < 4; ++i) {
+    unsigned b = byte(device);
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+std::string hostname() {
+  char buffer[256] = {};
+  if (gethostname(buffer, sizeof buffer - 1) != 0) return "leasehold";
+  return buffer;
+}
+
+int fail_config(const std::string& message) {
+  std::cerr << "leasehold: " << message << "\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace leasehold;
+  // Signals are taken by sigwait() below, never by a handler on a random thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  config::ParseResult parsed = config::parse_config(args, getenv_string);
+  if (!parsed.config) return fail_config(parsed.error);
+  config::Config cfg = *parsed.config;
+  if (cfg.help) {
+    std::cout << config::help_text();
+    return 0;
+  }
+  if (cfg.version) {
+    std::cout << "leasehold " << LEASEHOLD_VERSION << "\n";
+    return 0;
+  }
+  config::apply_defaults(cfg, getenv_string, hostname(), random_suffix());
+
+  kube::KubeConfig kube_config;
+  try {
+    kube_config = cfg.kubeconfig.empty() ? kube::load_in_cluster(getenv_string)
+                                         : kube::load_kubeconfig(cfg.kubeconfig, cfg.kube_context);
+  } catch (const kube::KubeConfigError& e) {
+    return fail_config(std::string("--kubeconfig: ") + e.what());
+  }
+  if (cfg.namespace_name.empty()) cfg.namespace_name = kube_config.namespace_name;
+  if (cfg.namespace_name.empty()) {
+    return fail_config(
+        "--namespace: not set, and neither $POD_NAMESPACE, the service account nor the kubeconfig "
+        "context names one");
+  }
+  if (const std::string error = config::validate(cfg); !error.empty()) return fail_config(error);
+  // Footprint: cpprestsdk's pool defaults to 40 threads and glibc to one malloc
+  // arena per thread; a sidecar needs neither.
+  mallopt(M_ARENA_MAX, 2);
+  crossplat::threadpool::initialize_with_threads(2);
+
+  log::Logger logger(log::parse_level(cfg.log_level));
+  std::unique_ptr<agent::Agent> agent;
+  try {
+    agent = std::make_unique<agent::Agent>(cfg, kube_config, logger);
+    agent->start();
+  } catch (const std::exception& e) {
+    logger.error("cannot start", {{"error", e.what()}});
+    return 1;
+  }
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  const int code = agent->shutdown(signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  std::fflush(nullptr);
+  // Threads blocked inside cpprestsdk (a watch read) must not delay or crash
+  // the exit: leave without running destructors.
+  std::_Exit(code);
+}

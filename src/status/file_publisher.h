@@ -1,0 +1,27 @@
+// FilePublisher: writes status.json and the one-line `state` file into the
+// status directory, each atomically (a temporary file renamed into place) so a
+// reader never sees half a file. Called from the election thread only.
+#pragma once
+
+#include <string>
+
+#include "status/status_board.h"
+
+namespace leasehold::status {
+
+class FilePublisher {
+ public:
+  explicit FilePublisher(std::string directory);
+  // Returns an error message, or empty on success.
+  std::string publish(const StatusView& view);
+  const std::string& directory() const { return directory_; }
+
+ private:
+  const std::string directory_;
+};
+
+// Writes `content` to `path` through `path`.tmp + rename. Returns an error
+// message, or empty on success.
+std::string write_file_atomically(const std::string& path, const std::string& content);
+
+}  // namespace leasehold::status

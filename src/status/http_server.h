@@ -1,0 +1,94 @@
+// HttpServer: a small HTTP/1.1 server (Boost.Beast) for the status and ops
+// listeners: keep-alive, TCP_NODELAY, header and body size limits, idle
+// timeouts and a cap on open connections, so that no client (slow, idle or
+// abusive) can hold up other readers or the election.
+//
+// Thread-safety: a server runs on the io_context it is given; the handler is
+// called on that context's thread(s) and must be fast and non-blocking.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace leasehold::status {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;   // without the query
+  std::string query;  // after '?', may be empty
+  std::string body;
+  bool from_loopback = false;  // the peer is 127.0.0.0/8 or ::1
+};
+
+struct HttpAnswer {
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  HttpAnswer() = default;
+  HttpAnswer(int status_code, std::string body_text, std::string_view type = "application/json", Headers extra = {})
+      : status(status_code), body(std::move(body_text)), content_type(type), headers(std::move(extra)) {}
+  int status = 200;
+  std::string body;
+  std::string_view content_type = "application/json";  // a string that lives for good (a literal)
+  Headers headers;                                     // names and values without CR or LF (ours, never a client's)
+};
+
+// One request's way back to its client. A handler may answer at once, later
+// (long poll), or open a stream (Server-Sent Events). Thread-safe: every call
+// is carried over to the connection's own strand.
+class HttpExchange {
+ public:
+  virtual ~HttpExchange() = default;
+  // Answers the request (once); the connection then serves the next request.
+  // Called from within the handler, it answers without a hop through the strand.
+  virtual void reply(HttpAnswer answer) = 0;
+  // Sends the status line and headers of an open-ended body; the connection
+  // closes when the stream ends.
+  virtual void start_stream(int status, const std::string& content_type) = 0;
+  virtual void send(std::string chunk) = 0;
+  virtual void end_stream() = 0;
+  // The client went away (or the stream ended): stop sending.
+  virtual bool closed() const = 0;
+};
+
+using HttpHandler = std::function<void(const HttpRequest&, std::shared_ptr<HttpExchange>)>;
+using HttpSyncHandler = std::function<HttpAnswer(const HttpRequest&)>;
+
+// Adapts a handler that always answers at once.
+HttpHandler answer_at_once(HttpSyncHandler handler);
+
+struct HttpLimits {
+  std::size_t max_connections = 512;
+  std::size_t max_streamed_bytes_queued = 1 << 20;  // a stream client that reads nothing is cut off
+  std::size_t header_limit = 8 * 1024;
+  std::size_t body_limit = 64 * 1024;
+  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds read_timeout{10};  // a request must arrive whole within this
+};
+
+// Parses "host:port", ":port" (all interfaces) or "[v6]:port". Throws
+// std::invalid_argument naming the problem.
+boost::asio::ip::tcp::endpoint parse_listen_address(const std::string& address);
+
+class HttpServer {
+ public:
+  // Binds at once; throws std::runtime_error when the address cannot be used.
+  HttpServer(boost::asio::io_context& io, const std::string& address, HttpHandler handler, HttpLimits limits = {});
+  ~HttpServer();
+  unsigned short port() const;
+  void start();
+
+  struct Shared;  // state shared with the connections, which may outlive a call
+
+ private:
+  void accept();
+  std::shared_ptr<Shared> shared_;
+};
+
+}  // namespace leasehold::status

@@ -1,0 +1,126 @@
+#include "status/metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+namespace leasehold::status {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+const prometheus::Histogram::BucketBoundaries kLatencyBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                              0.25,  0.5,    1,     2.5,  5,     10};
+
+double seconds(election::Duration d) { return std::chrono::duration<double>(d).count(); }
+
+template <typename Builder>
+auto& family(Builder builder, prometheus::Registry& registry, const char* name, const char* help) {
+  return builder.Name(name).Help(help).Register(registry);
+}
+
+}  // namespace
+
+Metrics::Metrics(const std::string& version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      api_requests_(family(BuildCounter(), *registry_, "leasehold_api_requests_total",
+                           "Kubernetes API requests by verb and HTTP code (or timeout, network, rate_limited).")),
+      api_latency_(family(BuildHistogram(), *registry_, "leasehold_api_request_duration_seconds",
+                          "Kubernetes API request latency by verb (watch: until headers).")),
+      store_errors_(family(BuildCounter(), *registry_, "leasehold_lease_errors_total",
+                           "Lease operations that did not succeed, by election, operation and error.")),
+      is_leader_(family(BuildGauge(), *registry_, "leasehold_is_leader",
+                        "1 while this agent leads the election now, else 0.")),
+      validity_left_(family(BuildGauge(), *registry_, "leasehold_leadership_valid_seconds",
+                            "Seconds the current claim stays valid without another renew (0 if not leader).")),
+      fencing_token_(family(BuildGauge(), *registry_, "leasehold_fencing_token",
+                            "Fencing token of the current term (0 if not leader).")),
+      transitions_(family(BuildCounter(), *registry_, "leasehold_leadership_transitions_total",
+                          "Leadership changes of this agent, by direction (started, stopped).")),
+      renewals_(family(BuildCounter(), *registry_, "leasehold_renewals_total", "Lease renewals by outcome.")),
+      renew_latency_(family(BuildHistogram(), *registry_, "leasehold_renew_duration_seconds",
+                            "Renew round trip from send to answer.")),
+      last_renew_(family(BuildGauge(), *registry_, "leasehold_last_renew_timestamp_seconds",
+                         "Unix time of this agent's last successful renew.")),
+      watch_connected_(
+          family(BuildGauge(), *registry_, "leasehold_watch_connected", "1 while the watch on the Lease is open.")),
+      watch_garbage_(family(BuildCounter(), *registry_, "leasehold_watch_invalid_events_total",
+                            "Watch events that could not be understood (ignored).")),
+      status_file_errors_(family(BuildCounter(), *registry_, "leasehold_status_file_errors_total",
+                                 "Failed writes of the status files.")),
+      side_effects_(family(BuildCounter(), *registry_, "leasehold_hook_runs_total",
+                           "Leadership hooks and pod-label updates, by hook (start, stop, label) and outcome.")) {
+  family(BuildGauge(), *registry_, "leasehold_build_info", "Always 1; the version label tells which build runs.")
+      .Add({{"version", version}})
+      .Set(1);
+}
+
+ElectionMetrics& Metrics::add_election(const std::string& election, const StatusBoard& board) {
+  std::lock_guard lock(mutex_);
+  return elections_.emplace_back(ElectionMetrics(*this, election, board));
+}
+
+void Metrics::on_request(const std::string& verb, const std::string& outcome, election::Duration latency) {
+  api_requests_.Add({{"verb", verb}, {"code", outcome}}).Increment();
+  api_latency_.Add({{"verb", verb}}, kLatencyBuckets).Observe(seconds(latency));
+}
+
+std::string Metrics::render() {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& e : elections_) e.refresh();
+  }
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+ElectionMetrics::ElectionMetrics(Metrics& m, const std::string& election, const StatusBoard& board)
+    : metrics_(m), election_(election), board_(board) {
+  const prometheus::Labels labels{{"election", election}};
+  is_leader_ = &m.is_leader_.Add(labels);
+  validity_left_ = &m.validity_left_.Add(labels);
+  fencing_token_ = &m.fencing_token_.Add(labels);
+  started_ = &m.transitions_.Add({{"election", election}, {"direction", "started"}});
+  stopped_ = &m.transitions_.Add({{"election", election}, {"direction", "stopped"}});
+  renew_success_ = &m.renewals_.Add({{"election", election}, {"outcome", "success"}});
+  renew_failure_ = &m.renewals_.Add({{"election", election}, {"outcome", "failure"}});
+  renew_latency_ = &m.renew_latency_.Add(labels, kLatencyBuckets);
+  last_renew_ = &m.last_renew_.Add(labels);
+  watch_connected_ = &m.watch_connected_.Add(labels);
+  watch_garbage_ = &m.watch_garbage_.Add(labels);
+  status_file_errors_ = &m.status_file_errors_.Add(labels);
+}
+
+void ElectionMetrics::refresh() {
+  const StatusView view = board_.view();
+  is_leader_->Set(view.is_leader ? 1 : 0);
+  validity_left_->Set(view.is_leader ? view.valid_for_ms / 1000.0 : 0);
+  fencing_token_->Set(view.fencing_token ? static_cast<double>(*view.fencing_token) : 0);
+}
+
+void ElectionMetrics::leadership_started() { started_->Increment(); }
+void ElectionMetrics::leadership_stopped() { stopped_->Increment(); }
+
+void ElectionMetrics::renew(bool success, election::Duration latency, election::WallTime when) {
+  renew_latency_->Observe(seconds(latency));
+  if (success) {
+    renew_success_->Increment();
+    last_renew_->Set(std::chrono::duration<double>(when.time_since_epoch()).count());
+  } else {
+    renew_failure_->Increment();
+  }
+}
+
+void ElectionMetrics::store_error(const std::string& operation, election::StoreError error) {
+  metrics_.store_errors_.Add({{"election", election_}, {"operation", operation}, {"error", election::to_string(error)}})
+      .Increment();
+}
+
+void ElectionMetrics::watch_state(bool connected) { watch_connected_->Set(connected ? 1 : 0); }
+void ElectionMetrics::watch_garbage() { watch_garbage_->Increment(); }
+void ElectionMetrics::status_file_error() { status_file_errors_->Increment(); }
+
+void ElectionMetrics::side_effect(const std::string& hook, const std::string& outcome) {
+  metrics_.side_effects_.Add({{"election", election_}, {"hook", hook}, {"outcome", outcome}}).Increment();
+}
+
+}  // namespace leasehold::status

@@ -1,0 +1,94 @@
+// Metrics: leasehold's Prometheus metrics (prefix leasehold_, labels of
+// bounded cardinality: election, verb, code, outcome, direction, hook) and
+// their text rendering for /metrics. Gauges that depend on time are refreshed
+// from each election's StatusBoard at scrape time, so they expire by
+// themselves like the answers do.
+//
+// Thread-safe (prometheus-cpp metrics are; add_election before serving).
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "election/lease_store.h"
+#include "kube/api_client.h"
+#include "status/status_board.h"
+
+namespace leasehold::status {
+
+class Metrics;
+
+// The metrics of one election.
+class ElectionMetrics {
+ public:
+  void leadership_started();
+  void leadership_stopped();
+  void renew(bool success, election::Duration latency, election::WallTime when);
+  void store_error(const std::string& operation, election::StoreError error);
+  void watch_state(bool connected);
+  void watch_garbage();
+  void status_file_error();
+  // hook: start|stop|label; outcome: success|failure|timeout
+  void side_effect(const std::string& hook, const std::string& outcome);
+
+ private:
+  friend class Metrics;
+  ElectionMetrics(Metrics& metrics, const std::string& election, const StatusBoard& board);
+  void refresh();
+
+  Metrics& metrics_;
+  const std::string election_;
+  const StatusBoard& board_;
+  prometheus::Gauge* is_leader_;
+  prometheus::Gauge* validity_left_;
+  prometheus::Gauge* fencing_token_;
+  prometheus::Counter* started_;
+  prometheus::Counter* stopped_;
+  prometheus::Counter* renew_success_;
+  prometheus::Counter* renew_failure_;
+  prometheus::Histogram* renew_latency_;
+  prometheus::Gauge* last_renew_;
+  prometheus::Gauge* watch_connected_;
+  prometheus::Counter* watch_garbage_;
+  prometheus::Counter* status_file_errors_;
+};
+
+class Metrics final : public kube::RequestObserver {
+ public:
+  explicit Metrics(const std::string& version);
+
+  ElectionMetrics& add_election(const std::string& election, const StatusBoard& board);
+  void on_request(const std::string& verb, const std::string& outcome, election::Duration latency) override;
+  // Renders everything, after refreshing the time-dependent gauges.
+  std::string render();
+
+ private:
+  friend class ElectionMetrics;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& api_requests_;
+  prometheus::Family<prometheus::Histogram>& api_latency_;
+  prometheus::Family<prometheus::Counter>& store_errors_;
+  prometheus::Family<prometheus::Gauge>& is_leader_;
+  prometheus::Family<prometheus::Gauge>& validity_left_;
+  prometheus::Family<prometheus::Gauge>& fencing_token_;
+  prometheus::Family<prometheus::Counter>& transitions_;
+  prometheus::Family<prometheus::Counter>& renewals_;
+  prometheus::Family<prometheus::Histogram>& renew_latency_;
+  prometheus::Family<prometheus::Gauge>& last_renew_;
+  prometheus::Family<prometheus::Gauge>& watch_connected_;
+  prometheus::Family<prometheus::Counter>& watch_garbage_;
+  prometheus::Family<prometheus::Counter>& status_file_errors_;
+  prometheus::Family<prometheus::Counter>& side_effects_;
+  std::mutex mutex_;
+  std::list<ElectionMetrics> elections_;
+};
+
+}  // namespace leasehold::status

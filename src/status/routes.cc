@@ -1,0 +1,169 @@
+#include "status/routes.h"
+
+#include <cctype>
+#include <map>
+
+#include "config/config.h"
+#include "config/duration.h"
+#include "status/status_json.h"
+#include "util/json_text.h"
+
+namespace leasehold::status {
+namespace {
+
+HttpAnswer error_answer(int status, const std::string& message, HttpAnswer::Headers headers = {}) {
+  return HttpAnswer{status, json_text(nlohmann::json{{"error", message}}) + "\n", "application/json",
+                    std::move(headers)};
+}
+HttpAnswer not_found() { return error_answer(404, "not found"); }
+HttpAnswer method_not_allowed(const char* allow) { return error_answer(405, "method not allowed", {{"Allow", allow}}); }
+bool is_read(const HttpRequest& r) { return r.method == "GET" || r.method == "HEAD"; }
+
+std::string percent_decode(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += text[i] == '+' ? ' ' : text[i];
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(const std::string& query) {
+  std::map<std::string, std::string> out;
+  size_t start = 0;
+  while (start <= query.size() && !query.empty()) {
+    const size_t end = std::min(query.find('&', start), query.size());
+    const std::string pair = query.substr(start, end - start);
+    const size_t eq = pair.find('=');
+    if (!pair.empty()) out[pair.substr(0, eq)] = eq == std::string::npos ? "" : percent_decode(pair.substr(eq + 1));
+    start = end + 1;
+  }
+  return out;
+}
+
+HttpAnswer status_answer(StatusBodyCache& cache, const StatusView& view) { return HttpAnswer{200, cache.render(view)}; }
+
+HttpAnswer leader_answer(StatusBodyCache& cache, const StatusView& view) {
+  HttpAnswer answer = status_answer(cache, view);
+  if (view.is_leader) {
+    answer.headers.emplace_back("Leasehold-Fencing-Token", std::to_string(view.fencing_token.value_or(0)));
+  } else {
+    answer.status = 503;
+  }
+  return answer;
+}
+
+std::string sse_event(const StatusView& view) {
+  return "id: " + std::to_string(view.revision) + "\nevent: status\ndata: " + json_text(status_json(view)) + "\n\n";
+}
+
+// One election as the router serves it: its endpoint and the cache of its status body (shared
+// with the long polls that render it later).
+struct ServedElection {
+  ElectionEndpoint endpoint;
+  std::shared_ptr<StatusBodyCache> cache;
+};
+
+// Serves one election's resource (status, leader, events, ack, resign).
+void serve(const ServedElection& served, const std::string& resource, const HttpRequest& request,
+           const std::shared_ptr<HttpExchange>& exchange) {
+  const ElectionEndpoint& e = served.endpoint;
+  if (resource == "status" || resource == "leader") {
+    if (!is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
+    const auto answer_of = resource == "status" ? status_answer : leader_answer;
+    const auto query = parse_query(request.query);
+    if (!query.count("wait")) return exchange->reply(answer_of(*served.cache, e.board->view()));
+    const auto wait = config::parse_duration(query.at("wait"));
+    if (!wait || *wait < election::Duration::zero()) return exchange->reply(error_answer(400, "bad wait duration"));
+    std::uint64_t after = e.board->view().revision;
+    if (query.count("after")) {
+      try {
+        size_t used = 0;
+        after = std::stoull(query.at("after"), &used);
+        if (used != query.at("after").size()) throw std::invalid_argument("after");
+      } catch (const std::exception&) {
+        return exchange->reply(error_answer(400, "bad after revision"));
+      }
+    }
+    const election::Duration bounded = std::min<election::Duration>(*wait, kMaxLongPoll);
+    return e.hub->wait(after, bounded, exchange,
+                       [cache = served.cache, answer_of](const StatusView& view) { return answer_of(*cache, view); });
+  }
+  if (resource == "events") {
+    if (request.method != "GET") return exchange->reply(method_not_allowed("GET"));
+    return e.hub->stream(exchange, sse_event);
+  }
+  if (resource == "ack" || resource == "resign") {
+    if (request.method != "POST") return exchange->reply(method_not_allowed("POST"));
+    if (!request.from_loopback) return exchange->reply(error_answer(403, "only from localhost"));
+    if (resource == "ack") return exchange->reply(e.ack());
+    const auto query = parse_query(request.query);
+    const std::string to = query.count("to") ? query.at("to") : "";
+    if (to.size() > 253 || !config::is_valid_utf8(to)) return exchange->reply(error_answer(400, "bad successor"));
+    return exchange->reply(e.resign(to));
+  }
+  exchange->reply(not_found());
+}
+
+}  // namespace
+
+HttpHandler make_status_router(std::vector<ElectionEndpoint> endpoints) {
+  std::vector<ServedElection> elections;
+  for (auto& e : endpoints) elections.push_back({std::move(e), std::make_shared<StatusBodyCache>()});
+  return [elections = std::move(elections)](const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
+    const std::string& path = request.path;
+    const ElectionEndpoint& fallback = elections.front().endpoint;
+    if (path == "/") {
+      if (!is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
+      return exchange->reply(HttpAnswer{200, json_text(legacy_leader_json(fallback.board->view())) + "\n"});
+    }
+    if (path == "/v1/elections") {
+      if (!is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& e : elections) list.push_back(status_json(e.endpoint.board->view()));
+      return exchange->reply(HttpAnswer{200, json_text(nlohmann::json{{"elections", list}}) + "\n"});
+    }
+    static const std::string kShort = "/v1/";
+    static const std::string kNamed = "/v1/elections/";
+    if (path.rfind(kNamed, 0) == 0) {
+      const std::string rest = path.substr(kNamed.size());
+      const size_t slash = rest.find('/');
+      if (slash == std::string::npos) return exchange->reply(not_found());
+      const std::string name = rest.substr(0, slash);
+      for (const auto& e : elections) {
+        if (e.endpoint.name == name) return serve(e, rest.substr(slash + 1), request, exchange);
+      }
+      return exchange->reply(not_found());
+    }
+    if (path.rfind(kShort, 0) == 0 && path.find('/', kShort.size()) == std::string::npos) {
+      return serve(elections.front(), path.substr(kShort.size()), request, exchange);
+    }
+    exchange->reply(not_found());
+  };
+}
+
+HttpSyncHandler make_ops_handler(std::vector<const StatusBoard*> boards, Metrics& metrics, const election::Clock& clock,
+                                 HealthPolicy policy) {
+  return [boards = std::move(boards), &metrics, &clock, policy](const HttpRequest& request) -> HttpAnswer {
+    const std::string& path = request.path;
+    if (path != "/metrics" && path != "/healthz" && path != "/readyz") return not_found();
+    if (!is_read(request)) return method_not_allowed("GET, HEAD");
+    if (path == "/metrics") return HttpAnswer{200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8"};
+    for (const StatusBoard* board : boards) {
+      if (path == "/healthz" && clock.steady_now() - board->last_heartbeat() > policy.max_loop_silence) {
+        return HttpAnswer{503, "election loop stuck: " + board->view().who.election + "\n", "text/plain"};
+      }
+      if (path == "/readyz" && !board->view().observed) {
+        return HttpAnswer{503, "lease not observed yet: " + board->view().who.election + "\n", "text/plain"};
+      }
+    }
+    return HttpAnswer{200, "ok\n", "text/plain"};
+  };
+}
+
+}  // namespace leasehold::status

@@ -1,0 +1,118 @@
+#include "status/status_hub.h"
+
+#include <boost/asio/post.hpp>
+
+namespace leasehold::status {
+
+namespace asio = boost::asio;
+
+StatusHub::StatusHub(asio::io_context& io, const StatusBoard& board)
+    : io_(io), board_(board), expiry_timer_(io), ping_timer_(io) {}
+
+void StatusHub::notify() {
+  asio::post(io_, [self = shared_from_this()] { self->check(); });
+}
+
+void StatusHub::wait(std::uint64_t after, election::Duration wait, std::shared_ptr<HttpExchange> exchange,
+                     Render render) {
+  const StatusView view = board_.view();
+  if (view.revision != after || wait <= election::Duration::zero()) {
+    exchange->reply(render(view));
+    return;
+  }
+  auto waiter = std::make_shared<Waiter>(after, std::move(exchange), std::move(render), io_);
+  waiters_.push_back(waiter);
+  waiter->timer.expires_after(wait);
+  waiter->timer.async_wait([self = shared_from_this(), waiter](boost::system::error_code) {
+    if (waiter->answered) return;
+    self->answer(waiter, self->board_.view());
+    self->waiters_.remove(waiter);
+  });
+  arm_expiry();
+}
+
+void StatusHub::answer(const std::shared_ptr<Waiter>& waiter, const StatusView& view) {
+  waiter->answered = true;
+  waiter->timer.cancel();
+  waiter->exchange->reply(waiter->render(view));
+}
+
+void StatusHub::stream(std::shared_ptr<HttpExchange> exchange, std::function<std::string(const StatusView&)> event) {
+  const StatusView view = board_.view();
+  exchange->start_stream(200, "text/event-stream");
+  exchange->send(event(view));
+  streams_.push_back(Stream{std::move(exchange), std::move(event), view.revision});
+  arm_expiry();
+  if (!ping_armed_) ping();
+}
+
+void StatusHub::check() {
+  const StatusView view = board_.view();
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if ((*it)->after != view.revision) {
+      answer(*it, view);
+      it = waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    if (it->exchange->closed()) {
+      it = streams_.erase(it);
+      continue;
+    }
+    if (it->sent_revision != view.revision) {
+      it->exchange->send(it->event(view));
+      it->sent_revision = view.revision;
+    }
+    ++it;
+  }
+  arm_expiry();
+}
+
+void StatusHub::arm_expiry() {
+  // A claim that runs out by itself changes the revision with nobody
+  // publishing: wake up at that moment to tell the waiting clients.
+  const auto deadline = board_.claim_deadline();
+  if (!deadline || (waiters_.empty() && streams_.empty())) return;
+  // A claim already past reads as lapsed and will not change again by itself:
+  // re-arming for a past time would spin.
+  if (*deadline < std::chrono::steady_clock::now()) return;
+  expiry_timer_.expires_at(*deadline + std::chrono::milliseconds(1));
+  expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->check();
+  });
+}
+
+void StatusHub::ping() {
+  // Comments keep proxies from closing idle streams and find clients that left.
+  ping_armed_ = !streams_.empty();
+  if (!ping_armed_) return;
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    if (it->exchange->closed()) {
+      it = streams_.erase(it);
+    } else {
+      it->exchange->send(": ping\n\n");
+      ++it;
+    }
+  }
+  ping_timer_.expires_after(std::chrono::seconds(15));
+  ping_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->ping();
+  });
+}
+
+void StatusHub::close_all() {
+  const StatusView view = board_.view();
+  for (auto& w : waiters_) answer(w, view);
+  waiters_.clear();
+  for (auto& s : streams_) {
+    if (s.sent_revision != view.revision) s.exchange->send(s.event(view));
+    s.exchange->end_stream();
+  }
+  streams_.clear();
+  expiry_timer_.cancel();
+  ping_timer_.cancel();
+}
+
+}  // namespace leasehold::status

@@ -1,0 +1,69 @@
+// StatusHub: the push side of one election's status: long polls
+// (`?wait=30s&after=REV`, answered when the revision moves or the wait ends)
+// and Server-Sent Events streams (one event per revision). Waiting clients
+// cost a timer and a socket each; they never touch the election thread.
+//
+// Thread-safety: notify() may be called from any thread; everything else runs
+// on the io_context's thread (the listeners' thread).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+
+#include "status/http_server.h"
+#include "status/status_board.h"
+
+namespace leasehold::status {
+
+class StatusHub : public std::enable_shared_from_this<StatusHub> {
+ public:
+  using Render = std::function<HttpAnswer(const StatusView&)>;
+
+  StatusHub(boost::asio::io_context& io, const StatusBoard& board);
+
+  // The board changed (any thread).
+  void notify();
+  // Answers with render(view) once the revision differs from `after`, or after `wait`.
+  void wait(std::uint64_t after, election::Duration wait, std::shared_ptr<HttpExchange> exchange, Render render);
+  // Opens an event stream: the current status at once, then every change.
+  void stream(std::shared_ptr<HttpExchange> exchange, std::function<std::string(const StatusView&)> event);
+  // Ends all streams and answers all waiters (shutdown).
+  void close_all();
+  std::size_t waiting() const { return waiters_.size() + streams_.size(); }
+
+ private:
+  // Shared by the list and the timer's handler: a handler already queued when
+  // the waiter is answered elsewhere must find it answered, not freed.
+  struct Waiter {
+    Waiter(std::uint64_t a, std::shared_ptr<HttpExchange> e, Render r, boost::asio::io_context& io)
+        : after(a), exchange(std::move(e)), render(std::move(r)), timer(io) {}
+    std::uint64_t after;
+    std::shared_ptr<HttpExchange> exchange;
+    Render render;
+    boost::asio::steady_timer timer;
+    bool answered = false;
+  };
+  void answer(const std::shared_ptr<Waiter>& waiter, const StatusView& view);
+  struct Stream {
+    std::shared_ptr<HttpExchange> exchange;
+    std::function<std::string(const StatusView&)> event;
+    std::uint64_t sent_revision;
+  };
+  void check();
+  void arm_expiry();
+  void ping();
+
+  boost::asio::io_context& io_;
+  const StatusBoard& board_;
+  std::list<std::shared_ptr<Waiter>> waiters_;
+  std::list<Stream> streams_;
+  boost::asio::steady_timer expiry_timer_;
+  boost::asio::steady_timer ping_timer_;
+  bool ping_armed_ = false;
+};
+
+}  // namespace leasehold::status

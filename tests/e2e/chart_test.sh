@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# Tests of the Helm charts and the plain manifests:
+#   - helm lint of charts/leasehold (library) and charts/leasehold-example;
+#   - helm template with tests/chart-values/*.yaml, asserting the fields that matter (native vs
+#     classic placement, ports, probes, securityContext, resources, RBAC resourceNames);
+#   - the values schema rejects wrong types, unknown keys and bad enums (tests/chart-values/bad-*.yaml);
+#   - manifests/ equals what manifests/generate.sh renders now;
+#   - against a real control plane (tests/controlplane/up): every rendered object is accepted by
+#     `kubectl apply --dry-run=server`, the pod template passes Pod Security "restricted", the
+#     example chart installs (NOTES) and uninstalls with helm, and the
+#     Role bound to the ServiceAccount allows exactly what the agent needs (kubectl auth can-i
+#     with a token minted for that ServiceAccount).
+# Needs helm and kubectl (.cache/tools/bin, built by tests/tools/build.sh), jq, and python3 with
+# PyYAML (installed from Debian's python3-yaml when missing). Set CHART_TEST_NO_CLUSTER=1 to skip
+# the control-plane part.
+set -uo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
+source "$root/tests/lib/testlib.sh"
+
+export PATH="${TOOLS_BIN:-$root/.cache/tools/bin}:$PATH"
+for tool in helm kubectl jq; do
+  command -v "$tool" >/dev/null || { echo "chart_test: $tool not found (build the tools: tests/tools/build.sh)" >&2; exit 1; }
+done
+
+# A python3 that can read YAML: the one on PATH, Debian's, or Debian's after installing python3-yaml.
+PY=""
+for p in python3 /usr/bin/python3; do
+  if command -v "$p" >/dev/null && "$p" -c 'import yaml' 2>/dev/null; then PY="$p"; break; fi
+done
+if [ -z "$PY" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  { apt-get install -y -qq python3-yaml || { apt-get update -qq && apt-get install -y -qq python3-yaml; }; } >/dev/null 2>&1
+  /usr/bin/python3 -c 'import yaml' 2>/dev/null && PY=/usr/bin/python3
+fi
+[ -n "$PY" ] || { echo "chart_test: no python3 with PyYAML (apt-get install python3-yaml)" >&2; exit 1; }
+
+tmp="$(mktemp -d)"
+cp_dir=""
+cleanup() {
+  if [ -n "$cp_dir" ]; then "$root/tests/controlplane/down" "$cp_dir" >/dev/null 2>&1 || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+export HELM_CACHE_HOME="$tmp/helm/cache" HELM_CONFIG_HOME="$tmp/helm/config" HELM_DATA_HOME="$tmp/helm/data"
+
+# The charts are staged in $tmp so that `helm dependency build` does not touch the work tree.
+mkdir -p "$tmp/charts"
+cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$tmp/charts/"
+rm -rf "$tmp/charts/leasehold-example/charts" "$tmp/charts/leasehold-example/Chart.lock"
+lib="$tmp/charts/leasehold"
+example="$tmp/charts/leasehold-example"
+values="$root/tests/chart-values"
+
+# YAML documents on stdin -> one JSON array of the non-empty documents.
+to_json() { "$PY" -c 'import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))'; }
+render() { helm template leasehold-example "$example" "$@"; }
+# q JSON JQ_FILTER: jq on a rendered document array, compact, keys sorted.
+q() { jq -S -c "$2" <<<"$1"; }
+
+echo "== lint"
+expect "helm dependency build of leasehold-example (file://../leasehold, offline)" \
+  helm dependency build --skip-refresh "$example"
+expect "helm lint charts/leasehold (library chart)" helm lint --strict "$lib"
+expect "helm lint charts/leasehold-example" helm lint --strict "$example"
+for f in native classic custom; do
+  expect "helm lint charts/leasehold-example -f $f.yaml" helm lint --strict "$example" -f "$values/$f.yaml"
+done
+expect_fail "the library chart alone is not installable" helm template x "$lib"
+
+echo "== default values (native sidecar)"
+out="$(render 2>"$tmp/err")" || { fail "helm template (default values): $(cat "$tmp/err")"; out=""; }
+d="$(to_json <<<"$out")"
+expect_eq "objects rendered" "$(q "$d" '[.[] | .kind] | sort')" '["Deployment","Role","RoleBinding","ServiceAccount"]'
+expect_eq "no object carries metadata.namespace" "$(q "$d" '[.[] | select(.metadata.namespace)] | length')" 0
+dep='.[] | select(.kind == "Deployment")'
+pod="$dep | .spec.template.spec"
+side="$pod | .initContainers[0]"
+expect_eq "Deployment name" "$(q "$d" "$dep | .metadata.name")" '"leasehold-example"'
+expect_eq "3 replicas" "$(q "$d" "$dep | .spec.replicas")" 3
+expect_eq "sidecar is the only initContainer" "$(q "$d" "[$pod | .initContainers[].name]")" '["leasehold"]'
+expect_eq "native sidecar: restartPolicy Always" "$(q "$d" "$side | .restartPolicy")" '"Always"'
+expect_eq "containers: only the app" "$(q "$d" "[$pod | .containers[].name]")" '["app"]'
+expect_eq "sidecar image" "$(q "$d" "$side | .image")" '"leasehold:0.1.0"'
+expect_eq "sidecar args" "$(q "$d" "$side | .args")" \
+  '["--election=leasehold-example","--lease-duration=15s","--renew-deadline=10s","--retry-period=2s","--status-address=127.0.0.1:4040","--status-dir=/run/leasehold","--ops-address=:9090","--log-level=info"]'
+expect_eq "POD_NAME / POD_NAMESPACE from the downward API" \
+  "$(q "$d" "[$side | .env[] | {(.name): .valueFrom.fieldRef.fieldPath}] | add")" \
+  '{"POD_NAME":"metadata.name","POD_NAMESPACE":"metadata.namespace"}'
+expect_eq "ops port" "$(q "$d" "$side | .ports")" '[{"containerPort":9090,"name":"leasehold-ops","protocol":"TCP"}]'
+expect_eq "liveness probe: /healthz on the ops port" "$(q "$d" "$side | .livenessProbe.httpGet")" '{"path":"/healthz","port":"leasehold-ops"}'
+expect_eq "readiness probe: /readyz on the ops port" "$(q "$d" "$side | .readinessProbe.httpGet")" '{"path":"/readyz","port":"leasehold-ops"}'
+expect_eq "resources" "$(q "$d" "$side | .resources")" '{"limits":{"cpu":"100m","memory":"64Mi"},"requests":{"cpu":"5m","memory":"16Mi"}}'
+restricted='.runAsNonRoot == true and .runAsUser == 65532 and .allowPrivilegeEscalation == false
+  and .capabilities.drop == ["ALL"] and .seccompProfile.type == "RuntimeDefault" and .readOnlyRootFilesystem == true'
+expect_eq "sidecar securityContext is restricted + read-only root" "$(q "$d" "$side | .securityContext | $restricted")" true
+expect_eq "app securityContext is restricted + read-only root" "$(q "$d" "$pod | .containers[0].securityContext | $restricted")" true
+expect_eq "status dir volume: emptyDir in memory" "$(q "$d" "$pod | .volumes")" '[{"emptyDir":{"medium":"Memory","sizeLimit":"1Mi"},"name":"leasehold-status"}]'
+expect_eq "sidecar mounts the status dir" "$(q "$d" "$side | .volumeMounts")" '[{"mountPath":"/run/leasehold","name":"leasehold-status"}]'
+expect_eq "app mounts the status dir read-only" "$(q "$d" "$pod | .containers[0].volumeMounts")" '[{"mountPath":"/run/leasehold","name":"leasehold-status","readOnly":true}]'
+expect_eq "app is told where to ask" "$(q "$d" "[$pod | .containers[0].env[] | select(.name | startswith(\"LEASEHOLD_\")) | .value]")" \
+  '["http://127.0.0.1:4040","/run/leasehold/state"]'
+# shellcheck disable=SC2016 # the $ is literal: the script in the manifest expands it
+expect_match "app works only while GET /v1/leader succeeds" "$(q "$d" "$pod | .containers[0].args[0]")" 'curl -sf -o /dev/null \\"\$LEASEHOLD_STATUS_URL/v1/leader'
+expect_eq "pod runs as the ServiceAccount" "$(q "$d" "$pod | .serviceAccountName")" '"leasehold-example"'
+expect_eq "ServiceAccount name" "$(q "$d" '.[] | select(.kind == "ServiceAccount") | .metadata.name')" '"leasehold-example"'
+role='.[] | select(.kind == "Role")'
+expect_eq "Role: create leases (no resourceNames)" \
+  "$(q "$d" "[$role | .rules[] | select(.resourceNames == null)]")" \
+  '[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create"]}]'
+expect_eq "Role: get/update/patch/watch only the election's Lease" \
+  "$(q "$d" "[$role | .rules[] | select(.resourceNames != null)]")" \
+  '[{"apiGroups":["coordination.k8s.io"],"resourceNames":["leasehold-example"],"resources":["leases"],"verbs":["get","update","patch","watch"]}]'
+expect_eq "Role: nothing else" "$(q "$d" "[$role | .rules[] | .verbs[]] | sort")" '["create","get","patch","update","watch"]'
+expect_eq "RoleBinding binds the Role to the ServiceAccount" \
+  "$(q "$d" '.[] | select(.kind == "RoleBinding") | [.roleRef.kind, .roleRef.name, .subjects[0].kind, .subjects[0].name, (.subjects | length)]')" \
+  '["Role","leasehold-example-leasehold","ServiceAccount","leasehold-example",1]'
+expect_eq "Role and RoleBinding names" "$(q "$d" "[$role | .metadata.name]")" '["leasehold-example-leasehold"]'
+
+echo "== tests/chart-values/native.yaml"
+d="$(render -f "$values/native.yaml" | to_json)"
+expect_eq "native: sidecar in initContainers with restartPolicy Always" \
+  "$(q "$d" "[$pod | .initContainers[] | [.name, .restartPolicy]]")" '[["leasehold","Always"]]'
+expect_eq "native: timings and log level" "$(q "$d" "[$side | .args[] | select(test(\"duration|deadline|period|log-level\"))]")" \
+  '["--lease-duration=20s","--renew-deadline=12s","--retry-period=3s","--log-level=debug"]'
+
+echo "== tests/chart-values/classic.yaml"
+d="$(render -f "$values/classic.yaml" | to_json)"
+cside="$pod | .containers[] | select(.name == \"leasehold\")"
+expect_eq "classic: no initContainers" "$(q "$d" "$pod | .initContainers")" null
+expect_eq "classic: sidecar after the app in containers" "$(q "$d" "[$pod | .containers[].name]")" '["app","leasehold"]'
+expect_eq "classic: no restartPolicy on the container" "$(q "$d" "$cside | has(\"restartPolicy\")")" false
+expect_eq "classic: 2 replicas" "$(q "$d" "$dep | .spec.replicas")" 2
+expect_eq "classic: image and pull policy" "$(q "$d" "$cside | [.image, .imagePullPolicy]")" '["registry.example/leasehold:1.2.3","Always"]'
+expect_eq "classic: args with other ports, status dir and extra args" "$(q "$d" "$cside | .args")" \
+  '["--election=jobs.batch-leader","--lease-duration=15s","--renew-deadline=10s","--retry-period=2s","--status-address=127.0.0.1:4141","--status-dir=/var/run/lh","--ops-address=:9191","--log-level=info","--api-qps=2"]'
+expect_eq "classic: ops port" "$(q "$d" "$cside | .ports[0] | [.name, .containerPort]")" '["leasehold-ops",9191]'
+expect_eq "classic: probes on the renamed port" "$(q "$d" "$cside | [.livenessProbe.httpGet.port, .readinessProbe.httpGet.port]")" '["leasehold-ops","leasehold-ops"]'
+expect_eq "classic: extra env after the downward API" "$(q "$d" "[$cside | .env[].name]")" '["POD_NAME","POD_NAMESPACE","LEASEHOLD_RELEASE_TIMEOUT"]'
+expect_eq "classic: app told the other port and dir" "$(q "$d" "[$pod | .containers[0].env[] | select(.name | startswith(\"LEASEHOLD_\")) | .value]")" \
+  '["http://127.0.0.1:4141","/var/run/lh/state"]'
+expect_eq "classic: disk-backed emptyDir" "$(q "$d" "$pod | .volumes[0].emptyDir")" '{"sizeLimit":"2Mi"}'
+expect_eq "classic: mounts at the other path" "$(q "$d" "[$pod | .containers[].volumeMounts[0].mountPath]")" '["/var/run/lh","/var/run/lh"]'
+expect_eq "classic: resourceNames follow the election" "$(q "$d" "[$role | .rules[].resourceNames // empty]")" '[["jobs.batch-leader"]]'
+expect_eq "classic: securityContext still restricted" "$(q "$d" "$cside | .securityContext | $restricted")" true
+
+echo "== tests/chart-values/features.yaml"
+d="$(render -f "$values/features.yaml" | to_json)"
+expect_eq "features: handoff, label and hook flags reach the sidecar" \
+  "$(q "$d" "$side | [.args[] | select(test(\"^--(handoff-timeout|leader-label|on-start-leading|on-stop-leading|hook-timeout)=\"))]")" \
+  '["--handoff-timeout=20s","--leader-label=leasehold.io/leader","--on-start-leading=echo started","--hook-timeout=5s"]'
+expect_eq "features: the Role may get/patch pods only because leaderLabel is set" \
+  "$(q "$d" '.[] | select(.kind == "Role") | [.rules[] | select(.resources == ["pods"]) | .verbs]')" '[["get","patch"]]'
+expect_eq "features: further elections are in the Role's resourceNames" \
+  "$(q "$d" '.[] | select(.kind == "Role") | [.rules[] | .resourceNames // empty] | add')" '["features-lock","jobs-b","jobs-c"]'
+expect_eq "features: the ConfigMap lists them for the agent" \
+  "$(q "$d" '.[] | select(.kind == "ConfigMap") | .data["config.yaml"]' | jq -r .)" \
+  "$(printf 'elections:\n  - name: "jobs-b"\n    lease-duration: "20s"\n  - name: "jobs-c"')"
+expect_eq "features: the sidecar reads it from a mounted ConfigMap" \
+  "$(q "$d" "[$side | .args[] | select(startswith(\"--config=\"))] + [$side | .volumeMounts[] | select(.mountPath == \"/etc/leasehold\") | .readOnly]")" \
+  '["--config=/etc/leasehold/config.yaml",true]'
+d="$(render | to_json)"
+expect_eq "defaults: no feature flags, no pods rule" \
+  "$(q "$d" "[$side | .args[] | select(test(\"^--(handoff-timeout|leader-label|on-start-leading)\"))] + [.[] | select(.kind == \"Role\") | .rules[] | select(.resources == [\"pods\"])]")" '[]'
+expect_fail "schema rejects an election name that is not a DNS subdomain" render --set 'leasehold.elections[0].name=Bad_Name'
+expect_fail "schema rejects a leaderLabel that is not a label key" render --set 'leasehold.leaderLabel=not a label'
+expect_fail "schema rejects an unknown hooks key" render --set 'leasehold.hooks.onStart=x'
+
+echo "== tests/chart-values/custom.yaml"
+d="$(render -f "$values/custom.yaml" | to_json)"
+expect_eq "custom: no ServiceAccount rendered" "$(q "$d" '[.[] | .kind] | sort')" '["Deployment","PodMonitor","Role","RoleBinding"]'
+expect_eq "custom: pod runs as the app's ServiceAccount" "$(q "$d" "$pod | .serviceAccountName")" '"my-app"'
+expect_eq "custom: RoleBinding subject is the app's ServiceAccount" "$(q "$d" '.[] | select(.kind == "RoleBinding") | .subjects')" '[{"kind":"ServiceAccount","name":"my-app"}]'
+expect_eq "custom: fullnameOverride names the objects" "$(q "$d" '[.[] | .metadata.name] | sort')" '["scheduler","scheduler-leasehold","scheduler-leasehold","scheduler-leasehold"]'
+expect_eq "custom: liveness off, readiness kept" "$(q "$d" "$side | [has(\"livenessProbe\"), .readinessProbe.periodSeconds]")" '[false,7]'
+expect_eq "custom: resources (cpu limit removed with null)" "$(q "$d" "$side | .resources")" '{"limits":{"memory":"40Mi"},"requests":{"cpu":"10m","memory":"20Mi"}}'
+pm='.[] | select(.kind == "PodMonitor")'
+expect_eq "custom: PodMonitor API" "$(q "$d" "$pm | .apiVersion")" '"monitoring.coreos.com/v1"'
+expect_eq "custom: PodMonitor scrapes /metrics on the ops port" "$(q "$d" "$pm | .spec.podMetricsEndpoints")" \
+  '[{"interval":"15s","path":"/metrics","port":"leasehold-ops","scrapeTimeout":"10s"}]'
+expect_eq "custom: PodMonitor selects the Deployment's pods" "$(q "$d" "[$pm | .spec.selector.matchLabels] == [$dep | .spec.selector.matchLabels]")" true
+expect_eq "custom: PodMonitor labels" "$(q "$d" "$pm | .metadata.labels.release")" '"prometheus"'
+
+echo "== schema and template checks reject bad values"
+for f in "$values"/bad-*.yaml; do
+  name="${f##*/}"
+  if render -f "$f" >/dev/null 2>"$tmp/err"; then
+    fail "$name rendered (expected a rejection)"
+  else
+    expect_match "$name rejected" "$(tr '\n' ' ' <"$tmp/err")" 'values don.t meet the specifications of the schema|leasehold: set election|Additional property|Invalid type|must be one of'
+  fi
+done
+expect_fail "--set leasehold.statusPort=0 rejected" render --set leasehold.statusPort=0
+expect_fail "--set leasehold.unknown=1 rejected" render --set leasehold.unknown=1
+expect_fail "--set-string leasehold.opsPort=9090 rejected" render --set-string leasehold.opsPort=9090
+expect_fail "--set leasehold.election=Not_A_Name rejected" render --set leasehold.election=Not_A_Name
+expect "--set leasehold.sidecarMode=classic accepted" render --set leasehold.sidecarMode=classic
+
+echo "== plain manifests"
+mkdir -p "$tmp/manifests"
+if HELM="$(command -v helm)" "$root/manifests/generate.sh" "$tmp/manifests" >/dev/null 2>"$tmp/err"; then
+  for f in rbac.yaml deployment.yaml; do
+    expect "manifests/$f is what manifests/generate.sh renders" diff -u "$root/manifests/$f" "$tmp/manifests/$f"
+  done
+else
+  fail "manifests/generate.sh: $(cat "$tmp/err")"
+fi
+expect_eq "manifests/ hold exactly the chart's default objects" \
+  "$(cat "$root/manifests/rbac.yaml" "$root/manifests/deployment.yaml" | to_json | jq -c 'sort_by(.kind)')" \
+  "$(render | to_json | jq -c 'sort_by(.kind)')"
+expect_eq "manifests/rbac.yaml: ServiceAccount, Role, RoleBinding" "$(to_json <"$root/manifests/rbac.yaml" | jq -c '[.[].kind]')" '["ServiceAccount","Role","RoleBinding"]'
+
+if [ "${CHART_TEST_NO_CLUSTER:-}" = 1 ]; then
+  echo "== control plane part skipped (CHART_TEST_NO_CLUSTER=1)"
+  summary
+  exit
+fi
+
+echo "== against a real control plane"
+cp_dir="$(mktemp -d)"
+if ! "$root/tests/controlplane/up" "$cp_dir" >"$tmp/up.log" 2>&1; then
+  fail "control plane did not start: $(tail -n 5 "$tmp/up.log")"
+  summary
+  exit
+fi
+# shellcheck disable=SC1091
+source "$cp_dir/env"
+ns="chart-test"
+# Pods in this namespace must pass Pod Security "restricted" (enforced; warnings for workloads).
+kubectl create namespace "$ns" >/dev/null
+kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted >/dev/null
+# PodMonitor's CRD, reduced to what makes the kind known (the Prometheus Operator is not here).
+kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: podmonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names: {kind: PodMonitor, listKind: PodMonitorList, plural: podmonitors, singular: podmonitor}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+EOF
+kubectl wait --for=condition=Established crd/podmonitors.monitoring.coreos.com --timeout=30s >/dev/null
+
+# The ServiceAccounts the pod templates name (the ServiceAccount admission plugin wants them).
+kubectl create serviceaccount --save-config -n "$ns" leasehold-example >/dev/null
+kubectl create serviceaccount --save-config -n "$ns" my-app >/dev/null
+# Negative control: the namespace really enforces "restricted".
+expect_match "a pod without the restricted securityContext is refused (PSA is enforcing)" \
+  "$(kubectl run -n "$ns" --dry-run=server --image=x --overrides='{"spec":{"serviceAccountName":"my-app"}}' \
+      pss-negative-control 2>&1)" 'violates PodSecurity "restricted'
+for f in default native classic custom; do
+  args=(); [ "$f" = default ] || args=(-f "$values/$f.yaml")
+  render "${args[@]}" >"$tmp/$f.yaml"
+  expect "$f: every object accepted by kubectl apply --dry-run=server" \
+    kubectl apply -n "$ns" --dry-run=server -f "$tmp/$f.yaml"
+  kubectl apply -n "$ns" --dry-run=server -f "$tmp/$f.yaml" >/dev/null 2>"$tmp/warn" || true
+  expect_eq "$f: no Pod Security warning" "$(grep -c 'would violate PodSecurity' "$tmp/warn")" 0
+  # The pod template as a Pod: admission enforces "restricted" on Pods (and validates the sidecar).
+  to_json <"$tmp/$f.yaml" | jq '.[] | select(.kind == "Deployment")
+      | {apiVersion: "v1", kind: "Pod", metadata: {name: "pss-check", labels: .spec.template.metadata.labels},
+         spec: .spec.template.spec}' >"$tmp/$f.pod.json"
+  expect "$f: pod template admitted under Pod Security restricted (server dry run)" \
+    kubectl create -n "$ns" --dry-run=server -f "$tmp/$f.pod.json"
+done
+expect "manifests/ accepted by kubectl apply --dry-run=server -n" \
+  kubectl apply -n "$ns" --dry-run=server -f "$root/manifests/rbac.yaml" -f "$root/manifests/deployment.yaml"
+
+echo "== helm install / uninstall of the example chart"
+kubectl create namespace chart-install >/dev/null
+kubectl label namespace chart-install pod-security.kubernetes.io/enforce=restricted >/dev/null
+if helm install -n chart-install leasehold-example "$example" >"$tmp/install.out" 2>&1; then
+  pass "helm install -n chart-install leasehold-example"
+else
+  fail "helm install: $(tail -n 3 "$tmp/install.out")"
+fi
+expect_match "NOTES tell who leads" "$(tr '\n' ' ' <"$tmp/install.out")" \
+  "kubectl -n chart-install get lease leasehold-example -o jsonpath='\{\.spec\.holderIdentity\}'"
+expect_eq "installed objects are in the release namespace" \
+  "$(kubectl get -n chart-install deployment,serviceaccount,role,rolebinding -l app.kubernetes.io/instance=leasehold-example -o name | sort | tr '\n' ' ')" \
+  "deployment.apps/leasehold-example role.rbac.authorization.k8s.io/leasehold-example-leasehold rolebinding.rbac.authorization.k8s.io/leasehold-example-leasehold serviceaccount/leasehold-example "
+expect "helm uninstall" helm uninstall -n chart-install leasehold-example
+expect_eq "uninstall removes them" \
+  "$(kubectl get -n chart-install deployment,serviceaccount,role,rolebinding -l app.kubernetes.io/instance=leasehold-example -o name 2>&1)" ""
+
+echo "== the Role, bound to the ServiceAccount, allows exactly what the agent needs"
+kubectl apply -n "$ns" -f "$root/manifests/rbac.yaml" >/dev/null
+token="$(kubectl create token leasehold-example -n "$ns" --duration=10m 2>"$tmp/err")" || fail "kubectl create token: $(cat "$tmp/err")"
+: >"$tmp/empty-kubeconfig"
+as_sa() {
+  kubectl --kubeconfig "$tmp/empty-kubeconfig" --server "$APISERVER_URL" --certificate-authority "$APISERVER_CA" \
+    --token "$token" "$@"
+}
+expect_eq "the token authenticates as the ServiceAccount" \
+  "$(as_sa auth whoami -o jsonpath='{.status.userInfo.username}' 2>&1)" "system:serviceaccount:$ns:leasehold-example"
+can() { as_sa auth can-i "$@" 2>&1; }
+for verb in get update patch watch; do
+  expect_eq "CAN $verb lease leasehold-example" "$(can "$verb" leases.coordination.k8s.io/leasehold-example -n "$ns")" yes
+done
+expect_eq "CAN create leases" "$(can create leases.coordination.k8s.io -n "$ns")" yes
+expect_eq "CANNOT update another lease" "$(can update leases.coordination.k8s.io/other -n "$ns")" no
+expect_eq "CANNOT get another lease" "$(can get leases.coordination.k8s.io/other -n "$ns")" no
+expect_eq "CANNOT delete leases" "$(can delete leases.coordination.k8s.io/leasehold-example -n "$ns")" no
+expect_eq "CANNOT patch another lease" "$(can patch leases.coordination.k8s.io/other -n "$ns")" no
+expect_eq "CANNOT list leases" "$(can list leases.coordination.k8s.io -n "$ns")" no
+expect_eq "CANNOT list pods" "$(can list pods -n "$ns")" no
+expect_eq "CANNOT get secrets" "$(can get secrets -n "$ns")" no
+expect_eq "CANNOT update the lease in another namespace" "$(can update leases.coordination.k8s.io/leasehold-example -n default)" no
+# And for real: the ServiceAccount creates and updates its Lease, and cannot touch another.
+lease() {
+  cat <<EOF
+{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "$1"},
+ "spec": {"holderIdentity": "chart-test", "leaseDurationSeconds": 15}}
+EOF
+}
+expect "the ServiceAccount creates the election's Lease" as_sa create -n "$ns" -f <(lease leasehold-example)
+expect "the ServiceAccount updates the election's Lease" as_sa replace -n "$ns" -f <(lease leasehold-example)
+kubectl create -n "$ns" -f <(lease other) >/dev/null 2>&1
+expect_fail "the ServiceAccount cannot update another Lease" as_sa replace -n "$ns" -f <(lease other)
+expect_fail "the ServiceAccount cannot delete its Lease" as_sa delete -n "$ns" lease leasehold-example
+
+summary

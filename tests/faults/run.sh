@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Fault suite: runs the fault cases tests/faults/cases/NN_name.sh against one fresh control plane
+# (one namespace, toxiproxy-server and witness per case) and ends with "faults: N passed, N failed"
+# (one check per case; a case passes when all its assertions do).
+#
+#   bash tests/faults/run.sh [NN ...]     # all cases, or only those whose number/name matches
+#   FAULT_TIMINGS=default bash tests/faults/run.sh   # 15s/10s/2s instead of 4s/3s/1s (slow)
+#   FAULTS_ALL=1 ...      # also the cases marked slow (SLOW=1 in their header: skipped in CI)
+#   FAULTS_KEEP=1 ...     # keep each case's work directory (logs, witness log) for inspection
+#   LEASEHOLD=path ...    # the agent binary (default build/leasehold)
+# Each case prints its figures ("figures: overlap_ms=... leaderless_ms=... failover_ms=...");
+# they are collected at the end. A case that runs longer than FAULTS_CASE_TIMEOUT (default 300 s)
+# is stopped and counted as failed.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
+export LEASEHOLD="${LEASEHOLD:-$root/build/leasehold}"
+TESTLIB_SUITE=faults
+. "$root/tests/lib/testlib.sh"
+
+t0=$(date +%s)
+work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-faults-run.XXXXXX")"
+cleanup() {
+  "$root/tests/controlplane/down" "$work/cp" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ -x "$LEASEHOLD" ] || { fail "no agent binary at $LEASEHOLD (make build)"; summary; exit; }
+echo "faults: agent $LEASEHOLD ($("$LEASEHOLD" --version 2>/dev/null)); timings ${FAULT_TIMINGS:-short}"
+"$root/tests/controlplane/up" "$work/cp" >"$work/up.log" 2>&1 || { cat "$work/up.log"; fail "control plane up"; summary; exit; }
+export FAULTS_CP_DIR="$work/cp"
+export FAULTS_FIGURES="$work/figures"
+: >"$FAULTS_FIGURES"
+
+cases=()
+for f in "$here"/cases/[0-9]*.sh; do
+  name="$(basename "$f" .sh)"
+  if [ $# -gt 0 ]; then
+    hit=""; for want in "$@"; do [[ "$name" == *"$want"* ]] && hit=1; done
+    [ -n "$hit" ] || continue
+  elif grep -q '^# SLOW=1' "$f" && [ -z "${FAULTS_ALL:-}" ]; then
+    echo "--- $name: skipped (slow; FAULTS_ALL=1 runs it)"
+    continue
+  fi
+  cases+=("$f")
+done
+
+results=()
+for f in "${cases[@]}"; do
+  name="$(basename "$f" .sh)"
+  start=$(date +%s)
+  timeout --foreground -k 10 "${FAULTS_CASE_TIMEOUT:-300}" bash "$f" 2>&1 | tee "$work/$name.out"
+  rc=${PIPESTATUS[0]}
+  took=$(($(date +%s) - start))
+  line="$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$work/$name.out" | tail -1)"
+  [ -n "$line" ] || line="$name: no summary (exit $rc)"
+  results+=("$line (${took}s)")
+  if [ "$rc" = 0 ]; then pass "$name (${took}s)"; else fail "$name (exit $rc, ${took}s)"; fi
+done
+
+echo
+echo "=== fault cases"
+printf '  %s\n' "${results[@]}"
+echo "=== figures"
+sed 's/^/  /' "$FAULTS_FIGURES"
+echo "=== total time: $(($(date +%s) - t0)) s"
+summary

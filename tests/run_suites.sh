@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs shell test suites one after another, prints each suite's summary line and a total:
+# "suites: N passed, N failed" (counting checks). Exits non-zero when any suite failed.
+# Usage: tests/run_suites.sh "SUITE.sh [ARGS...]"...
+set -uo pipefail
+
+total_passed=0
+total_failed=0
+failed_suites=()
+for spec in "$@"; do
+  # A spec is a script path, optionally followed by its arguments ("tests/faults/chaos.sh 60").
+  read -r -a words <<<"$spec"
+  suite="${words[0]}"
+  name="$(basename "${suite%.sh}")"
+  [ "$name" = run ] && name="$(basename "$(dirname "$suite")")"  # tests/faults/run.sh -> faults
+  echo "=== $spec"
+  log="$(mktemp)"
+  start=$(date +%s)
+  bash "${words[@]}" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  # The suite's own summary: the last "<name>: N passed, N failed" line it printed.
+  line="$(grep -E "^[A-Za-z0-9_-]+: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)"
+  rm -f "$log"
+  if [ -z "$line" ]; then
+    echo "$name: 0 passed, 1 failed (no summary line; exit code $rc)"
+    total_failed=$((total_failed + 1))
+    failed_suites+=("$name")
+    continue
+  fi
+  p="$(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1/')"
+  f="$(echo "$line" | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\2/')"
+  total_passed=$((total_passed + p))
+  total_failed=$((total_failed + f))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then total_failed=$((total_failed + 1)); fi
+  [ "$rc" -eq 0 ] || failed_suites+=("$name")
+  echo "=== $name took $(($(date +%s) - start))s"
+done
+echo
+echo "suite summaries:"
+echo "suites: $total_passed passed, $total_failed failed"
+[ "${#failed_suites[@]}" -eq 0 ] || { echo "failed suites: ${failed_suites[*]}"; exit 1; }

@@ -1,0 +1,198 @@
+#include "config/config.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "config/duration.h"
+
+namespace leasehold::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A file name unique to this process and call, removed by the caller.
+std::string temp_path() {
+  static int counter = 0;
+  return "/tmp/leasehold-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".yaml";
+}
+
+EnvLookup env_of(std::map<std::string, std::string> values) {
+  return [values](const std::string& name) {
+    auto it = values.find(name);
+    return it == values.end() ? std::string() : it->second;
+  };
+}
+
+}  // namespace
+
+TEST_CASE("durations are read as Go writes them") {
+  CHECK(parse_duration("15s") == 15s);
+  CHECK(parse_duration("500ms") == 500ms);
+  CHECK(parse_duration("1m30s") == 90s);
+  CHECK(parse_duration("1.5h") == 90min);
+  CHECK(parse_duration("0") == 0s);
+  CHECK_FALSE(parse_duration("15").has_value());
+  CHECK_FALSE(parse_duration("s").has_value());
+  CHECK_FALSE(parse_duration("15x").has_value());
+  CHECK_FALSE(parse_duration("").has_value());
+  CHECK(format_duration(15s) == "15s");
+  CHECK(format_duration(2min) == "2m");
+  CHECK(format_duration(250ms) == "250ms");
+}
+
+TEST_CASE("precedence: flag over environment over file over default") {
+  const std::string file = temp_path();
+  std::ofstream(file) << "election: from-file\nlease-duration: 20s\nrenew-deadline: 12s\nretry-period: 3s\n";
+  auto env = env_of({{"LEASEHOLD_LEASE_DURATION", "30s"}, {"LEASEHOLD_RETRY_PERIOD", "4s"}});
+  auto result = parse_config({"--config", file, "--retry-period=1s"}, env);
+  std::remove(file.c_str());
+  REQUIRE(result.config.has_value());
+  const Config& c = *result.config;
+  CHECK(c.election == "from-file");        // file
+  CHECK(c.timings.lease_duration == 30s);  // env over file
+  CHECK(c.timings.renew_deadline == 12s);  // file over default
+  CHECK(c.timings.retry_period == 1s);     // flag over env
+  CHECK(c.timings.safety_margin == 2s);    // default
+  CHECK(c.status_address == "127.0.0.1:4040");
+}
+
+TEST_CASE("the config file can be named by environment") {
+  const std::string file = temp_path();
+  std::ofstream(file) << "election: e\n";
+  auto result = parse_config({}, env_of({{"LEASEHOLD_CONFIG", file}}));
+  std::remove(file.c_str());
+  REQUIRE(result.config.has_value());
+  CHECK(result.config->election == "e");
+}
+
+TEST_CASE("bad settings are refused with the setting's name") {
+  auto none = env_of({});
+  CHECK(parse_config({"--lease-duration", "fifteen"}, none).error.starts_with("--lease-duration:"));
+  CHECK(parse_config({"--nope"}, none).error.starts_with("--nope: unknown flag"));
+  CHECK(parse_config({"--election"}, none).error.starts_with("--election: missing value"));
+  CHECK(parse_config({"positional"}, none).error.find("unexpected argument") != std::string::npos);
+  CHECK(parse_config({}, env_of({{"LEASEHOLD_API_QPS", "-1"}})).error.starts_with("LEASEHOLD_API_QPS:"));
+  CHECK(parse_config({"--log-level", "loud"}, none).error.starts_with("--log-level:"));
+  const std::string file = temp_path();
+  std::ofstream(file) << "electoin: typo\n";
+  CHECK(parse_config({"--config", file}, none).error.find("unknown setting 'electoin'") != std::string::npos);
+  std::remove(file.c_str());
+  CHECK(parse_config({"--config", "/nonexistent/leasehold.yaml"}, none).error.starts_with("--config: cannot read"));
+}
+
+TEST_CASE("validation after defaults names the field") {
+  Config c;
+  c.identity = "me";
+  CHECK(validate(c).starts_with("--election: required"));
+  c.election = "Bad_Name";
+  CHECK(validate(c).starts_with("--election:"));
+  c.election = "jobs.example";
+  CHECK(validate(c).empty());
+  c.namespace_name = "Team A";
+  CHECK(validate(c).starts_with("--namespace:"));
+  c.namespace_name = "team-a";
+  c.timings.renew_deadline = 20s;
+  CHECK(validate(c).starts_with("--lease-duration:"));
+  c.timings = {};
+  c.identity = "has space";
+  CHECK(validate(c).starts_with("--identity:"));
+}
+
+TEST_CASE("identity defaults to the pod name plus a per-start suffix; namespace to the pod's") {
+  Config c;
+  apply_defaults(c, env_of({{"POD_NAME", "web-0"}, {"POD_NAMESPACE", "shop"}}), "host", "1a2b3c4d");
+  CHECK(c.identity == "web-0_1a2b3c4d");
+  CHECK(c.namespace_name == "shop");
+  Config d;
+  apply_defaults(d, env_of({}), "host", "ff");
+  CHECK(d.identity == "host_ff");
+}
+
+TEST_CASE("help lists every option with its environment variable") {
+  const std::string help = help_text();
+  for (const auto& name : option_names()) {
+    CAPTURE(name);
+    CHECK(help.find("--" + name) != std::string::npos);
+  }
+  CHECK(help.find("$LEASEHOLD_LEASE_DURATION") != std::string::npos);
+  CHECK(help.find("(default 15s)") != std::string::npos);
+}
+
+TEST_CASE("several elections from the config file inherit and override settings") {
+  const std::string file = temp_path();
+  std::ofstream(file)
+      << "election: jobs-a\nlease-duration: 20s\nrenew-deadline: 12s\non-start-leading: echo a\n"
+         "elections:\n- name: jobs-b\n  lease-duration: 30s\n- name: jobs-c\n  leader-label: x/leader\n";
+  auto result = parse_config({"--config", file}, env_of({}));
+  std::remove(file.c_str());
+  REQUIRE(result.config.has_value());
+  Config c = *result.config;
+  c.identity = "me";
+  const auto all = elections_of(c);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].name == "jobs-a");
+  CHECK(all[1].name == "jobs-b");
+  CHECK(all[1].timings.lease_duration == 30s);
+  CHECK(all[1].timings.renew_deadline == 12s);
+  CHECK(all[1].on_start_leading == "echo a");
+  CHECK(all[2].timings.lease_duration == 20s);
+  CHECK(all[2].leader_label == "x/leader");
+  CHECK(validate(c).starts_with("elections[jobs-c].leader-label: needs $POD_NAME"));
+  c.pod_name = "web-0";
+  CHECK(validate(c).empty());
+}
+
+TEST_CASE("bad election lists are refused with their place named") {
+  auto refuse = [](const std::string& yaml) {
+    const std::string file = temp_path();
+    std::ofstream(file) << yaml;
+    auto result = parse_config({"--config", file}, env_of({}));
+    std::remove(file.c_str());
+    if (!result.config) return result.error;
+    Config c = *result.config;
+    c.identity = "me";
+    return validate(c);
+  };
+  CHECK(refuse("election: a\nelections: nope\n").find("elections must be a list") != std::string::npos);
+  CHECK(refuse("election: a\nelections:\n- lease-duration: 5s\n").find("elections[0].name") != std::string::npos);
+  CHECK(refuse("election: a\nelections:\n- name: b\n  colour: red\n").find("elections[0]: unknown setting") !=
+        std::string::npos);
+  CHECK(refuse("election: a\nelections:\n- name: b\n  lease-duration: x\n").find("elections[0].lease-duration") !=
+        std::string::npos);
+  CHECK(refuse("election: a\nelections:\n- name: a\n").find("listed twice") != std::string::npos);
+  CHECK(refuse("election: a\nelections:\n- name: b\n  renew-deadline: 20s\n").find("elections[b]") !=
+        std::string::npos);
+}
+
+TEST_CASE("identities must be valid UTF-8; YAML keys must be strings") {
+  Config c;
+  c.election = "e";
+  c.identity = "pod-\xff";
+  CHECK(validate(c).starts_with("--identity:"));
+  c.identity = "pod-\xc3\xa9";  // é
+  CHECK(validate(c).empty());
+  CHECK_FALSE(is_valid_utf8("\xe0\x80\x80"));  // overlong
+  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));  // surrogate
+  CHECK_FALSE(is_valid_utf8("\xc3"));          // truncated
+  const std::string file = temp_path();
+  std::ofstream(file) << "[a, b]: 1\n";
+  CHECK(parse_config({"--config", file}, env_of({})).error.find("keys must be strings") != std::string::npos);
+  std::ofstream(file) << "election: a\nelections:\n- name: b\n  {k: v}: 1\n";
+  CHECK(parse_config({"--config", file}, env_of({})).error.find("keys must be strings") != std::string::npos);
+  std::remove(file.c_str());
+}
+
+TEST_CASE("DNS-1123 names") {
+  CHECK(is_dns1123_subdomain("a.b-c"));
+  CHECK_FALSE(is_dns1123_subdomain("-a"));
+  CHECK_FALSE(is_dns1123_subdomain("a..b"));
+  CHECK_FALSE(is_dns1123_subdomain("A"));
+  CHECK(is_dns1123_label("team-1"));
+  CHECK_FALSE(is_dns1123_label(std::string(64, 'a')));
+}
+
+}  // namespace leasehold::config

@@ -1,0 +1,90 @@
+#include "kube/lease_json.h"
+
+#include <doctest/doctest.h>
+
+#include "kube/micro_time.h"
+
+namespace leasehold::kube {
+
+using nlohmann::json;
+
+TEST_CASE("MicroTime round-trips with microseconds") {
+  const auto t = parse_rfc3339("2026-11-26T19:04:05.123456Z");
+  REQUIRE(t.has_value());
+  CHECK(format_micro_time(*t) == "2026-11-26T19:04:05.123456Z");
+  CHECK(format_rfc3339_millis(*t) == "2026-11-26T19:04:05.123Z");
+}
+
+TEST_CASE("RFC 3339 parsing accepts offsets and whole seconds, rejects garbage") {
+  CHECK(parse_rfc3339("2026-11-26T21:04:05+02:00") == parse_rfc3339("2026-11-26T19:04:05Z"));
+  CHECK(parse_rfc3339("2026-11-26T19:04:05Z").has_value());
+  CHECK_FALSE(parse_rfc3339("2026-11-26 19:04:05").has_value());
+  CHECK_FALSE(parse_rfc3339("2026-13-26T19:04:05Z").has_value());
+  CHECK_FALSE(parse_rfc3339("2026-11-26T19:04:05.Z").has_value());
+  CHECK_FALSE(parse_rfc3339("").has_value());
+  CHECK_FALSE(parse_rfc3339("0001-01-01T00:00:00Z").has_value());  // not representable in nanoseconds
+  CHECK_FALSE(parse_rfc3339("9999-12-31T23:59:59Z").has_value());
+  CHECK_FALSE(parse_rfc3339("2026-11-26T19:04:05Zjunk").has_value());
+}
+
+TEST_CASE("a Lease as the API server returns it becomes a record") {
+  const json object = json::parse(R"({
+    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+    "metadata": {"name": "job", "namespace": "ns", "resourceVersion": "4711", "labels": {"a": "b"}},
+    "spec": {"holderIdentity": "pod-1_ab12", "leaseDurationSeconds": 15,
+             "acquireTime": "2026-11-26T19:00:00.000001Z", "renewTime": "2026-11-26T19:00:10.500000Z",
+             "leaseTransitions": 3, "preferredHolder": "pod-2"}})");
+  const auto record = lease_from_json(object);
+  REQUIRE(record.has_value());
+  CHECK(record->holder_identity == "pod-1_ab12");
+  CHECK(record->lease_duration_seconds == 15);
+  CHECK(record->lease_transitions == 3);
+  CHECK(record->resource_version == "4711");
+  CHECK(format_micro_time(*record->acquire_time) == "2026-11-26T19:00:00.000001Z");
+
+  SUBCASE("writing it back keeps the fields leasehold does not manage") {
+    auto changed = *record;
+    changed.holder_identity = "";
+    changed.lease_duration_seconds = 1;
+    const json out = lease_to_json(changed, "ns", "job", object);
+    CHECK(out["metadata"]["labels"]["a"] == "b");
+    CHECK(out["spec"]["preferredHolder"] == "pod-2");
+    CHECK(out["spec"]["holderIdentity"] == "");
+    CHECK(out["spec"]["leaseDurationSeconds"] == 1);
+    CHECK(out["metadata"]["resourceVersion"] == "4711");
+    CHECK(lease_from_json(out) == changed);
+  }
+}
+
+TEST_CASE("a Lease without spec is an unheld record; wrong types are rejected") {
+  CHECK(lease_from_json(json::parse(R"({"metadata":{"resourceVersion":"1"}})"))->holder_identity.empty());
+  CHECK_FALSE(lease_from_json(json::parse(R"({"metadata":{},"spec":{"holderIdentity":5}})")).has_value());
+  CHECK_FALSE(lease_from_json(json::parse(R"({"metadata":{},"spec":{"leaseDurationSeconds":"15"}})")).has_value());
+  // Times are informational: one that cannot be read is left out, the record stays usable.
+  CHECK_FALSE(lease_from_json(json::parse(R"({"metadata":{},"spec":{"renewTime":"yesterday"}})"))->renew_time);
+  CHECK_FALSE(lease_from_json(json::parse(R"({"metadata":{},"spec":{"renewTime":"0001-01-01T00:00:00Z"}})"))
+                  ->renew_time.has_value());
+  CHECK_FALSE(lease_from_json(json::parse(R"({"metadata":{},"spec":{"renewTime":7}})")).has_value());
+  CHECK_FALSE(lease_from_json(json::parse(R"({"kind":"Pod","metadata":{}})")).has_value());
+  CHECK_FALSE(lease_from_json(json::parse(R"([1,2])")).has_value());
+  CHECK_FALSE(lease_from_json(json::parse(R"({"metadata":{},"spec":{"leaseTransitions":-1}})")).has_value());
+}
+
+TEST_CASE("a create carries no resourceVersion") {
+  election::LeaseRecord r;
+  r.holder_identity = "me";
+  r.lease_duration_seconds = 15;
+  const json out = lease_to_json(r, "ns", "job", json());
+  CHECK_FALSE(out["metadata"].contains("resourceVersion"));
+  CHECK(out["kind"] == "Lease");
+  CHECK(out["metadata"]["namespace"] == "ns");
+}
+
+TEST_CASE("resourceVersions are read as revisions only when purely numeric") {
+  CHECK(election::revision_of("123") == 123u);
+  CHECK_FALSE(election::revision_of("").has_value());
+  CHECK_FALSE(election::revision_of("12a").has_value());
+  CHECK_FALSE(election::revision_of("-1").has_value());
+}
+
+}  // namespace leasehold::kube

@@ -1,0 +1,286 @@
+#include <doctest/doctest.h>
+
+#include "fakes.h"
+#include "status/routes.h"
+#include "status/status_hub.h"
+#include "status/status_json.h"
+
+namespace leasehold::status {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeClock;
+
+election::ElectionState leading_state(FakeClock& clock, std::chrono::seconds valid_for) {
+  election::ElectionState s;
+  s.leading = true;
+  s.valid_until = clock.steady_now() + valid_for;
+  s.fencing_token = 4242;
+  s.leader = "me";
+  s.observed = true;
+  s.lease_exists = true;
+  s.terms_led = 1;
+  return s;
+}
+
+HttpRequest get(const std::string& path) { return HttpRequest{"GET", path, "", "", true}; }
+
+}  // namespace
+
+TEST_CASE("a claim expires by itself when nobody renews it") {
+  FakeClock clock;
+  StatusBoard board({"job", "ns", "me"}, clock);
+  board.publish(leading_state(clock, 13s));
+  StatusView v = board.view();
+  CHECK(v.is_leader);
+  CHECK(v.valid_for_ms == 13000);
+  CHECK(v.fencing_token == 4242u);
+  const auto revision = v.revision;
+  clock.advance(13s);
+  v = board.view();
+  CHECK_FALSE(v.is_leader);
+  CHECK_FALSE(v.fencing_token.has_value());
+  CHECK(v.revision != revision);  // expiry is a change readers can wait for
+}
+
+TEST_CASE("set_claiming(false) turns the answer to not-leader at once") {
+  FakeClock clock;
+  StatusBoard board({"job", "ns", "me"}, clock);
+  board.publish(leading_state(clock, 13s));
+  board.set_claiming(false);
+  CHECK_FALSE(board.view().is_leader);
+}
+
+TEST_CASE("the revision changes on state changes, not on renewals") {
+  FakeClock clock;
+  StatusBoard board({"job", "ns", "me"}, clock);
+  auto s = leading_state(clock, 13s);
+  CHECK(board.publish(s));
+  const auto revision = board.view().revision;
+  clock.advance(2s);
+  s.valid_until = clock.steady_now() + 13s;
+  CHECK_FALSE(board.publish(s));
+  CHECK(board.view().revision == revision);
+  s.leading = false;
+  CHECK(board.publish(s));
+  CHECK(board.view().revision > revision);
+}
+
+TEST_CASE("the wall-clock validUntil follows the monotonic deadline") {
+  FakeClock clock;
+  StatusBoard board({"job", "ns", "me"}, clock);
+  board.publish(leading_state(clock, 10s));
+  const StatusView v = board.view();
+  CHECK(*v.valid_until == clock.wall_now() + 10s);
+  const std::string line = state_line(v);
+  CHECK(line.starts_with("leader "));
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>((clock.wall_now() + 10s).time_since_epoch());
+  CHECK(line.find(" " + std::to_string(ms.count()) + " 4242 ") != std::string::npos);
+  clock.advance(11s);
+  CHECK(state_line(board.view()) == "follower 0 0 -\n");
+}
+
+TEST_CASE("status JSON carries the documented fields") {
+  FakeClock clock;
+  StatusBoard board({"job", "ns", "me"}, clock);
+  board.publish(leading_state(clock, 13s));
+  const auto j = status_json(board.view());
+  for (const char* key :
+       {"election", "namespace", "identity", "isLeader", "leader", "fencingToken", "acquiredAt", "renewedAt",
+        "validUntil", "validForMs", "leaseDurationSeconds", "leaseTransitions", "observedAt", "revision"}) {
+    CAPTURE(key);
+    CHECK(j.contains(key));
+  }
+  CHECK(j["isLeader"] == true);
+  CHECK(j["fencingToken"] == 4242);
+  CHECK(legacy_leader_json(board.view()) == nlohmann::json{{"name", "me"}});
+}
+
+TEST_CASE("the cached status body is the full rendering, byte for byte, as time passes and state changes") {
+  FakeClock clock;
+  // Strings that look like the spliced key must not fool the cache.
+  StatusBoard board({"job\",\"validForMs\":0", "ns", "me \"validForMs\":0,"}, clock);
+  StatusBodyCache cache;
+  auto s = leading_state(clock, 13s);
+  s.leader = "\"validForMs\":0\xff";  // and invalid UTF-8, from the Lease
+  board.publish(s);
+  for (int step = 0; step < 4; ++step) {
+    CAPTURE(step);
+    const StatusView v = board.view();
+    CHECK(cache.render(v) == status_body(v));
+    clock.advance(1234ms);
+  }
+  s.valid_until = clock.steady_now() + 13s;  // a renewal: the times change, not the revision
+  board.publish(s);
+  CHECK(cache.render(board.view()) == status_body(board.view()));
+  clock.advance(20s);  // the claim ran out: not leader, no token
+  const StatusView expired = board.view();
+  CHECK_FALSE(expired.is_leader);
+  CHECK(cache.render(expired) == status_body(expired));
+  CHECK(cache.render(expired).find("\"validForMs\":0,") != std::string::npos);
+}
+
+// Records what a handler answered; a stream's chunks are appended to `streamed`.
+struct RecordingExchange final : HttpExchange {
+  void reply(HttpAnswer a) override { answers.push_back(std::move(a)); }
+  void start_stream(int status, const std::string& type) override {
+    stream_status = status;
+    stream_type = type;
+  }
+  void send(std::string chunk) override { streamed += chunk; }
+  void end_stream() override { ended = true; }
+  bool closed() const override { return ended; }
+  std::vector<HttpAnswer> answers;
+  int stream_status = 0;
+  std::string stream_type, streamed;
+  bool ended = false;
+};
+
+struct Router {
+  explicit Router(FakeClock& clock)
+      : board({"job", "ns", "me"}, clock),
+        other({"other", "ns", "me"}, clock),
+        hub(std::make_shared<StatusHub>(io, board)),
+        other_hub(std::make_shared<StatusHub>(io, other)) {
+    handle = make_status_router({ElectionEndpoint{"job", &board, hub,
+                                                  [this] {
+                                                    return HttpAnswer{acks++ ? 409 : 202, "ack"};
+                                                  },
+                                                  [this](const std::string& to) {
+                                                    resigned_to = to;
+                                                    return HttpAnswer{202, "resign"};
+                                                  }},
+                                 ElectionEndpoint{"other", &other, other_hub,
+                                                  [] {
+                                                    return HttpAnswer{409, ""};
+                                                  },
+                                                  [](const std::string&) {
+                                                    return HttpAnswer{409, ""};
+                                                  }}});
+  }
+  HttpAnswer call(const std::string& method, const std::string& target, bool loopback = true) {
+    auto exchange = std::make_shared<RecordingExchange>();
+    const auto q = target.find('?');
+    handle(HttpRequest{method, target.substr(0, q), q == std::string::npos ? "" : target.substr(q + 1), "", loopback},
+           exchange);
+    REQUIRE(exchange->answers.size() == 1);
+    return exchange->answers.front();
+  }
+  boost::asio::io_context io;
+  StatusBoard board, other;
+  std::shared_ptr<StatusHub> hub, other_hub;
+  HttpHandler handle;
+  int acks = 0;
+  std::string resigned_to = "unset";
+};
+
+TEST_CASE("the status routes: 200/503, fencing header, 404, 405") {
+  FakeClock clock;
+  Router r(clock);
+  CHECK(r.call("GET", "/v1/leader").status == 503);
+  r.board.publish(leading_state(clock, 13s));
+  const HttpAnswer leader = r.call("GET", "/v1/leader");
+  CHECK(leader.status == 200);
+  REQUIRE(leader.headers.size() == 1);
+  CHECK(leader.headers[0] == std::pair<std::string, std::string>{"Leasehold-Fencing-Token", "4242"});
+  CHECK(r.call("GET", "/v1/status").status == 200);
+  CHECK(r.call("HEAD", "/v1/status").status == 200);
+  CHECK(nlohmann::json::parse(r.call("GET", "/").body)["name"] == "me");
+  CHECK(r.call("GET", "/nope").status == 404);
+  CHECK(r.call("GET", "/v1/nope").status == 404);
+  CHECK(r.call("POST", "/v1/leader").status == 405);
+  CHECK(r.call("GET", "/v1/resign").status == 405);
+  clock.advance(13s);
+  CHECK(r.call("GET", "/v1/leader").status == 503);
+}
+
+TEST_CASE("named elections have their own paths; the short paths serve the first") {
+  FakeClock clock;
+  Router r(clock);
+  r.other.publish(leading_state(clock, 13s));
+  CHECK(r.call("GET", "/v1/leader").status == 503);
+  CHECK(r.call("GET", "/v1/elections/other/leader").status == 200);
+  CHECK(r.call("GET", "/v1/elections/job/leader").status == 503);
+  CHECK(r.call("GET", "/v1/elections/missing/leader").status == 404);
+  CHECK(r.call("GET", "/v1/elections/other").status == 404);
+  const auto list = nlohmann::json::parse(r.call("GET", "/v1/elections").body)["elections"];
+  REQUIRE(list.size() == 2);
+  CHECK(list[1]["election"] == "other");
+  CHECK(list[1]["isLeader"] == true);
+}
+
+TEST_CASE("ack and resign are POST only, from localhost only, and reach the election") {
+  FakeClock clock;
+  Router r(clock);
+  CHECK(r.call("POST", "/v1/ack").status == 202);
+  CHECK(r.call("POST", "/v1/ack").status == 409);
+  CHECK(r.call("POST", "/v1/resign?to=pod-2").status == 202);
+  CHECK(r.resigned_to == "pod-2");
+  CHECK(r.call("POST", "/v1/resign", false).status == 403);
+  CHECK(r.call("POST", "/v1/elections/other/resign").status == 409);
+}
+
+TEST_CASE("a long poll answers at once when the revision moved, else on the next change") {
+  FakeClock clock;
+  Router r(clock);
+  const auto revision = r.board.view().revision;
+  // A stale `after` is answered at once.
+  CHECK(r.call("GET", "/v1/status?wait=30s&after=" + std::to_string(revision - 1)).status == 200);
+  auto exchange = std::make_shared<RecordingExchange>();
+  r.handle(HttpRequest{"GET", "/v1/leader", "wait=30s&after=" + std::to_string(revision), "", true}, exchange);
+  r.io.poll();
+  CHECK(exchange->answers.empty());
+  r.board.set_listener([hub = r.hub] { hub->notify(); });
+  r.board.publish(leading_state(clock, 13s));
+  r.io.restart();
+  r.io.poll();
+  REQUIRE(exchange->answers.size() == 1);
+  CHECK(exchange->answers[0].status == 200);
+  CHECK(nlohmann::json::parse(exchange->answers[0].body)["revision"] != revision);
+  CHECK(r.call("GET", "/v1/status?wait=soon").status == 400);
+  CHECK(r.call("GET", "/v1/status?wait=1s&after=x").status == 400);
+}
+
+TEST_CASE("an event stream sends the status at once and then every change") {
+  FakeClock clock;
+  Router r(clock);
+  r.board.set_listener([hub = r.hub] { hub->notify(); });
+  auto exchange = std::make_shared<RecordingExchange>();
+  r.handle(HttpRequest{"GET", "/v1/events", "", "", true}, exchange);
+  CHECK(exchange->stream_status == 200);
+  CHECK(exchange->stream_type == "text/event-stream");
+  CHECK(exchange->streamed.find("event: status\ndata: {") != std::string::npos);
+  const size_t first = exchange->streamed.size();
+  r.board.publish(leading_state(clock, 13s));
+  r.io.poll();
+  const std::string second = exchange->streamed.substr(first);
+  CHECK(second.find("\"isLeader\":true") != std::string::npos);
+  r.hub->close_all();
+  CHECK(exchange->ended);
+}
+
+TEST_CASE("the ops routes: healthz follows the loop heartbeat, readyz the first observation") {
+  FakeClock clock;
+  StatusBoard board({"job", "ns", "me"}, clock);
+  Metrics metrics("test");
+  metrics.add_election("job", board);
+  const HttpSyncHandler handle = make_ops_handler({&board}, metrics, clock, HealthPolicy{19s});
+  CHECK(handle(get("/healthz")).status == 200);
+  CHECK(handle(get("/readyz")).status == 503);
+  election::ElectionState observed;
+  observed.observed = true;
+  board.publish(observed);
+  CHECK(handle(get("/readyz")).status == 200);
+  clock.advance(20s);
+  CHECK(handle(get("/healthz")).status == 503);
+  board.heartbeat();
+  CHECK(handle(get("/healthz")).status == 200);
+  board.publish(leading_state(clock, 13s));
+  const std::string text = handle(get("/metrics")).body;
+  CHECK(text.find("leasehold_is_leader{election=\"job\"} 1") != std::string::npos);
+  CHECK(text.find("leasehold_build_info{version=\"test\"} 1") != std::string::npos);
+  clock.advance(14s);
+  CHECK(handle(get("/metrics")).body.find("leasehold_is_leader{election=\"job\"} 0") != std::string::npos);
+}
+
+}  // namespace leasehold::status
