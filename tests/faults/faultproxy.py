@@ -17,6 +17,8 @@ Control (plain HTTP on 127.0.0.1:--control):
   POST /mode {"status": 0}                                                 pass everything through
   POST /mode {"status": 0, "hold": "watch=true"}   swallow the answers (from now on, including a
        stream already running) to requests whose path contains the string: a stalled watch
+  POST /mode {..., "drop": "watch=true"}   also close, once, the connections whose current
+       request's path contains the string: a watch stream broken when the new mode begins
 Log: one JSON line per request {"t", "method", "path", "injected": status or 0}.
 Loopback addresses only.
 """
@@ -31,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 mode = {"status": 0, "retry_after": None, "verbs": None, "hold": None}
 mode_lock = threading.Lock()
+connections = {}  # client socket -> its state {"path": current request's path}
 log_lock = threading.Lock()
 log_file = None
 
@@ -88,6 +91,8 @@ def injected_response(status, retry_after, method, path):
 def serve(client, upstream, up_ctx):
     up = None
     state = {"path": ""}
+    with mode_lock:
+        connections[client] = state
     try:
         f = client.makefile("rb")
         while True:
@@ -111,6 +116,8 @@ def serve(client, upstream, up_ctx):
     except (OSError, ValueError, ssl.SSLError):
         pass
     finally:
+        with mode_lock:
+            connections.pop(client, None)
         for s in (client, up):
             try:
                 if s:
@@ -150,7 +157,14 @@ class Control(BaseHTTPRequestHandler):
             mode["retry_after"] = body.get("retry_after")
             mode["verbs"] = body.get("verbs")
             mode["hold"] = body.get("hold")
-            out = json.dumps(mode).encode()
+            drop = body.get("drop")
+            dropped = [c for c, st in connections.items() if drop and drop in st["path"]]
+            out = json.dumps(dict(mode, dropped=len(dropped))).encode()
+        for c in dropped:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         self.send_response(200)
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()

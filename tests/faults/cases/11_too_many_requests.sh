@@ -54,14 +54,20 @@ leader="$new"; wait_acting "$leader"
 old="$leader"; old_token="$(token_of "$old")"
 wait_renew "$old" >/dev/null
 t="$(now_ms)"; t_ns="$(now_ns)"
-for n in a b c; do faultproxy_mode "$n" "$TOO_MANY"; done
-log "[all] every request of every agent answered 429, Retry-After: 30, for $((2 * LD)) s"
+# The watch streams break as the overload begins (as CI once saw happen by chance), so every
+# agent has to poll and to reconnect its watch while the 429s last.
+for n in a b c; do faultproxy_mode "$n" '{"status":429,"retry_after":30,"drop":"watch=true"}'; done
+log "[all] every request of every agent answered 429, Retry-After: 30, for $((2 * LD)) s; watch streams broken"
 expect "[all] the leader demoted" wait_until $((RD + 5)) log_has "$old" '.msg=="stopped leading" and (.reason|test("renew deadline"))'
 sleep "$(awk -v w="$((2 * LD))" -v e="$(($(now_ms) - t))" 'BEGIN { s = w - e / 1000; print (s > 0 ? s : 0) }')"
+expect_eq "[all] nobody leads during the overload" "$(leaders_among a b c | wc -l)" 0
 t_end_ns="$(now_ns)"
 for n in a b c; do faultproxy_mode "$n" '{"status":0}'; done
 t_clear="$(now_ms)"
-expect_eq "[all] nobody leads during the overload" "$(leaders_among a b c | wc -l)" 0
+for n in a b c; do
+  expect "[all] agent $n's watch reconnected and met a 429" \
+    [ "$(fp_count "$n" '(.path | test("watch=true")) and .injected == 429' "$t_ns" "$t_end_ns")" -ge 1 ]
+done
 # Retry-After: 30 is honoured by the follower's polls and claims up to one lease duration, and by
 # watch reconnects up to the watch's 10 s backoff cap; the leader's renew waits for it outright.
 # Per window of W s: polls and claims <= ceil(W / LD) + 1 (+1 for the leader's renew in
