@@ -50,7 +50,7 @@ Elector::Elector(std::string identity, ElectionTimings timings, const Clock& clo
 SteadyTime Elector::step() {
   SteadyTime now = clock_.steady_now();
   if (stopped_) return now + timings_.retry_period;
-  if (leading_ && !demote_if_overdue(now) && now >= next_renew_) {
+  if (leading_ && !demote_if_overdue(now) && now >= std::max(next_renew_, retry_after_until_)) {
     renew(now);
     // A renew that failed at its deadline must not leave the claim standing
     // until the next step.
@@ -66,17 +66,17 @@ SteadyTime Elector::next_wake(SteadyTime now) const {
   SteadyTime wake = now + timings_.retry_period;
   auto earlier = [&](SteadyTime t) { wake = std::min(wake, std::max(t, now)); };
   if (leading_) {
-    earlier(next_renew_);
+    earlier(std::max(next_renew_, retry_after_until_));
     earlier(valid_until_);
     earlier(last_renew_send_ + timings_.renew_deadline);
     return wake;
   }
   if (stopped_) return wake;
-  if (!observed_ || !watch_healthy_) earlier(std::max(next_poll_, server_backoff_until_));
+  if (!observed_ || !watch_healthy_) earlier(std::max(next_poll_, retry_after_until_));
   if (observed_) {
     const bool released = cached_ && cached_->holder_identity.empty() && !standing_back_for_successor();
     SteadyTime due = cached_ ? (released ? now : observed_change_at_ + effective_lease_duration()) : create_not_before_;
-    earlier(std::max({due, next_attempt_, stand_back_until_, server_backoff_until_}));
+    earlier(std::max({due, next_attempt_, stand_back_until_, retry_after_until_}));
   }
   return wake;
 }
@@ -92,7 +92,7 @@ void Elector::renew(SteadyTime now) {
   // names us, until this renew's deadline, so that even a fast writer cannot
   // starve the renewals (the client's rate limit bounds the pace).
   while (result.error == StoreError::kConflict) {
-    report_error("renew", result);
+    record_failure("renew", result);
     StoreResult fresh = store_.get(deadline);
     absorb(fresh, "get");
     if (!leading_) return;
@@ -109,22 +109,20 @@ void Elector::renew(SteadyTime now) {
     accept_renew(send, *result.record);
     return;
   }
-  report_error("renew", result);
+  record_failure("renew", result);
   if (result.error == StoreError::kNotFound) {
     observe_absent(std::nullopt);
     return;
   }
-  Duration wait = timings_.retry_period;
-  if (result.retry_after) wait = std::max(wait, *result.retry_after);
-  // Retry-After is honoured, but the demotion deadlines in step() still apply.
-  next_renew_ = answered + wait;
+  // A Retry-After is recorded in retry_after_until_; the demotion deadlines in step() still apply.
+  next_renew_ = answered + timings_.retry_period;
 }
 
 void Elector::follower_step(SteadyTime now) {
-  if (now < server_backoff_until_) return;
+  if (now < retry_after_until_) return;
   if (!observed_ || (!watch_healthy_ && now >= next_poll_)) poll(now);
   now = clock_.steady_now();
-  if (!observed_ || now < next_attempt_ || now < server_backoff_until_) return;
+  if (!observed_ || now < next_attempt_ || now < retry_after_until_) return;
   const bool due = cached_ ? may_acquire(now) : now >= create_not_before_ && now >= stand_back_until_;
   if (due) try_claim(now);
 }
@@ -141,7 +139,7 @@ void Elector::absorb(const StoreResult& result, std::string_view operation) {
   } else if (result.error == StoreError::kNotFound) {
     observe_absent(std::nullopt);
   } else {
-    report_error(operation, result);
+    record_failure(operation, result);
   }
 }
 
@@ -193,7 +191,7 @@ void Elector::try_claim(SteadyTime now) {
     start_term(now, *result.record);
     return;
   }
-  report_error(create ? "create" : "update", result);
+  record_failure(create ? "create" : "update", result);
   const SteadyTime answered = clock_.steady_now();
   next_attempt_ = answered + timings_.retry_period;
   if (result.error == StoreError::kAlreadyExists || result.error == StoreError::kConflict) {
@@ -310,7 +308,7 @@ bool Elector::release_to(SteadyTime deadline, const std::string& successor) {
       observe(*result.record);
       return true;
     }
-    report_error("update", result);
+    record_failure("update", result);
     if (result.error == StoreError::kForbidden || result.error == StoreError::kInvalidResponse) return false;
     if (result.error != StoreError::kConflict && result.error != StoreError::kNotFound) continue;
     absorb(store_.get(deadline), "get");
@@ -318,14 +316,14 @@ bool Elector::release_to(SteadyTime deadline, const std::string& successor) {
   return false;
 }
 
-void Elector::report_error(std::string_view operation, const StoreResult& result) {
+void Elector::record_failure(std::string_view operation, const StoreResult& result) {
   if (result.error == StoreError::kTooManyRequests && result.retry_after) {
-    // An overloaded server asked us to wait: the follower's polls and claims
-    // do, but never longer than one lease duration, after which a record left
-    // unchanged could be claimed anyway. The leader's renewals have their own
-    // bound (the renew deadline).
+    // An overloaded server asked us to wait: polls, claims and renewals do, but never
+    // longer than one lease duration, after which a record left unchanged
+    // could be claimed anyway. A leader stops claiming at its renew deadline
+    // (shorter) whatever it waits for.
     const SteadyTime until = clock_.steady_now() + std::min(*result.retry_after, timings_.lease_duration);
-    server_backoff_until_ = std::max(server_backoff_until_, until);
+    retry_after_until_ = std::max(retry_after_until_, until);
   }
   if (observer_ && !result.ok()) observer_->on_store_error(operation, result);
 }

@@ -103,7 +103,9 @@ class Elector {
   Duration effective_lease_duration() const;
   LeaseRecord claim_record(bool new_term) const;
   SteadyTime next_wake(SteadyTime now) const;
-  void report_error(std::string_view operation, const StoreResult& result);
+  // Every failed store call passes here: counted for the observer, and a 429's
+  // Retry-After recorded in retry_after_until_.
+  void record_failure(std::string_view operation, const StoreResult& result);
   bool release_to(SteadyTime deadline, const std::string& successor);
 
   const std::string identity_;
@@ -121,9 +123,9 @@ class Elector {
   SteadyTime create_not_before_{};  // when absent: earliest create
   bool watch_healthy_ = false;
   SteadyTime next_poll_{};
-  SteadyTime next_attempt_{};          // follower's backoff after a failed write
-  SteadyTime server_backoff_until_{};  // follower: a 429's Retry-After, bounded by one lease duration
-  SteadyTime stand_back_until_{};      // after resigning: leave the Lease to others
+  SteadyTime next_attempt_{};       // follower's backoff after a failed write
+  SteadyTime retry_after_until_{};  // no poll, claim or renewal before: a 429's Retry-After, at most one LD
+  SteadyTime stand_back_until_{};   // after resigning: leave the Lease to others
 
   // Our term.
   bool leading_ = false;

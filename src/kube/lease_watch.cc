@@ -103,53 +103,52 @@ void LeaseWatch::run() {
   std::mt19937 rng(std::random_device{}());
   auto backoff = std::chrono::milliseconds(100);
   while (!stopping_) {
-    std::string reason;
-    const bool clean = watch_once(reason);
-    sink_.on_watch_state(false, reason);
+    const WatchEnd end = watch_once();
+    sink_.on_watch_state(false, end.reason);
     if (stopping_) break;
-    if (clean) {
+    if (end.clean) {
       backoff = std::chrono::milliseconds(100);
       continue;
     }
     // An overloaded server's Retry-After is honoured up to the longest backoff;
     // meanwhile the elector polls, itself honouring Retry-After.
-    if (server_retry_after_) {
-      const auto asked = std::chrono::duration_cast<std::chrono::milliseconds>(*server_retry_after_);
+    if (end.retry_after) {
+      const auto asked = std::chrono::duration_cast<std::chrono::milliseconds>(*end.retry_after);
       backoff = std::max(backoff, std::min(asked, kMaxBackoff));
     }
     // Jitter spreads the reconnects of many agents after an API server restart.
     const auto jittered = backoff + std::chrono::milliseconds(rng() % (backoff.count() / 2 + 1));
-    for (auto slept = std::chrono::milliseconds(0); slept < jittered && !stopping_;
-         slept += std::chrono::milliseconds(50)) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // In short naps, to notice stop(); against a deadline, so oversleeping does not add up.
+    const auto resume_at = std::chrono::steady_clock::now() + jittered;
+    for (auto now = std::chrono::steady_clock::now(); now < resume_at && !stopping_;
+         now = std::chrono::steady_clock::now()) {
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(resume_at - now, std::chrono::milliseconds(50)));
     }
     backoff = std::min(backoff * 2, kMaxBackoff);
   }
 }
 
-bool LeaseWatch::watch_once(std::string& reason) {
+LeaseWatch::WatchEnd LeaseWatch::watch_once() {
   std::string path = collection_path_ + "?watch=true&allowWatchBookmarks=true&timeoutSeconds=" +
                      std::to_string(240 + std::random_device{}() % 60) +
                      "&fieldSelector=" + query_escape("metadata.name=" + name_);
   if (!resource_version_.empty()) path += "&resourceVersion=" + query_escape(resource_version_);
   const auto sent = std::chrono::steady_clock::now();
   web::http::http_response response;
-  server_retry_after_.reset();
   try {
     auto task = api_.stream_client().request(api_.make_request(web::http::methods::GET, path), cancel_.get_token());
     response = task.get();
   } catch (const std::exception& e) {
     api_.observe("watch", "network", std::chrono::steady_clock::now() - sent);
-    reason = std::string("watch request failed: ") + e.what();
-    return false;
+    return {false, std::string("watch request failed: ") + e.what(), {}};
   }
   api_.observe("watch", std::to_string(response.status_code()), std::chrono::steady_clock::now() - sent);
   if (response.status_code() != 200) {
     if (response.status_code() == 401) api_.invalidate_token();
     if (response.status_code() == 410) resource_version_.clear();
-    server_retry_after_ = parse_retry_after(response.headers());
-    reason = "watch answered HTTP " + std::to_string(response.status_code());
-    return false;
+    return {false, "watch answered HTTP " + std::to_string(response.status_code()),
+            parse_retry_after(response.headers())};
   }
   sink_.on_watch_state(true, "");
   auto body = response.body();
@@ -160,8 +159,7 @@ bool LeaseWatch::watch_once(std::string& reason) {
       concurrency::streams::container_buffer<std::vector<std::uint8_t>> line;
       const size_t n = body.read_line(line).get();
       if (n == 0 && body.is_eof()) {
-        reason = "watch stream ended";
-        return true;
+        return {true, "watch stream ended", {}};
       }
       const std::string text(line.collection().begin(), line.collection().end());
       if (text.empty()) continue;
@@ -181,18 +179,15 @@ bool LeaseWatch::watch_once(std::string& reason) {
           break;
         case WatchEvent::Type::kGone:
           resource_version_.clear();
-          reason = "watch expired (410): starting afresh";
-          return true;
-        case WatchEvent::Type::kError: reason = "watch error: " + event.detail; return false;
+          return {true, "watch expired (410): starting afresh", {}};
+        case WatchEvent::Type::kError: return {false, "watch error: " + event.detail, {}};
         case WatchEvent::Type::kInvalid: sink_.on_watch_garbage(event.detail); break;
       }
     }
   } catch (const std::exception& e) {
-    reason = std::string("watch stream broke: ") + e.what();
-    return false;
+    return {false, std::string("watch stream broke: ") + e.what(), {}};
   }
-  reason = "stopping";
-  return true;
+  return {true, "stopping", {}};
 }
 
 }  // namespace leasehold::kube

@@ -52,8 +52,14 @@ class LeaseWatch {
 
  private:
   void run();
-  // Returns true when the stream ended normally (server timeout).
-  bool watch_once(std::string& reason);
+  // How one watch request ended: clean when the stream ended normally (server
+  // timeout, 410); reason for logs; the server's Retry-After when it refused.
+  struct WatchEnd {
+    bool clean = false;
+    std::string reason;
+    std::optional<election::Duration> retry_after;
+  };
+  WatchEnd watch_once();
 
   ApiClient& api_;
   const std::string collection_path_;
@@ -61,7 +67,6 @@ class LeaseWatch {
   WatchSink& sink_;
   std::atomic<bool> stopping_{false};
   std::string resource_version_;
-  std::optional<election::Duration> server_retry_after_;  // of the last refused watch request
   std::thread thread_;
   pplx::cancellation_token_source cancel_;
 };

@@ -159,7 +159,7 @@ class Control(BaseHTTPRequestHandler):
             mode["hold"] = body.get("hold")
             drop = body.get("drop")
             dropped = [c for c, st in connections.items() if drop and drop in st["path"]]
-            out = json.dumps(dict(mode, dropped=len(dropped))).encode()
+            out = json.dumps(mode).encode()
         for c in dropped:
             try:
                 c.shutdown(socket.SHUT_RDWR)

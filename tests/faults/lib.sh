@@ -285,12 +285,14 @@ faultproxy_start() {
 }
 # faultproxy_mode NAME JSON: e.g. '{"status":429,"retry_after":30}' or '{"status":0}'.
 faultproxy_mode() { curl -sf -o /dev/null -XPOST "127.0.0.1:$(cat "$work/$1.fp_control")/mode" -d "$2"; }
-# fp_count NAME JQ_FILTER [FROM_NS [TO_NS]]: requests in agent NAME's fault-proxy log that match
-# the filter (fields t, method, path, injected), sent in that window.
-fp_count() {
-  jq -s --argjson a "${3:-0}" --argjson b "${4:-null}" \
-    "[.[] | select(.t >= \$a and (\$b == null or .t <= \$b)) | select($2)] | length" "$work/$1.fp.jsonl"
+# fp_times NAME JQ_FILTER [FROM_NS [TO_NS]]: the send times (ns), one per line, of the requests in
+# agent NAME's fault-proxy log that match the filter (fields t, method, path, injected), sent in
+# that window. fp_count: how many.
+fp_times() {
+  jq -s -r --argjson a "${3:-0}" --argjson b "${4:-null}" \
+    ".[] | select(.t >= \$a and (\$b == null or .t <= \$b)) | select($2) | .t" "$work/$1.fp.jsonl"
 }
+fp_count() { fp_times "$@" | wc -l; }
 # fp_requests NAME FROM_NS TO_NS: requests agent NAME sent in that window (injected or not).
 fp_requests() { fp_count "$1" true "$2" "$3"; }
 

@@ -13,6 +13,9 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 fault_init 11_too_many_requests
 TOO_MANY='{"status":429,"retry_after":30}'
+# The same, and every watch stream running through the proxy broken as it begins.
+TOO_MANY_WATCH_BROKEN='{"status":429,"retry_after":30,"drop":"watch=true"}'
+WATCH='(.path | test("watch=true"))'
 
 for n in a b c; do faultproxy_start "$n" || fail "faultproxy $n"; agent_start "$n"; done
 for n in a b c; do wait_until 20 ready "$n"; app_start "$n" http; app_start "$n" file; done
@@ -54,9 +57,9 @@ leader="$new"; wait_acting "$leader"
 old="$leader"; old_token="$(token_of "$old")"
 wait_renew "$old" >/dev/null
 t="$(now_ms)"; t_ns="$(now_ns)"
-# The watch streams break as the overload begins (as CI once saw happen by chance), so every
-# agent has to poll and to reconnect its watch while the 429s last.
-for n in a b c; do faultproxy_mode "$n" '{"status":429,"retry_after":30,"drop":"watch=true"}'; done
+# The watch streams break as the overload begins, so every agent has to poll and to reconnect its
+# watch while the 429s last (a stream may break at any time; here it always does).
+for n in a b c; do faultproxy_mode "$n" "$TOO_MANY_WATCH_BROKEN"; done
 log "[all] every request of every agent answered 429, Retry-After: 30, for $((2 * LD)) s; watch streams broken"
 expect "[all] the leader demoted" wait_until $((RD + 5)) log_has "$old" '.msg=="stopped leading" and (.reason|test("renew deadline"))'
 sleep "$(awk -v w="$((2 * LD))" -v e="$(($(now_ms) - t))" 'BEGIN { s = w - e / 1000; print (s > 0 ? s : 0) }')"
@@ -66,7 +69,7 @@ for n in a b c; do faultproxy_mode "$n" '{"status":0}'; done
 t_clear="$(now_ms)"
 for n in a b c; do
   expect "[all] agent $n's watch reconnected and met a 429" \
-    [ "$(fp_count "$n" '(.path | test("watch=true")) and .injected == 429' "$t_ns" "$t_end_ns")" -ge 1 ]
+    [ "$(fp_count "$n" "$WATCH and .injected == 429" "$t_ns" "$t_end_ns")" -ge 1 ]
 done
 # Retry-After: 30 is honoured by the follower's polls and claims up to one lease duration, and by
 # watch reconnects up to the watch's 10 s backoff cap; the leader's renew waits for it outright.
@@ -77,7 +80,7 @@ max_rest=$(((window + LD - 1) / LD + 2)); max_watch=$(((window + 9) / 10 + 1))
 rates=""
 for n in a b c; do
   r="$(fp_requests "$n" "$t_ns" "$t_end_ns")"; rates="$rates$n:$r "
-  w="$(fp_count "$n" '.path | test("watch=true")' "$t_ns" "$t_end_ns")"
+  w="$(fp_count "$n" "$WATCH" "$t_ns" "$t_end_ns")"
   expect "[all] agent $n honoured Retry-After: $((r - w)) polls/claims/renewals in $window s (<= $max_rest)" \
     [ $((r - w)) -le "$max_rest" ]
   expect "[all] agent $n honoured Retry-After: $w watch requests in $window s (<= $max_watch)" [ "$w" -le "$max_watch" ]
@@ -88,6 +91,18 @@ back=$(($(now_ms) - t_clear))
 log "[all] leader again: ${new:-none}, $back ms after the 429s stopped"
 expect "[all] a leader within lease-duration + retry-period + 1 s after the overload ($back ms)" \
   [ -n "$new" -a "$back" -le $((LD_MS + RP_MS + 1000)) ]
+# Retry-After: 30 delays a watch reconnect by at most the 10 s backoff cap (+ 50% jitter): each
+# agent's watch is back within 15 s (+1 s) of its last refused watch request, not 30 s.
+at_most() { [ "$1" != none ] && [ "$1" -le "$2" ]; }
+watch_back() { [ -n "$(fp_times "$1" "$WATCH and .injected == 0" "$t_end_ns")" ]; }
+for n in a b c; do
+  wait_until 20 watch_back "$n"
+  refused="$(fp_times "$n" "$WATCH and .injected == 429" "$t_ns" | tail -1)"
+  back_ns="$(fp_times "$n" "$WATCH and .injected == 0" "$t_end_ns" | head -1)"
+  gap_ms=none; [ -n "$refused" ] && [ -n "$back_ns" ] && gap_ms=$(((back_ns - refused) / 1000000))
+  expect "[all] agent $n's watch reconnected $gap_ms ms after its last 429 (<= 16000)" \
+    at_most "$gap_ms" 16000
+done
 expect "fencing tokens of all terms strictly increase" tokens_increase a b c
 report
 expect_no_overlap
