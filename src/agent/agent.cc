@@ -2,6 +2,8 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 
 #include "status/routes.h"
@@ -15,8 +17,11 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
       api_(std::move(kube_config),
            kube::ApiClientOptions{config_.api_qps, config_.api_burst, std::string("leasehold/") + LEASEHOLD_VERSION},
            &metrics_) {
-  const RunnerContext context{config_.namespace_name,  config_.identity,        config_.pod_name,    config_.status_dir,
-                              config_.release_timeout, config_.handoff_timeout, config_.hook_timeout};
+  const RunnerContext context{
+      config_.namespace_name,  config_.identity,
+      config_.pod_name,        config_.status_dir,
+      config_.release_timeout, config_.handoff_timeout,
+      config_.hook_timeout,    [this](const std::string& where, const std::string& what) { fatal(where, what); }};
   bool is_default = true;
   for (const auto& settings : config::elections_of(config_)) {
     runners_.push_back(std::make_unique<ElectionRunner>(context, settings, is_default, api_, metrics_, io_, log_));
@@ -48,8 +53,15 @@ void Agent::start() {
   status_server_->start();
   ops_server_->start();
   io_thread_ = std::thread([this] {
-    auto guard = boost::asio::make_work_guard(io_);
-    io_.run();
+    // The listeners' thread's one boundary.
+    try {
+      auto guard = boost::asio::make_work_guard(io_);
+      io_.run();
+    } catch (const std::exception& e) {
+      fatal("listeners", e.what());
+    } catch (...) {
+      fatal("listeners", "unknown exception");
+    }
   });
   nlohmann::json names = nlohmann::json::array();
   for (auto& runner : runners_) names.push_back(runner->name());
@@ -67,6 +79,16 @@ void Agent::start() {
              {"leaseDurationSeconds",
               std::chrono::duration_cast<std::chrono::seconds>(config_.timings.lease_duration).count()}});
   for (auto& runner : runners_) runner->start();
+}
+
+void Agent::fatal(const std::string& where, const std::string& what) {
+  // Claims end first, on every channel of every election; then the process
+  // ends with a non-zero status so that it is restarted (a Lease not released
+  // here expires: followers take over after one lease duration).
+  for (auto& runner : runners_) runner->abandon();
+  log_.error("internal error: exiting", {{"thread", where}, {"error", what}});
+  std::fflush(nullptr);
+  std::_Exit(70);
 }
 
 int Agent::shutdown(const std::string& reason) {

@@ -31,6 +31,8 @@ class Agent {
   // Stops claiming at once in every election, hands off and releases within
   // the configured bounds, and stops. Returns the process exit code.
   int shutdown(const std::string& reason);
+  // An error no thread can handle: stop claiming everywhere, exit 70. Any thread.
+  [[noreturn]] void fatal(const std::string& where, const std::string& what);
 
  private:
   const config::Config config_;

@@ -31,17 +31,21 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
       lease_client_(api, context_.namespace_name, settings_.name),
       board_(status::StatusIdentity{settings_.name, context_.namespace_name, context_.identity}, clock_),
       metrics_(metrics.add_election(settings_.name, board_)),
-      elector_(context_.identity, settings_.timings, clock_, lease_client_, this),
-      watch_(api, lease_client_.collection_path(), settings_.name, *this),
-      hub_(std::make_shared<status::StatusHub>(io, board_)),
       side_effects_(SideEffectSettings{settings_.name, context_.identity, context_.namespace_name, context_.pod_name,
                                        settings_.on_start_leading, settings_.on_stop_leading, settings_.leader_label,
                                        context_.hook_timeout},
-                    api, metrics_, logger) {
+                    api, metrics_, logger,
+                    [this](const std::string& what) { context_.on_fatal("hooks of " + settings_.name, what); }),
+      publisher_(settings_.name, clock_, board_, file_dirs(context_, settings_.name, is_default), metrics_,
+                 side_effects_, logger),
+      elector_(context_.identity, settings_.timings, clock_, lease_client_, &publisher_),
+      watch_(api, lease_client_.collection_path(), settings_.name, *this),
+      hub_(std::make_shared<status::StatusHub>(io, board_)) {
+  publisher_.attach(elector_);
+  elector_.trust_unmarked_releases(settings_.trust_unmarked_release);
   for (const auto& dir : file_dirs(context_, settings_.name, is_default)) {
     std::error_code ignored;
     std::filesystem::create_directories(dir, ignored);
-    files_.emplace_back(dir);
     ack_files_.push_back(dir + "/ack");
   }
   board_.set_listener([hub = hub_] { hub->notify(); });
@@ -54,7 +58,7 @@ ElectionRunner::~ElectionRunner() {
 void ElectionRunner::start() {
   // Written before anything else so that a reader never finds a stale file
   // from a previous run of this pod.
-  write_files(board_.view());
+  publisher_.write_files();
   loop_thread_ = std::thread([this] { run_loop(); });
   watch_.start();
 }
@@ -75,8 +79,7 @@ void ElectionRunner::push(Event event) {
 void ElectionRunner::begin_shutdown() {
   shutting_down_ = true;
   // Stop claiming first, on every channel, before anything that can wait.
-  board_.set_claiming(false);
-  write_files(board_.view());
+  publisher_.stop_claiming_now();
   push(Shutdown{});
 }
 
@@ -103,6 +106,28 @@ status::HttpAnswer ElectionRunner::resign_request(const std::string& to) {
 }
 
 void ElectionRunner::run_loop() {
+  // The loop thread's one boundary: stop claiming, release what can be
+  // released, and end the process so that it is restarted.
+  std::string what;
+  try {
+    loop();
+    return;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  try {
+    publisher_.stop_claiming_now();
+    elector_.stop_claiming("internal error");
+    elector_.release(clock_.steady_now() + context_.release_timeout);
+  } catch (...) {
+    // Nothing more can be done here; the process ends next.
+  }
+  context_.on_fatal("election " + settings_.name, what);
+}
+
+void ElectionRunner::loop() {
   SteadyTime next = clock_.steady_now();
   for (;;) {
     std::deque<Event> events;
@@ -117,7 +142,14 @@ void ElectionRunner::run_loop() {
     if (handoff_ && !advance_handoff()) return;
     next = elector_.step();
     board_.heartbeat();
-    publish(elector_.state());
+    publisher_.publish();
+    // An operator asked the leader to resign (an annotation on the Lease):
+    // exactly as POST /v1/resign, through the handoff.
+    if (!handoff_ && elector_.state().resign_requested) {
+      log_.info("the lease asks this leader to resign", {{"election", settings_.name}});
+      begin_handoff(HandoffReason::kResign, "");
+      next = clock_.steady_now();
+    }
     // The ack file is looked for often while a handoff waits for it.
     if (handoff_) next = std::min(next, clock_.steady_now() + std::chrono::milliseconds(20));
   }
@@ -145,9 +177,9 @@ bool ElectionRunner::handle(Event& event) {
       handoff_.reset();
       handoff_pending_ = false;
       elector_.stop_claiming("shutting down");
-      publish(elector_.state());
+      publisher_.publish();
       released_ = elector_.release(clock_.steady_now() + context_.release_timeout);
-      publish(elector_.state());
+      publisher_.publish();
       return false;
     }
   }
@@ -155,9 +187,8 @@ bool ElectionRunner::handle(Event& event) {
 }
 
 void ElectionRunner::begin_handoff(HandoffReason reason, const std::string& successor) {
-  board_.set_claiming(false);
-  write_files(board_.view());
-  for (const auto& file : ack_files_) std::filesystem::remove(file);
+  publisher_.stop_claiming_now();
+  remove_ack_files();
   handoff_ = Handoff{reason, successor, clock_.steady_now() + context_.handoff_timeout};
   handoff_pending_ = true;
   log_.info(
@@ -180,52 +211,43 @@ bool ElectionRunner::advance_handoff() {
   const Handoff done = *handoff_;
   handoff_.reset();
   handoff_pending_ = false;
-  for (const auto& file : ack_files_) std::filesystem::remove(file);
+  remove_ack_files();
   const SteadyTime release_deadline = clock_.steady_now() + context_.release_timeout;
   if (done.reason == HandoffReason::kShutdown) {
     elector_.stop_claiming("shutting down");
-    publish(elector_.state());
+    publisher_.publish();
     released_ = elector_.release(release_deadline);
-    publish(elector_.state());
+    publisher_.publish();
     return false;
   }
   elector_.resign(release_deadline, done.successor);
-  publish(elector_.state());
+  publisher_.publish();
   if (!shutting_down_) board_.set_claiming(true);
   return true;
 }
 
 bool ElectionRunner::ack_file_present() const {
-  for (const auto& file : ack_files_) {
+  for (size_t i = 0; i < ack_files_.size(); ++i) {
+    if (i < ack_stuck_.size() && ack_stuck_[i]) continue;
     std::error_code ignored;
-    if (std::filesystem::exists(file, ignored)) return true;
+    if (std::filesystem::exists(ack_files_[i], ignored)) return true;
   }
   return false;
 }
 
-void ElectionRunner::publish(const election::ElectionState& state) {
-  const bool changed = board_.publish(state);
-  const status::StatusView view = board_.view();
-  if (view.is_leader != claimed_) {
-    claimed_ = view.is_leader;
-    side_effects_.set_leading(claimed_, view.fencing_token.value_or(0));
-  }
-  // Files follow every change and every renew of our own, so that a leader's deadline keeps
-  // moving; a follower does not rewrite them for each of the leader's renewals.
-  const bool own_renew = state.leading && state.valid_until != last_written_claim_;
-  if (changed || own_renew) {
-    last_written_claim_ = state.valid_until;
-    write_files(view);
-  }
-}
-
-void ElectionRunner::write_files(const status::StatusView& view) {
-  std::lock_guard lock(files_mutex_);
-  for (auto& files : files_) {
-    const std::string error = files.publish(view);
-    if (!error.empty()) {
-      metrics_.status_file_error();
-      log_.warn("cannot write status files", {{"election", settings_.name}, {"error", error}});
+void ElectionRunner::remove_ack_files() {
+  // The app owns these paths: whatever is there (a directory, no permission),
+  // failing to remove it must neither end the handoff nor count as an
+  // acknowledgement: such a path is ignored until it can be removed.
+  // Non-throwing calls only.
+  ack_stuck_.assign(ack_files_.size(), false);
+  for (size_t i = 0; i < ack_files_.size(); ++i) {
+    std::error_code error;
+    std::filesystem::remove(ack_files_[i], error);
+    if (error && error != std::errc::no_such_file_or_directory) {
+      ack_stuck_[i] = true;
+      log_.warn("cannot remove the ack file; ignoring it",
+                {{"election", settings_.name}, {"path", ack_files_[i]}, {"error", error.message()}});
     }
   }
 }
@@ -255,37 +277,6 @@ void ElectionRunner::on_watch_garbage(const std::string& what) {
   log_.warn("ignored a watch event", {{"election", settings_.name}, {"reason", what}});
 }
 
-void ElectionRunner::on_started_leading(const election::ElectionState& state) {
-  metrics_.leadership_started();
-  log_.info("started leading", {{"election", settings_.name},
-                                {"identity", context_.identity},
-                                {"fencingToken", state.fencing_token},
-                                {"leaseTransitions", state.lease_transitions}});
-}
-
-void ElectionRunner::on_stopped_leading(std::string_view reason) {
-  metrics_.leadership_stopped();
-  log_.info("stopped leading", {{"election", settings_.name}, {"reason", std::string(reason)}});
-}
-
-void ElectionRunner::on_leader_observed(const std::string& identity) {
-  log_.info("leader changed", {{"election", settings_.name}, {"leader", identity}});
-}
-
-void ElectionRunner::on_renew(bool success, election::Duration latency) {
-  metrics_.renew(success, latency, clock_.wall_now());
-}
-
-void ElectionRunner::on_store_error(std::string_view operation, const election::StoreResult& result) {
-  metrics_.store_error(std::string(operation), result.error);
-  const bool expected = result.error == election::StoreError::kConflict ||
-                        result.error == election::StoreError::kAlreadyExists ||
-                        result.error == election::StoreError::kNotFound;
-  log_.log(expected ? log::Level::kDebug : log::Level::kWarn, "lease request failed",
-           {{"election", settings_.name},
-            {"operation", std::string(operation)},
-            {"error", election::to_string(result.error)},
-            {"detail", result.detail}});
-}
+void ElectionRunner::on_watch_fatal(const std::string& what) { context_.on_fatal("watch of " + settings_.name, what); }
 
 }  // namespace leasehold::agent

@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "agent/election_publisher.h"
 #include "agent/side_effects.h"
 #include "config/config.h"
 #include "election/clock.h"
@@ -44,9 +46,13 @@ struct RunnerContext {
   election::Duration release_timeout;
   election::Duration handoff_timeout;
   election::Duration hook_timeout;
+  // Called from any of the agent's threads on an error it cannot handle (an
+  // exception at a thread's boundary): stops claiming everywhere and ends
+  // the process with a non-zero status so that it is restarted. Never returns.
+  std::function<void(const std::string& where, const std::string& what)> on_fatal;
 };
 
-class ElectionRunner final : private kube::WatchSink, private election::ElectionObserver {
+class ElectionRunner final : private kube::WatchSink {
  public:
   ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default, kube::ApiClient& api,
                  status::Metrics& metrics, boost::asio::io_context& io, log::Logger& logger);
@@ -58,6 +64,9 @@ class ElectionRunner final : private kube::WatchSink, private election::Election
   // Waits until the loop has released the Lease and ended. Returns whether
   // the Lease was released (or nothing needed releasing).
   bool finish_shutdown();
+  // After a fatal error elsewhere in the process: stop claiming on every
+  // channel, at once. Any thread.
+  void abandon() { publisher_.stop_claiming_now(); }
 
   status::ElectionEndpoint endpoint();
   const status::StatusBoard& board() const { return board_; }
@@ -90,14 +99,14 @@ class ElectionRunner final : private kube::WatchSink, private election::Election
   };
 
   void run_loop();
+  void loop();
   // Returns false when the loop must end (shutdown done).
   bool handle(Event& event);
   void begin_handoff(HandoffReason reason, const std::string& successor);
   // Returns false when the loop must end.
   bool advance_handoff();
   bool ack_file_present() const;
-  void publish(const election::ElectionState& state);
-  void write_files(const status::StatusView& view);
+  void remove_ack_files();
   void push(Event event);
   status::HttpAnswer acknowledge_request();
   status::HttpAnswer resign_request(const std::string& to);
@@ -106,12 +115,7 @@ class ElectionRunner final : private kube::WatchSink, private election::Election
   void on_lease_deleted(std::optional<std::uint64_t> revision) override;
   void on_watch_state(bool healthy, const std::string& reason) override;
   void on_watch_garbage(const std::string& what) override;
-
-  void on_started_leading(const election::ElectionState& state) override;
-  void on_stopped_leading(std::string_view reason) override;
-  void on_leader_observed(const std::string& identity) override;
-  void on_renew(bool success, election::Duration latency) override;
-  void on_store_error(std::string_view operation, const election::StoreResult& result) override;
+  void on_watch_fatal(const std::string& what) override;
 
   const RunnerContext context_;
   const config::ElectionSettings settings_;
@@ -120,13 +124,13 @@ class ElectionRunner final : private kube::WatchSink, private election::Election
   kube::LeaseClient lease_client_;
   status::StatusBoard board_;
   status::ElectionMetrics& metrics_;
+  SideEffects side_effects_;
+  ElectionPublisher publisher_;
   election::Elector elector_;
   kube::LeaseWatch watch_;
   std::shared_ptr<status::StatusHub> hub_;
-  std::vector<status::FilePublisher> files_;
   std::vector<std::string> ack_files_;
-  std::mutex files_mutex_;
-  SideEffects side_effects_;
+  std::vector<bool> ack_stuck_;  // loop thread: ack paths that could not be removed
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
@@ -135,8 +139,6 @@ class ElectionRunner final : private kube::WatchSink, private election::Election
 
   // Loop-thread state.
   std::optional<Handoff> handoff_;
-  bool claimed_ = false;  // what the app was last told
-  election::SteadyTime last_written_claim_{};
   bool last_watch_healthy_ = false;
 
   std::atomic<bool> shutting_down_{false};

@@ -6,9 +6,19 @@
 namespace leasehold::agent {
 
 SideEffects::SideEffects(SideEffectSettings settings, kube::ApiClient& api, status::ElectionMetrics& metrics,
-                         log::Logger& logger)
-    : settings_(std::move(settings)), api_(api), metrics_(metrics), log_(logger) {
-  if (enabled()) worker_ = std::thread([this] { run(); });
+                         log::Logger& logger, std::function<void(const std::string&)> on_fatal)
+    : settings_(std::move(settings)), api_(api), metrics_(metrics), log_(logger), on_fatal_(std::move(on_fatal)) {
+  if (!enabled()) return;
+  worker_ = std::thread([this] {
+    // The worker's one boundary.
+    try {
+      run();
+    } catch (const std::exception& e) {
+      on_fatal_(e.what());
+    } catch (...) {
+      on_fatal_("unknown exception");
+    }
+  });
 }
 
 SideEffects::~SideEffects() {
@@ -17,7 +27,8 @@ SideEffects::~SideEffects() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (worker_.joinable()) worker_.detach();
+  // The worker holds `this`: wait for it (a hook still running is bounded by its timeout).
+  if (worker_.joinable()) worker_.join();
 }
 
 bool SideEffects::enabled() const {

@@ -4,17 +4,20 @@
 // hook or API call never holds up the election; outcomes are logged and
 // counted.
 //
-// Thread-safety: set_leading() and stop() from the election thread; the rest
-// runs on the worker.
+// Thread-safety: set_leading() and stop() from one thread at a time (the
+// election thread, then the main thread at shutdown); the rest runs on the
+// worker, which the destructor joins.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "agent/election_publisher.h"
 #include "config/config.h"
 #include "kube/api_client.h"
 #include "log/logger.h"
@@ -33,13 +36,15 @@ struct SideEffectSettings {
   election::Duration hook_timeout;
 };
 
-class SideEffects {
+class SideEffects final : public LeadershipListener {
  public:
-  SideEffects(SideEffectSettings settings, kube::ApiClient& api, status::ElectionMetrics& metrics, log::Logger& logger);
-  ~SideEffects();
+  // on_fatal: called from the worker on an error it cannot handle; must not return.
+  SideEffects(SideEffectSettings settings, kube::ApiClient& api, status::ElectionMetrics& metrics, log::Logger& logger,
+              std::function<void(const std::string&)> on_fatal);
+  ~SideEffects() override;
   bool enabled() const;
   // Leadership as the app sees it changed.
-  void set_leading(bool leading, std::uint64_t fencing_token);
+  void set_leading(bool leading, std::uint64_t fencing_token) override;
   // Takes the label off and runs the stop hook if due, waiting at most until `deadline`.
   void stop(election::SteadyTime deadline);
 
@@ -52,6 +57,7 @@ class SideEffects {
   kube::ApiClient& api_;
   status::ElectionMetrics& metrics_;
   log::Logger& log_;
+  const std::function<void(const std::string&)> on_fatal_;
   std::mutex mutex_;
   std::condition_variable cv_;
   struct Change {

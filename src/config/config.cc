@@ -98,6 +98,12 @@ const std::vector<Option>& options() {
       STRING_OPTION("leader-label", leader_label, "key",
                     "Pod label set to \"true\" on this pod while it leads, removed on step-down (needs pods get/patch "
                     "and $POD_NAME). Empty: off."),
+      Option{"trust-unmarked-release", Kind::kBool, "",
+             "Take a Lease whose holder was emptied without leasehold's release marker (a client-go elector's "
+             "ReleaseOnCancel, a hand edit) at once, instead of after one lease duration. Only safe when every "
+             "other candidate stops claiming before it releases.",
+             [](Config& c, const std::string& v) { return set_bool(c.trust_unmarked_release, v); },
+             [](const Config& c) { return std::string(c.trust_unmarked_release ? "true" : "false"); }},
       STRING_OPTION("status-address", status_address, "host:port",
                     "Listener for the app: /v1/leader, /v1/status, /. Keep it on localhost."),
       STRING_OPTION("status-dir", status_dir, "path",
@@ -172,7 +178,7 @@ const Option* find_option(const std::string& name) {
 // Keys an item of `elections:` may set.
 const std::vector<std::string> kPerElectionKeys = {"lease-duration",  "renew-deadline",  "retry-period",
                                                    "safety-margin",   "request-timeout", "on-start-leading",
-                                                   "on-stop-leading", "leader-label"};
+                                                   "on-stop-leading", "leader-label",    "trust-unmarked-release"};
 
 std::string parse_elections(const YAML::Node& list, Config& config) {
   if (!list.IsSequence()) return "elections must be a list";
@@ -204,7 +210,8 @@ std::string parse_elections(const YAML::Node& list, Config& config) {
 
 std::vector<ElectionSettings> elections_of(const Config& config) {
   auto settings_of = [](const std::string& name, const Config& c) {
-    return ElectionSettings{name, c.timings, c.on_start_leading, c.on_stop_leading, c.leader_label};
+    return ElectionSettings{
+        name, c.timings, c.on_start_leading, c.on_stop_leading, c.leader_label, c.trust_unmarked_release};
   };
   std::vector<ElectionSettings> all{settings_of(config.election, config)};
   for (const auto& election : config.more_elections) {
@@ -418,7 +425,8 @@ std::string help_text() {
   for (const auto& o : options()) {
     std::string head = std::string("  --") + o.name;
     if (*o.placeholder) head += std::string(" ") + o.placeholder;
-    if (o.kind != Kind::kBool) head += ", $" + env_name(o.name);
+    const bool command_only = std::string(o.name) == "help" || std::string(o.name) == "version";
+    if (!command_only) head += ", $" + env_name(o.name);
     out << head << "\n      " << o.help;
     const std::string d = o.show_default(defaults);
     if (!d.empty()) out << " (default " << d << ")";

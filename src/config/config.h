@@ -17,9 +17,10 @@ namespace leasehold::config {
 struct ElectionSettings {
   std::string name;
   election::ElectionTimings timings;
-  std::string on_start_leading;  // shell command run on becoming leader
-  std::string on_stop_leading;   // shell command run on stopping
-  std::string leader_label;      // pod label key set while leading; empty: off
+  std::string on_start_leading;         // shell command run on becoming leader
+  std::string on_stop_leading;          // shell command run on stopping
+  std::string leader_label;             // pod label key set while leading; empty: off
+  bool trust_unmarked_release = false;  // take any release at once (see Elector::trust_unmarked_releases)
 };
 
 // One item of the config file's `elections:` list: the Lease name and the settings (flag name,
@@ -42,6 +43,7 @@ struct Config {
   std::string on_start_leading;
   std::string on_stop_leading;
   std::string leader_label;
+  bool trust_unmarked_release = false;
   // Further elections from the config file's `elections:` list; each inherits
   // the top-level timings, hooks and label unless it sets its own.
   std::vector<ElectionOverrides> more_elections;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 namespace leasehold::election {
 namespace {
@@ -23,6 +24,10 @@ std::optional<std::uint64_t> revision_of(const std::string& resource_version) {
   auto [ptr, ec] = std::from_chars(begin, end, value);
   if (resource_version.empty() || ec != std::errc() || ptr != end) return std::nullopt;
   return value;
+}
+
+std::string release_marker(const std::string& identity, int lease_transitions) {
+  return std::to_string(lease_transitions) + "/" + identity;
 }
 
 const char* to_string(StoreError error) {
@@ -74,7 +79,7 @@ SteadyTime Elector::next_wake(SteadyTime now) const {
   if (stopped_) return wake;
   if (!observed_ || !watch_healthy_) earlier(std::max(next_poll_, retry_after_until_));
   if (observed_) {
-    const bool released = cached_ && cached_->holder_identity.empty() && !standing_back_for_successor();
+    const bool released = released_for_taking() && !standing_back_for_successor();
     SteadyTime due = cached_ ? (released ? now : observed_change_at_ + effective_lease_duration()) : create_not_before_;
     earlier(std::max({due, next_attempt_, stand_back_until_, retry_after_until_}));
   }
@@ -147,15 +152,40 @@ bool Elector::standing_back_for_successor() const {
   return cached_ && !cached_->preferred_holder.empty() && cached_->preferred_holder != identity_;
 }
 
+bool Elector::released_for_taking() const {
+  return cached_ && cached_->holder_identity.empty() && !cached_->unreadable &&
+         (release_verified_ || trust_unmarked_releases_);
+}
+
+bool Elector::is_own_release(const LeaseRecord& next) const {
+  if (!next.holder_identity.empty() || next.unreadable || next.release_marker.empty() || !cached_) return false;
+  const LeaseRecord& before = *cached_;
+  if (before.lease_transitions != next.lease_transitions) return false;
+  // Seen held just before: the marker must name that holder and its term.
+  if (!before.holder_identity.empty()) {
+    return next.release_marker == release_marker(before.holder_identity, before.lease_transitions);
+  }
+  // Seen released just before (another writer touched the record since, e.g.
+  // an annotation): still the same release.
+  return release_verified_ && before.release_marker == next.release_marker;
+}
+
+bool Elector::is_our_term(const LeaseRecord& record) const {
+  return terms_led_ > 0 && !record.unreadable && record.holder_identity == identity_ &&
+         record.acquire_time == term_acquire_time_ && record.lease_transitions == term_transitions_;
+}
+
 bool Elector::may_acquire(SteadyTime now) const {
   if (!cached_ || now < stand_back_until_) return false;
-  if (cached_->holder_identity.empty()) {
-    // Released: at once, unless handed to someone else, who gets one lease
-    // duration to take it before anyone may.
+  if (released_for_taking()) {
+    // Released by its holder: at once, unless handed to someone else, who
+    // gets one lease duration to take it before anyone may.
     return !standing_back_for_successor() || now >= observed_change_at_ + effective_lease_duration();
   }
-  // Our own identity in the record is treated like anyone's: it may be a
-  // previous process with the same --identity, whose term we must not resume.
+  // Anything else, including a holder emptied by someone other than the
+  // holder (who may still be claiming) and our own identity in the record
+  // (a previous process with the same --identity, whose term we must not
+  // resume), waits for the record to stand still for a full lease duration.
   return now >= observed_change_at_ + effective_lease_duration();
 }
 
@@ -175,8 +205,14 @@ LeaseRecord Elector::claim_record(bool new_term) const {
   record.renew_time = now;
   if (new_term) {
     record.preferred_holder.clear();
+    record.release_marker.clear();
+    record.resign_requested = false;
+    record.unreadable = false;
     record.acquire_time = now;
-    record.lease_transitions = cached_ ? cached_->lease_transitions + 1 : 0;
+    // The API server stores an int32; wrap rather than overflow (the count is
+    // informational: the fencing token is the revision).
+    const int before = cached_ ? cached_->lease_transitions : -1;
+    record.lease_transitions = before == std::numeric_limits<int>::max() ? 0 : before + 1;
   }
   return record;
 }
@@ -205,6 +241,9 @@ void Elector::try_claim(SteadyTime now) {
 
 void Elector::start_term(SteadyTime send_time, const LeaseRecord& record) {
   observe(record);
+  if (record.unreadable || record.holder_identity != identity_) return;  // not a term we can stand on
+  term_acquire_time_ = record.acquire_time;
+  term_transitions_ = record.lease_transitions;
   leading_ = true;
   ++terms_led_;
   fencing_token_ = revision_of(record.resource_version).value_or(0);
@@ -242,12 +281,20 @@ void Elector::observe(const LeaseRecord& record) {
   if (observed_ && newest_revision_ && !is_newer(revision, newest_revision_)) return;
   if (observed_ && cached_ && *cached_ == record) return;
   const bool holder_changed = !cached_ || cached_->holder_identity != record.holder_identity;
+  const bool own_release = observed_ && is_own_release(record);
   observed_ = true;
   cached_ = record;
+  release_verified_ = own_release;
   if (revision) newest_revision_ = revision;
   observed_change_at_ = clock_.steady_now();
   observed_change_wall_ = clock_.wall_now();
-  if (leading_ && record.holder_identity != identity_) demote("another holder took the lease");
+  // Published (through the observer) before anything else happens, also
+  // before the rest of a step's requests.
+  if (leading_ && !is_our_term(record)) {
+    demote(record.unreadable                     ? "the lease can no longer be read"
+           : record.holder_identity != identity_ ? "another holder took the lease"
+                                                 : "another process with this identity began a new term");
+  }
   if (holder_changed && observer_) observer_->on_leader_observed(record.holder_identity);
 }
 
@@ -264,7 +311,7 @@ void Elector::observe_absent(std::optional<std::uint64_t> deletion_revision) {
     // old term ends, so we may re-create it at once (a new term, a new token).
     demote("the lease was deleted");
     create_not_before_ = now;
-  } else if (cached_->holder_identity.empty()) {
+  } else if (released_for_taking()) {
     create_not_before_ = now;
   } else {
     create_not_before_ = observed_change_at_ + effective_lease_duration();
@@ -295,10 +342,15 @@ bool Elector::release_to(SteadyTime deadline, const std::string& successor) {
   // Bounded attempts as well as time: transient errors (the API server
   // restarting) are retried, but never in a tight loop.
   for (int attempt = 0; attempt < 20 && clock_.steady_now() < deadline; ++attempt) {
-    if (!cached_ || cached_->holder_identity != identity_) return true;
+    // Never another process's term, even under our identity.
+    if (!cached_ || !is_our_term(*cached_)) return true;
     LeaseRecord record = *cached_;
     const WallTime now = clock_.wall_now();
     record.preferred_holder = successor;
+    // Proof for followers that the holder itself ended the term, after it
+    // stopped claiming; an operator's resign request is answered by it.
+    record.release_marker = release_marker(identity_, record.lease_transitions);
+    record.resign_requested = false;
     record.holder_identity.clear();
     record.lease_duration_seconds = 1;
     record.acquire_time = now;
@@ -342,6 +394,7 @@ ElectionState Elector::state() const {
     s.renewed_at = cached_->renew_time;
     s.lease_duration_seconds = cached_->lease_duration_seconds;
     s.lease_transitions = cached_->lease_transitions;
+    s.resign_requested = leading_ && cached_->resign_requested;
   }
   if (observed_) s.observed_at = observed_change_wall_;
   return s;

@@ -39,6 +39,8 @@ struct ElectionState {
   int lease_duration_seconds = 0;
   int lease_transitions = 0;
   std::uint64_t terms_led = 0;  // terms this process has begun
+  // Leading, and the Lease carries an operator's request to resign.
+  bool resign_requested = false;
 };
 
 // Hooks for metrics and logs. Called on the election thread; must not block.
@@ -72,6 +74,14 @@ class Elector {
   // While the watch is healthy the follower does not poll.
   void set_watch_healthy(bool healthy) { watch_healthy_ = healthy; }
 
+  // Off (the default): a Lease whose holder was emptied is taken at once only
+  // when the release carries the marker of the term this agent saw just
+  // before; any other release (an operator's patch, a controller, a client-go
+  // elector's ReleaseOnCancel) is waited out for one lease duration, since its
+  // holder may still be claiming. On: every release is taken at once, for
+  // deployments whose other candidates stop claiming before they release.
+  void trust_unmarked_releases(bool trust) { trust_unmarked_releases_ = trust; }
+
   // Stops claiming at once and for good (shutdown, resign).
   void stop_claiming(std::string_view reason);
 
@@ -100,6 +110,13 @@ class Elector {
   void absorb(const StoreResult& result, std::string_view operation);
   bool may_acquire(SteadyTime now) const;
   bool standing_back_for_successor() const;
+  // The cached record is a release that may be taken at once.
+  bool released_for_taking() const;
+  // Whether `next` (holder emptied) is the release, by its own holder, of the
+  // term in the record observed just before it.
+  bool is_own_release(const LeaseRecord& next) const;
+  // Whether `record` still shows the term this process began.
+  bool is_our_term(const LeaseRecord& record) const;
   Duration effective_lease_duration() const;
   LeaseRecord claim_record(bool new_term) const;
   SteadyTime next_wake(SteadyTime now) const;
@@ -126,12 +143,19 @@ class Elector {
   SteadyTime next_attempt_{};       // follower's backoff after a failed write
   SteadyTime retry_after_until_{};  // no poll, claim or renewal before: a 429's Retry-After, at most one LD
   SteadyTime stand_back_until_{};   // after resigning: leave the Lease to others
+  bool release_verified_ = false;   // the cached record is a release its own holder wrote
+  bool trust_unmarked_releases_ = false;
 
   // Our term.
   bool leading_ = false;
   bool stopped_ = false;
   std::uint64_t fencing_token_ = 0;
   std::uint64_t terms_led_ = 0;
+  // The term this process began, as the API server stored it: a record with
+  // our identity but another acquireTime or leaseTransitions is someone
+  // else's term (another process started with the same --identity).
+  std::optional<WallTime> term_acquire_time_;
+  int term_transitions_ = 0;
   SteadyTime valid_until_{};
   SteadyTime last_renew_send_{};
   SteadyTime next_renew_{};

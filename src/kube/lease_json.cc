@@ -1,10 +1,37 @@
 #include "kube/lease_json.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
 #include "kube/micro_time.h"
 
 namespace leasehold::kube {
 
 using nlohmann::json;
+
+namespace {
+
+// A count as the API server stores it (int32), clamped into 0..INT32_MAX.
+int clamp_count(long long n) {
+  return static_cast<int>(std::clamp<long long>(n, 0, std::numeric_limits<std::int32_t>::max()));
+}
+
+void set_annotation(json& metadata, const char* key, const std::string& value) {
+  if (value.empty()) {
+    if (metadata.contains("annotations") && metadata["annotations"].is_object()) {
+      metadata["annotations"].erase(key);
+      if (metadata["annotations"].empty()) metadata.erase("annotations");
+    }
+    return;
+  }
+  if (!metadata.contains("annotations") || !metadata["annotations"].is_object()) {
+    metadata["annotations"] = json::object();
+  }
+  metadata["annotations"][key] = value;
+}
+
+}  // namespace
 
 std::optional<election::LeaseRecord> lease_from_json(const json& object) {
   if (!object.is_object()) return std::nullopt;
@@ -20,31 +47,52 @@ std::optional<election::LeaseRecord> lease_from_json(const json& object) {
     if (auto p = annotations->find(kPreferredHolderAnnotation); p != annotations->end() && p->is_string()) {
       record.preferred_holder = p->get<std::string>();
     }
+    if (auto p = annotations->find(kReleasedAnnotation); p != annotations->end() && p->is_string()) {
+      record.release_marker = p->get<std::string>();
+    }
+    record.resign_requested = annotations->contains(kResignAnnotation);
   }
   const auto spec = object.find("spec");
   if (spec == object.end() || spec->is_null()) return record;
-  if (!spec->is_object()) return std::nullopt;
+  if (!spec->is_object()) {
+    record.unreadable = true;
+    return record;
+  }
   for (const auto& [key, value] : spec->items()) {
     if (value.is_null()) continue;
     if (key == "holderIdentity") {
-      if (!value.is_string()) return std::nullopt;
+      if (!value.is_string()) {
+        record.unreadable = true;
+        continue;
+      }
       record.holder_identity = value.get<std::string>();
     } else if (key == "leaseDurationSeconds" || key == "leaseTransitions") {
-      if (!value.is_number_integer()) return std::nullopt;
-      const auto n = value.get<long long>();
-      if (n < 0 || n > 1'000'000'000) return std::nullopt;
-      (key == "leaseDurationSeconds" ? record.lease_duration_seconds : record.lease_transitions) = static_cast<int>(n);
+      if (!value.is_number_integer()) {
+        record.unreadable = true;
+        continue;
+      }
+      const int n = value.is_number_unsigned()
+                        ? clamp_count(static_cast<long long>(std::min<std::uint64_t>(
+                              value.get<std::uint64_t>(), std::numeric_limits<std::int32_t>::max())))
+                        : clamp_count(value.get<long long>());
+      (key == "leaseDurationSeconds" ? record.lease_duration_seconds : record.lease_transitions) = n;
     } else if (key == "preferredHolder") {
       // Coordinated leader election's field (set by the API server's controller): honoured when present.
-      if (!value.is_string()) return std::nullopt;
+      if (!value.is_string()) {
+        record.unreadable = true;
+        continue;
+      }
       if (record.preferred_holder.empty()) record.preferred_holder = value.get<std::string>();
     } else if (key == "acquireTime" || key == "renewTime") {
-      if (!value.is_string()) return std::nullopt;
-      // The times are shown, never used for decisions: one that cannot be read
-      // (e.g. Go's zero time) is left out rather than spoiling the record.
+      // The times are shown, and guard a renewal's patch, but no expiry is
+      // judged from them: one that cannot be read (e.g. Go's zero time) is
+      // left out, and the renewal then falls back to a compare-and-swap.
+      if (!value.is_string()) continue;
       (key == "acquireTime" ? record.acquire_time : record.renew_time) = parse_rfc3339(value.get<std::string>());
     }
   }
+  // A holder we cannot read means someone may be claiming: not a release.
+  if (record.unreadable) record.holder_identity.clear();
   return record;
 }
 
@@ -63,17 +111,9 @@ json lease_to_json(const election::LeaseRecord& record, const std::string& names
     metadata["resourceVersion"] = record.resource_version;
   }
   metadata.erase("managedFields");
-  if (record.preferred_holder.empty()) {
-    if (metadata.contains("annotations") && metadata["annotations"].is_object()) {
-      metadata["annotations"].erase(kPreferredHolderAnnotation);
-      if (metadata["annotations"].empty()) metadata.erase("annotations");
-    }
-  } else {
-    if (!metadata.contains("annotations") || !metadata["annotations"].is_object()) {
-      metadata["annotations"] = json::object();
-    }
-    metadata["annotations"][kPreferredHolderAnnotation] = record.preferred_holder;
-  }
+  set_annotation(metadata, kPreferredHolderAnnotation, record.preferred_holder);
+  set_annotation(metadata, kReleasedAnnotation, record.release_marker);
+  if (!record.resign_requested) set_annotation(metadata, kResignAnnotation, "");
   json& spec = object["spec"];
   if (!spec.is_object()) spec = json::object();
   spec["holderIdentity"] = record.holder_identity;

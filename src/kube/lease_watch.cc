@@ -87,7 +87,16 @@ LeaseWatch::~LeaseWatch() {
 }
 
 void LeaseWatch::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    // The thread's one boundary: anything unexpected goes to the sink, which ends the process.
+    try {
+      run();
+    } catch (const std::exception& e) {
+      sink_.on_watch_fatal(e.what());
+    } catch (...) {
+      sink_.on_watch_fatal("unknown exception");
+    }
+  });
 }
 
 void LeaseWatch::stop() {

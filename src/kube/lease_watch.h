@@ -30,6 +30,8 @@ class WatchSink {
   virtual void on_watch_state(bool healthy, const std::string& reason) = 0;
   // An event that could not be understood (counted; never changes leadership).
   virtual void on_watch_garbage(const std::string& what) = 0;
+  // The watch thread hit an error it cannot handle and ends.
+  virtual void on_watch_fatal(const std::string& what) = 0;
 };
 
 // One decoded watch line. Exposed for tests and fuzzing.

@@ -78,6 +78,21 @@ echo "  handoff without ack: released after $took ms (--handoff-timeout 2s)"
 expect "the leader waited for the ack until its --handoff-timeout before releasing" [ "$took" -ge 2000 ]
 kill -TERM "$(pid_of "$other")"; wait 2>/dev/null
 
+echo "--- an ack path the agent cannot remove (a non-empty directory) does not end the handoff"
+ns="$(kube_new_namespace ackdir)"
+start k1 ackdir --handoff-timeout 1s; start k2 ackdir --handoff-timeout 1s
+expect "one of two leads" wait_until 30 one_leader_among k1 k2
+leader="$(leaders_among k1 k2)"; other=k1; [ "$leader" = k1 ] && other=k2
+mkdir -p "$work/$leader/ack/inside"
+kill -TERM "$(pid_of "$leader")"
+expect "the other agent leads after the handoff timeout" wait_until 15 is_leader "$other"
+wait "$(pid_of "$leader")"; rc=$?
+expect_eq "the agent finished its handoff and exited 0 (no crash while holding the Lease)" "$rc" 0
+expect "it said it ignores the ack path" grep -q 'cannot remove the ack file' "$work/$leader.log"
+expect "the directory did not count as an acknowledgement" grep -q 'no acknowledgement in time' "$work/$leader.log"
+expect_fail "and it did not leave the Lease to expire" grep -q 'could not release' "$work/$leader.log"
+kill -TERM "$(pid_of "$other")"; wait 2>/dev/null
+
 echo "--- resign and transfer"
 ns="$(kube_new_namespace resign)"
 start r1 resign; start r2 resign; start r3 resign

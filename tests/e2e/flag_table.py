@@ -4,7 +4,7 @@ import sys
 
 lines = sys.stdin.read().split("\n")
 for i, line in enumerate(lines):
-    m = re.match(r"  --(\S+)(?: (\S+))?(?:, \$(\S+))?$", line)
+    m = re.match(r"  --([^\s,]+)(?: ([^\s,]+))?(?:, \$(\S+))?$", line)
     if not m:
         continue
     text = lines[i + 1].strip()

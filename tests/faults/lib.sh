@@ -121,17 +121,28 @@ agent_start() {
   agent_spawn "$name" --election "$ELECTION" --namespace "$NS" \
     --kubeconfig "${AGENT_KUBECONFIG:-$work/$name.kubeconfig}" "${TIMINGS[@]}" "$@"
 }
-# app_start NAME [http|file]: the pod's app for agent NAME, acting on the witness. In file mode,
+# app_start NAME [http|file]: the pod's app for agent NAME, acting on the witness (every
+# $APP_INTERVAL seconds when set, else app.py's default). In file mode,
 # when the agent's wall clock is faked ($work/NAME.faketime), the reader's clock is shifted alike.
 app_start() {
   local name="$1" mode="${2:-http}" src
   if [ "$mode" = file ]; then src=(--state-file "$work/$name/state"); else src=(--agent "127.0.0.1:$(sport "$name")"); fi
   [ "$mode" = file ] && [ -f "$work/$name.faketime" ] && src+=(--wall-offset-file "$work/$name.faketime")
   python3 "$faults_dir/app.py" --name "$name" --witness "127.0.0.1:$WITNESS_PORT" "${src[@]}" \
-    --log "$work/$name.app.jsonl" >>"$work/$name.app.out" 2>&1 &
+    ${APP_INTERVAL:+--interval "$APP_INTERVAL"} --log "$work/$name.app.jsonl" >>"$work/$name.app.out" 2>&1 &
   echo $! >"$work/$name.app_pid"
+  echo $! >>"$work/$name.app_pids"
   track_pid $!
 }
+# agent_retire NAME: kills agent NAME (-9) and all its apps.
+agent_retire() {
+  local p
+  for p in $(cat "$work/$1.app_pids" 2>/dev/null) "$(pid_of "$1")"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -f "$work/$1.app_pids"
+}
+# lease_holder: the Lease's holderIdentity ("" when empty or absent).
+lease_holder() { lease_json | jq -r '.spec.holderIdentity // empty'; }
+holder_is() { [ "$(lease_holder)" = "$1" ]; }
 app_stop() { local p; p="$(cat "$work/$1.app_pid" 2>/dev/null)" && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; }
 not_leader() { ! is_leader "$1"; }
 # log_ms NAME MSG_REGEX [after_ms]: wall ms of the first log line of agent NAME whose msg matches, at or after after_ms.

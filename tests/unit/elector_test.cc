@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <random>
 
@@ -65,11 +67,27 @@ LeaseRecord held_by(const std::string& who, int seconds = 15) {
   return r;
 }
 
-// A fresh API server holding a released Lease: the first agent to step takes it.
+// The release a holder writes of its own term.
+LeaseRecord released_by_holder(const LeaseRecord& term) {
+  LeaseRecord r = term;
+  r.holder_identity.clear();
+  r.lease_duration_seconds = 1;
+  r.release_marker = election::release_marker(term.holder_identity, term.lease_transitions);
+  return r;
+}
+
+// A fresh API server holding a Lease that its holder "old" released itself; the
+// agents watched it happen (watched()), so the first agent to step takes it.
 struct ReleasedLease {
-  ReleasedLease() { server.commit(held_by("")); }
+  ReleasedLease() {
+    old_term = server.commit(held_by("old"));
+    server.commit(released_by_holder(old_term));
+  }
+  // As the watch showed it to an agent running when "old" released the Lease.
+  void watched(Agent& agent) const { agent.elector.observe(old_term); }
   FakeClock clock;
   FakeApiServer server;
+  LeaseRecord old_term;
 };
 
 }  // namespace
@@ -106,12 +124,11 @@ TEST_CASE("a held Lease is taken over only after it stopped changing for the lea
   CHECK(server.lease->lease_transitions == 1);
 }
 
-TEST_CASE("a live Lease is never taken over while its holder renews") {
-  FakeClock clock;
-  FakeApiServer server;
+TEST_CASE_FIXTURE(ReleasedLease, "a live Lease is never taken over while its holder renews") {
   Agent leader("leader", server, clock);
+  watched(leader);
   Agent follower("follower", server, clock);
-  server.commit(held_by(""));  // released: the first to step takes it
+  watched(follower);
   leader.elector.step();
   REQUIRE(leader.claims());
   run_until(clock, {&leader, &follower}, clock.steady_now() + 120s);
@@ -120,12 +137,10 @@ TEST_CASE("a live Lease is never taken over while its holder renews") {
   CHECK(server.lease->holder_identity == "leader");
 }
 
-TEST_CASE("a released Lease is acquired at once") {
-  FakeClock clock;
-  FakeApiServer server;
+TEST_CASE_FIXTURE(ReleasedLease, "a Lease released by its holder is acquired at once, and the release is marked") {
   Agent a("a", server, clock);
+  watched(a);
   Agent b("b", server, clock);
-  server.commit(held_by(""));
   a.elector.step();
   REQUIRE(a.claims());
   b.elector.step();
@@ -134,15 +149,18 @@ TEST_CASE("a released Lease is acquired at once") {
   CHECK(a.elector.release(clock.steady_now() + 5s));
   CHECK(server.lease->holder_identity.empty());
   CHECK(server.lease->lease_duration_seconds == 1);
+  CHECK(server.lease->release_marker == election::release_marker("a", server.lease->lease_transitions));
   b.elector.observe(*server.lease);  // as the watch delivers it
   b.elector.step();
   CHECK(b.claims());
   CHECK(b.elector.state().fencing_token > 0);
+  CHECK(server.lease->release_marker.empty());  // the next acquisition clears it
 }
 
 TEST_CASE_FIXTURE(ReleasedLease,
                   "the leader renews every retry period and its claim follows the last renew's send time") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   const int writes_after_acquire = server.writes;
   const SteadyTime start = clock.steady_now();
@@ -153,6 +171,7 @@ TEST_CASE_FIXTURE(ReleasedLease,
 
 TEST_CASE_FIXTURE(ReleasedLease, "failing renewals demote exactly at the renew deadline") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   const SteadyTime acquired = clock.steady_now();
   a.store.fail_next.assign(100, StoreError::kServerError);
@@ -166,7 +185,9 @@ TEST_CASE_FIXTURE(ReleasedLease, "failing renewals demote exactly at the renew d
 TEST_CASE_FIXTURE(ReleasedLease,
                   "a partitioned leader stops claiming at the renew deadline, before any follower can acquire") {
   Agent leader("leader", server, clock);
+  watched(leader);
   Agent follower("follower", server, clock);
+  watched(follower);
   leader.elector.step();
   follower.elector.step();
   const SteadyTime last_write = clock.steady_now();
@@ -194,6 +215,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a slow but successful renew is judged from its
   ElectionTimings timings;
   timings.request_timeout = 9s;
   Agent a("a", server, clock, timings);
+  watched(a);
   a.elector.step();
   clock.advance(2s);
   a.store.latency = 8s;
@@ -206,6 +228,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a slow but successful renew is judged from its
 
 TEST_CASE_FIXTURE(ReleasedLease, "a renew whose answer is lost counts as failed even though the write landed") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   const SteadyTime acquired = clock.steady_now();
   a.store.latency = 8s;  // longer than the 5 s request timeout
@@ -216,6 +239,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a renew whose answer is lost counts as failed 
 
 TEST_CASE_FIXTURE(ReleasedLease, "every renew carries a deadline no later than the renew deadline") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   const SteadyTime acquired = clock.steady_now();
   a.store.partitioned = true;
@@ -226,6 +250,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "every renew carries a deadline no later than t
 
 TEST_CASE_FIXTURE(ReleasedLease, "a foreign holder seen by the watch demotes the leader at once") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   REQUIRE(a.claims());
   server.commit(held_by("intruder", 1));
@@ -242,6 +267,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a foreign holder seen by the watch demotes the
 
 TEST_CASE_FIXTURE(ReleasedLease, "a foreign holder found on renew (409, re-read) demotes the leader") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   server.commit(held_by("intruder"));
   clock.advance(2s);
@@ -251,6 +277,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a foreign holder found on renew (409, re-read)
 
 TEST_CASE_FIXTURE(ReleasedLease, "a conflict from another writer's annotation does not demote the leader") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   for (int i = 0; i < 10; ++i) {
     LeaseRecord same = *server.lease;
@@ -264,6 +291,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a conflict from another writer's annotation do
 
 TEST_CASE_FIXTURE(ReleasedLease, "a writer faster than the renew's re-read cannot starve the renewals") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   a.store.interfering_writes = 8;  // every update of the next renew conflicts, eight times over
   clock.advance(2s);
@@ -276,6 +304,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a writer faster than the renew's re-read canno
 
 TEST_CASE_FIXTURE(ReleasedLease, "a guarded renewal goes through other writers' changes in one request") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   a.store.guarded_renew = true;
   a.store.interfering_writes = 3;
@@ -294,6 +323,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a guarded renewal goes through other writers' 
 
 TEST_CASE_FIXTURE(ReleasedLease, "a guarded renewal never overwrites another term; the leader steps down") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   a.store.guarded_renew = true;
   // Someone else's term begins behind a's back (a's watch has not delivered it yet).
@@ -312,6 +342,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a guarded renewal never overwrites another ter
 
 TEST_CASE_FIXTURE(ReleasedLease, "release retries transient errors, within its deadline") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   a.elector.stop_claiming("shutdown");
   a.store.fail_next.assign(3, StoreError::kNetwork);
@@ -321,7 +352,9 @@ TEST_CASE_FIXTURE(ReleasedLease, "release retries transient errors, within its d
 
 TEST_CASE_FIXTURE(ReleasedLease, "a deleted Lease demotes the leader at once; the token still increases") {
   Agent a("a", server, clock);
+  watched(a);
   Agent b("b", server, clock);
+  watched(b);
   a.elector.step();
   b.elector.step();
   const auto first_token = a.elector.state().fencing_token;
@@ -339,6 +372,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a deleted Lease demotes the leader at once; th
 
 TEST_CASE_FIXTURE(ReleasedLease, "a deletion seen on renew (404) demotes the leader") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   const auto first_token = a.elector.state().fencing_token;
   server.remove();
@@ -421,6 +455,7 @@ TEST_CASE("fencing tokens strictly increase across terms, delete/re-create and i
 
 TEST_CASE_FIXTURE(ReleasedLease, "429 with Retry-After never holds leadership past the renew deadline") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.step();
   const SteadyTime acquired = clock.steady_now();
   a.store.fail_next.assign(100, StoreError::kTooManyRequests);
@@ -459,7 +494,9 @@ TEST_CASE("a follower honours Retry-After, for at most one lease duration, then 
 
 TEST_CASE_FIXTURE(ReleasedLease, "a wall-clock step changes nothing") {
   Agent a("a", server, clock);
+  watched(a);
   Agent b("b", server, clock);
+  watched(b);
   a.elector.step();
   b.elector.step();
   clock.step_wall(1h);
@@ -472,6 +509,7 @@ TEST_CASE_FIXTURE(ReleasedLease, "a wall-clock step changes nothing") {
 
 TEST_CASE_FIXTURE(ReleasedLease, "stop_claiming ends the claim at once and nothing is acquired afterwards") {
   Agent a("a", server, clock);
+  watched(a);
   a.elector.stop_claiming("shutdown");
   run_until(clock, {&a}, clock.steady_now() + 60s);
   CHECK_FALSE(a.claims());
@@ -480,8 +518,11 @@ TEST_CASE_FIXTURE(ReleasedLease, "stop_claiming ends the claim at once and nothi
 
 TEST_CASE_FIXTURE(ReleasedLease, "resign hands over to the named successor; others and the resigner stand back") {
   Agent a("a", server, clock);
+  watched(a);
   Agent b("b", server, clock);
+  watched(b);
   Agent c("c", server, clock);
+  watched(c);
   a.elector.step();
   b.elector.step();
   c.elector.step();
@@ -504,7 +545,9 @@ TEST_CASE_FIXTURE(ReleasedLease, "resign hands over to the named successor; othe
 
 TEST_CASE_FIXTURE(ReleasedLease, "a successor that never comes is waited for one lease duration only") {
   Agent a("a", server, clock);
+  watched(a);
   Agent b("b", server, clock);
+  watched(b);
   a.elector.step();
   b.elector.step();
   a.elector.resign(clock.steady_now() + 5s, "gone");
@@ -519,7 +562,9 @@ TEST_CASE_FIXTURE(ReleasedLease, "a successor that never comes is waited for one
 
 TEST_CASE_FIXTURE(ReleasedLease, "resign without a successor lets any other candidate take over at once") {
   Agent a("a", server, clock);
+  watched(a);
   Agent b("b", server, clock);
+  watched(b);
   a.elector.step();
   b.elector.step();
   CHECK(a.elector.resign(clock.steady_now() + 5s, ""));
@@ -530,7 +575,213 @@ TEST_CASE_FIXTURE(ReleasedLease, "resign without a successor lets any other cand
   CHECK(b.claims());
   CHECK(b.elector.resign(clock.steady_now() + 5s, "x"));
   Agent c("c", server, clock);
+  watched(c);
   CHECK_FALSE(c.elector.resign(clock.steady_now() + 5s, ""));  // not leading
+}
+
+// --- Releases the holder did not write, resign requests, foreign terms, unreadable Leases ---
+
+// Someone other than the holder empties it (kubectl patch, a controller, a
+// client-go elector's ReleaseOnCancel): the holder may still be claiming.
+LeaseRecord emptied_by_someone_else(const LeaseRecord& held) {
+  LeaseRecord r = held;
+  r.holder_identity.clear();
+  r.lease_duration_seconds = 1;
+  return r;
+}
+
+// Agent a leads (it took the marked release), agent b follows.
+struct LeaderAndFollower : ReleasedLease {
+  LeaderAndFollower() {
+    watched(a);
+    a.elector.step();
+    REQUIRE(a.claims());
+    b.elector.step();
+  }
+  Agent a{"a", server, clock};
+  Agent b{"b", server, clock};
+};
+
+TEST_CASE_FIXTURE(ReleasedLease, "a holder emptied by someone else is waited out for a full lease duration") {
+  Agent a("a", server, clock);
+  watched(a);
+  Agent b("b", server, clock);
+  watched(b);
+  a.elector.step();
+  REQUIRE(a.claims());
+  b.elector.step();
+  // The leader is paused (it sees nothing) while an operator empties the holder.
+  server.commit(emptied_by_someone_else(*server.lease));
+  const SteadyTime emptied = clock.steady_now();
+  b.elector.observe(*server.lease);  // the watch shows it at once
+  for (SteadyTime t = emptied; t < emptied + 15s; t += 100ms) {
+    if (clock.steady_now() < t) clock.advance(t - clock.steady_now());
+    b.elector.step();
+    CHECK_FALSE(b.claims());
+    CHECK_FALSE((a.claims() && b.claims()));
+  }
+  CHECK_FALSE(a.claims());  // its claim ran out by itself, before b may take over
+  clock.advance(emptied + 15s + 1ms - clock.steady_now());
+  b.elector.step();
+  CHECK(b.claims());
+}
+
+TEST_CASE_FIXTURE(LeaderAndFollower, "a release marker of another term does not make a release takeable at once") {
+  // The record still carries an old term's marker (left by a holder that does
+  // not know it), and someone empties the holder.
+  LeaseRecord forged = emptied_by_someone_else(*server.lease);
+  forged.release_marker = election::release_marker("old", server.lease->lease_transitions - 1);
+  server.commit(forged);
+  b.elector.observe(*server.lease);
+  b.elector.step();
+  CHECK_FALSE(b.claims());
+  // A marker naming the right holder but another term fails too.
+  forged.release_marker = election::release_marker("a", server.lease->lease_transitions + 1);
+  server.commit(forged);
+  b.elector.observe(*server.lease);
+  b.elector.step();
+  CHECK_FALSE(b.claims());
+}
+
+TEST_CASE_FIXTURE(ReleasedLease, "an agent that did not see the released term waits a full lease duration") {
+  // A marked release, but this agent never saw the term it ended (it just started).
+  Agent late("late", server, clock);
+  const SteadyTime start = clock.steady_now();
+  late.elector.step();
+  CHECK_FALSE(late.claims());
+  run_until(clock, {&late}, start + 15s - 1ms);
+  CHECK_FALSE(late.claims());
+  run_until(clock, {&late}, start + 15s + 1ms);
+  CHECK(late.claims());
+}
+
+TEST_CASE_FIXTURE(ReleasedLease, "another writer's change after a marked release keeps it takeable at once") {
+  Agent b("b", server, clock);
+  watched(b);
+  b.elector.observe(*server.lease);  // the marked release
+  LeaseRecord annotated = *server.lease;
+  server.commit(annotated);  // e.g. a label added: a new revision, same fields
+  b.elector.observe(*server.lease);
+  b.elector.step();
+  CHECK(b.claims());
+}
+
+TEST_CASE_FIXTURE(ReleasedLease, "trusting unmarked releases (opt-in) takes any release at once") {
+  Agent a("a", server, clock);
+  watched(a);
+  Agent b("b", server, clock);
+  b.elector.trust_unmarked_releases(true);
+  a.elector.step();
+  REQUIRE(a.claims());
+  b.elector.step();
+  a.elector.stop_claiming("a client-go candidate stops, then releases");
+  server.commit(emptied_by_someone_else(*server.lease));
+  b.elector.observe(*server.lease);
+  b.elector.step();
+  CHECK(b.claims());
+}
+
+TEST_CASE_FIXTURE(LeaderAndFollower, "a deleted Lease whose holder someone else emptied is not re-created at once") {
+  server.commit(emptied_by_someone_else(*server.lease));
+  b.elector.observe(*server.lease);
+  const SteadyTime emptied = clock.steady_now();
+  clock.advance(1s);
+  server.remove();
+  b.elector.observe_absent(server.revision);
+  b.elector.step();
+  CHECK_FALSE(b.claims());
+  CHECK_FALSE(server.lease.has_value());
+  run_until(clock, {&b}, emptied + 15s - 1ms);
+  CHECK_FALSE(server.lease.has_value());
+}
+
+TEST_CASE_FIXTURE(LeaderAndFollower,
+                  "an operator's resign request is reported to the leader and cleared by its release") {
+  CHECK_FALSE(a.elector.state().resign_requested);
+  LeaseRecord asked = *server.lease;
+  asked.resign_requested = true;
+  server.commit(asked);
+  a.elector.observe(*server.lease);
+  b.elector.observe(*server.lease);
+  CHECK(a.elector.state().resign_requested);
+  CHECK(a.claims());                                // resigning is the runner's decision (it hands off first)
+  CHECK_FALSE(b.elector.state().resign_requested);  // followers ignore it
+  CHECK(a.elector.resign(clock.steady_now() + 5s, ""));
+  CHECK_FALSE(server.lease->resign_requested);
+  CHECK(server.lease->holder_identity.empty());
+  b.elector.observe(*server.lease);
+  b.elector.step();
+  CHECK(b.claims());
+  CHECK_FALSE(b.elector.state().resign_requested);
+}
+
+TEST_CASE_FIXTURE(ReleasedLease, "a new term under our identity by another process demotes this one at once") {
+  Agent a("a", server, clock);
+  watched(a);
+  a.store.guarded_renew = true;
+  a.elector.step();
+  REQUIRE(a.claims());
+  // Another process started with the same --identity takes over after a
+  // partition: same holder name, a new term.
+  LeaseRecord other = *server.lease;
+  other.acquire_time = clock.wall_now() + 1s;
+  other.renew_time = other.acquire_time;
+  other.lease_transitions += 1;
+  server.commit(other);
+  const int writes = server.writes;
+  SUBCASE("seen by the watch") { a.elector.observe(*server.lease); }
+  SUBCASE("found by the next renewal") {
+    clock.advance(2s);
+    a.elector.step();
+  }
+  CHECK_FALSE(a.claims());
+  CHECK(server.writes == writes);  // its term was not renewed
+  CHECK(server.lease->acquire_time == other.acquire_time);
+  // And the other process's term is not released by this one.
+  a.elector.stop_claiming("shutdown");
+  CHECK(a.elector.release(clock.steady_now() + 5s));
+  CHECK(server.lease->holder_identity == "a");
+}
+
+TEST_CASE_FIXTURE(LeaderAndFollower, "an unreadable Lease demotes the leader at once; followers wait a full term") {
+  LeaseRecord garbled = *server.lease;
+  garbled.unreadable = true;
+  garbled.holder_identity.clear();
+  server.commit(garbled);
+  a.elector.observe(*server.lease);
+  b.elector.observe(*server.lease);
+  const SteadyTime seen = clock.steady_now();
+  CHECK_FALSE(a.claims());
+  b.elector.step();
+  CHECK_FALSE(b.claims());
+  run_until(clock, {&a, &b}, seen + 15s - 1ms);
+  CHECK_FALSE(a.claims());
+  CHECK_FALSE(b.claims());
+  run_until(clock, {&a, &b}, seen + 17s);
+  CHECK((a.claims() || b.claims()));  // then a compare-and-swap writes a readable record
+  CHECK_FALSE(server.lease->unreadable);
+}
+
+TEST_CASE("the largest values the API server accepts are waited out, not overflowed") {
+  FakeClock clock;
+  FakeApiServer server;
+  LeaseRecord huge = held_by("old", std::numeric_limits<std::int32_t>::max());
+  huge.lease_transitions = std::numeric_limits<std::int32_t>::max();
+  server.commit(huge);
+  Agent a("a", server, clock);
+  const SteadyTime start = clock.steady_now();
+  run_until(clock, {&a}, start + std::chrono::minutes(10));
+  CHECK_FALSE(a.claims());
+  CHECK(a.elector.step() > clock.steady_now());  // no overflow into the past
+  CHECK(server.lease->holder_identity == "old");
+  // Released by its holder, as a watching agent sees it: taken at once, and
+  // leaseTransitions wraps instead of overflowing.
+  a.elector.observe(*server.lease);
+  server.commit(released_by_holder(*server.lease));
+  a.elector.observe(*server.lease);
+  a.elector.step();
+  CHECK(a.claims());
+  CHECK(server.lease->lease_transitions == 0);
 }
 
 TEST_CASE("randomised faults: never two agents claiming at once") {
@@ -568,6 +819,16 @@ TEST_CASE("randomised faults: never two agents claiming at once") {
             server.commit(edited);
           }
           break;
+        case 7:
+          // Someone other than the holder empties it; running agents' watches show it at once.
+          if (server.lease && !server.lease->holder_identity.empty()) {
+            server.commit(emptied_by_someone_else(*server.lease));
+            for (size_t j = 0; j < agents.size(); ++j) {
+              if (paused_until[j] <= clock.steady_now()) agents[j]->elector.observe(*server.lease);
+            }
+          }
+          break;
+        case 8: agent.store.guarded_renew = !agent.store.guarded_renew; break;
         default: break;
       }
       for (size_t j = 0; j < agents.size(); ++j) {

@@ -124,7 +124,14 @@ TEST_CASE("watch lines decode to events; garbage is flagged, never trusted") {
   CHECK(parse_watch_line(R"({"type":"ERROR","object":{"code":410,"message":"too old"}})").type ==
         WatchEvent::Type::kGone);
   CHECK(parse_watch_line("not json").type == WatchEvent::Type::kInvalid);
-  CHECK(parse_watch_line(R"({"type":"MODIFIED","object":{"metadata":{},"spec":{"holderIdentity":7}}})").type ==
+  // A Lease the API server holds but we cannot read is passed on as such (the
+  // leader then stops claiming), not dropped.
+  const WatchEvent garbled =
+      parse_watch_line(R"({"type":"MODIFIED","object":{"metadata":{},"spec":{"holderIdentity":7}}})");
+  CHECK(garbled.type == WatchEvent::Type::kModified);
+  REQUIRE(garbled.record.has_value());
+  CHECK(garbled.record->unreadable);
+  CHECK(parse_watch_line(R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{}}})").type ==
         WatchEvent::Type::kInvalid);
   CHECK(parse_watch_line(R"({"type":"SURPRISE","object":{"metadata":{}}})").type == WatchEvent::Type::kInvalid);
 }

@@ -1,0 +1,88 @@
+#include "agent/election_publisher.h"
+
+namespace leasehold::agent {
+
+ElectionPublisher::ElectionPublisher(std::string election, const election::Clock& clock, status::StatusBoard& board,
+                                     std::vector<std::string> file_dirs, status::ElectionMetrics& metrics,
+                                     LeadershipListener& listener, log::Logger& logger)
+    : election_(std::move(election)),
+      clock_(clock),
+      board_(board),
+      metrics_(metrics),
+      listener_(listener),
+      log_(logger) {
+  for (auto& dir : file_dirs) files_.emplace_back(std::move(dir));
+}
+
+void ElectionPublisher::publish() {
+  if (elector_ == nullptr) return;
+  const election::ElectionState state = elector_->state();
+  const bool changed = board_.publish(state);
+  const status::StatusView view = board_.view();
+  if (view.is_leader != claimed_) {
+    claimed_ = view.is_leader;
+    // The stop hook gets the token of the term that ended.
+    if (claimed_) claimed_token_ = view.fencing_token.value_or(0);
+    listener_.set_leading(claimed_, claimed_token_);
+  }
+  // Files follow every change and every renew of our own, so that a leader's deadline keeps
+  // moving; a follower does not rewrite them for each of the leader's renewals.
+  const bool own_renew = state.leading && state.valid_until != last_written_claim_;
+  if (changed || own_renew) {
+    last_written_claim_ = state.valid_until;
+    write_files();
+  }
+}
+
+void ElectionPublisher::stop_claiming_now() {
+  board_.set_claiming(false);
+  write_files();
+}
+
+void ElectionPublisher::write_files() {
+  std::lock_guard lock(files_mutex_);
+  const status::StatusView view = board_.view();
+  for (auto& files : files_) {
+    const std::string error = files.publish(view);
+    if (!error.empty()) {
+      metrics_.status_file_error();
+      log_.warn("cannot write status files", {{"election", election_}, {"error", error}});
+    }
+  }
+}
+
+void ElectionPublisher::on_started_leading(const election::ElectionState& state) {
+  metrics_.leadership_started();
+  log_.info("started leading", {{"election", election_},
+                                {"fencingToken", state.fencing_token},
+                                {"leaseTransitions", state.lease_transitions}});
+}
+
+void ElectionPublisher::on_stopped_leading(std::string_view reason) {
+  // First, before the Elector does anything else: every channel says "not leader".
+  publish();
+  metrics_.leadership_stopped();
+  log_.info("stopped leading", {{"election", election_}, {"reason", std::string(reason)}});
+}
+
+void ElectionPublisher::on_leader_observed(const std::string& identity) {
+  log_.info("leader changed", {{"election", election_}, {"leader", identity}});
+}
+
+void ElectionPublisher::on_renew(bool success, election::Duration latency) {
+  metrics_.renew(success, latency, clock_.wall_now());
+}
+
+void ElectionPublisher::on_store_error(std::string_view operation, const election::StoreResult& result) {
+  metrics_.store_error(std::string(operation), result.error);
+  const bool expected = result.error == election::StoreError::kConflict ||
+                        result.error == election::StoreError::kAlreadyExists ||
+                        result.error == election::StoreError::kNotFound;
+  log_.log(expected ? log::Level::kDebug : log::Level::kWarn, "lease request failed",
+           {{"election", election_},
+            {"operation", std::string(operation)},
+            {"error", election::to_string(result.error)},
+            {"detail", result.detail}});
+}
+
+}  // namespace leasehold::agent
