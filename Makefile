@@ -29,6 +29,7 @@ build: deps
 
 tools: deps
 	bash tests/tools/build.sh
+	bash tests/tools/build-cluster.sh
 
 unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure
