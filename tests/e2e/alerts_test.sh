@@ -39,7 +39,12 @@ else
 fi
 
 echo "== the chart"
-render() { helm template t "$root/charts/leasehold-example" "$@" 2>&1; }
+export HELM_CACHE_HOME="$tmp/helm/cache" HELM_CONFIG_HOME="$tmp/helm/config" HELM_DATA_HOME="$tmp/helm/data"
+mkdir -p "$tmp/charts"
+cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$tmp/charts/"
+rm -rf "$tmp/charts/leasehold-example/charts" "$tmp/charts/leasehold-example/Chart.lock"
+helm dependency build --skip-refresh "$tmp/charts/leasehold-example" >/dev/null
+render() { helm template t "$tmp/charts/leasehold-example" "$@" 2>&1; }
 expect_eq "no PrometheusRule by default" "$(render | grep -c '^kind: PrometheusRule')" 0
 render --set leasehold.prometheusRule.enabled=true --set leasehold.prometheusRule.noLeaderFor=45s \
   --show-only templates/leasehold-prometheusrule.yaml >"$tmp/rule.yaml"
@@ -49,6 +54,6 @@ expect "its groups pass promtool check rules" promtool check rules "$tmp/rules.y
 expect_eq "noLeaderFor sets LeaseholdNoLeader's for" \
   "$(python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1]))
 print([r["for"] for g in d["groups"] for r in g["rules"] if r.get("alert") == "LeaseholdNoLeader"][0])' "$tmp/rules.yaml")" 45s
-expect_fail "a bad duration is refused by the schema" helm template t "$root/charts/leasehold-example" \
+expect_fail "a bad duration is refused by the schema" helm template t "$tmp/charts/leasehold-example" \
   --set leasehold.prometheusRule.enabled=true --set leasehold.prometheusRule.noLeaderFor=soon
 summary

@@ -16,7 +16,8 @@ bin="${TOOLS_BIN:-$root/.cache/tools/bin}"
 mkdir -p "$bin"
 
 KUBE_VERSION=v1.37.2       # k8s.io/kubernetes; its staging modules are served as v0.37.2
-PROMETHEUS_VERSION=v0.316.0 # github.com/prometheus/prometheus (Prometheus 3.16.0)
+PROMETHEUS_VERSION=v0.316.0    # github.com/prometheus/prometheus module version of ...
+PROMETHEUS_APP_VERSION=3.16.0  # ... Prometheus 3.16.0
 
 stamp_input() {
   echo "$KUBE_VERSION $PROMETHEUS_VERSION $(go env GOVERSION)"
@@ -54,7 +55,7 @@ gobin="$(mktemp -d)"
 trap 'rm -rf "$gobin"' EXIT
 t=$(date +%s)
 GOBIN="$gobin" go install -trimpath -tags remove_all_sd,enable_kubernetes_sd \
-  -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v0.}" \
+  -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_APP_VERSION" \
   "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
   "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
 mv "$gobin/prometheus" "$gobin/promtool" "$bin/"
