@@ -289,7 +289,7 @@ delete_leader() {
   old="$(holder_pod)"; tok0="$(pod_metric "$old" '^leasehold_fencing_token\{')"
   k logs -f -n "$NS" "$old" -c leasehold >"$logf" 2>&1 &
   logs_pids+=($!)
-  sleep 0.5   # the log stream attaches
+  wait_until 10 test -s "$logf"   # the stream is attached once the earlier lines arrived
   t0=$(date +%s%N)
   k delete pod -n "$NS" "$old" --wait=false >/dev/null
   expect "delete $old ($ack ack): another pod leads" wait_until 40 holder_is_not "$old"
