@@ -12,7 +12,7 @@ packages=(
   # the real single-node cluster (tests/cluster): a private containerd, runc, CNI plugins and
   # what kubelet and kube-proxy call; busybox-static is the default image's /bin/sh (hooks)
   containerd runc containernetworking-plugins conntrack socat ebtables iptables ethtool kmod
-  util-linux mount busybox-static
+  util-linux mount busybox-static python3-yaml
 )
 missing=()
 for p in "${packages[@]}"; do
