@@ -9,10 +9,13 @@
 #                   then gathers the binary and exactly the shared libraries `ldd` lists into /rootfs.
 #   runtime-debian  the base image + the Debian packages that own those libraries + the binary.
 #   runtime         (default, last) FROM scratch: the binary, its libraries, the dynamic loader,
-#                   an ld.so cache and a minimal /etc. No shell, no package manager.
+#                   an ld.so cache, a minimal /etc, and Debian's static busybox as /bin/sh (and
+#                   nothing else of busybox on PATH) so that the hooks (`sh -c COMMAND`) run.
+#                   No package manager.
 #
 # Sizes measured on 0.1.0 (`docker image inspect -f '{{.Size}}'`; see docs/packaging.md):
 #   runtime (scratch + ldd's libraries)  17.8 MB   <- the default: smaller, and works
+#     + busybox-static as /bin/sh        +2.0 MB   (hooks; see docs/packaging.md)
 #   runtime-debian                        94.5 MB   (the debootstrap minbase alone is 81.5 MB)
 #
 # Works with a read-only root filesystem: the agent writes only to --status-dir (mount an emptyDir
@@ -25,7 +28,7 @@ FROM ${BASE_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      cmake g++ make binutils \
+      cmake g++ make binutils busybox-static \
       libcpprest-dev nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev doctest-dev \
       libboost-dev libssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -43,8 +46,9 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
 # the path ldd prints, an ld.so cache for those folders, and a minimal /etc for the non-root user.
 # /rootfs.packages: the Debian packages owning those libraries, for the runtime-debian stage.
 RUN set -eu; \
-    mkdir -p /rootfs/etc /rootfs/run/leasehold; \
+    mkdir -p /rootfs/etc /rootfs/run/leasehold /rootfs/bin; \
     cp /leasehold /rootfs/leasehold; \
+    cp /bin/busybox /rootfs/bin/sh; \
     ldd /leasehold | tee /rootfs.ldd \
       | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u >/rootfs.libs; \
     if grep -q 'not found' /rootfs.ldd; then echo "unresolved libraries" >&2; exit 1; fi; \

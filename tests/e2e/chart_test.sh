@@ -103,7 +103,7 @@ expect_eq "app mounts the status dir read-only" "$(q "$d" "$pod | .containers[0]
 expect_eq "app is told where to ask" "$(q "$d" "[$pod | .containers[0].env[] | select(.name | startswith(\"LEASEHOLD_\")) | .value]")" \
   '["http://127.0.0.1:4040","/run/leasehold/state"]'
 # shellcheck disable=SC2016 # the $ is literal: the script in the manifest expands it
-expect_match "app works only while GET /v1/leader succeeds" "$(q "$d" "$pod | .containers[0].args[0]")" 'curl -sf -o /dev/null \\"\$LEASEHOLD_STATUS_URL/v1/leader'
+expect_match "app works only while GET /v1/leader succeeds" "$(q "$d" "$pod | .containers[0].args[0]")" 'curl -sf -m 2 -D - -o /dev/null \\"\$LEASEHOLD_STATUS_URL/v1/leader'
 expect_eq "pod runs as the ServiceAccount" "$(q "$d" "$pod | .serviceAccountName")" '"leasehold-example"'
 expect_eq "ServiceAccount name" "$(q "$d" '.[] | select(.kind == "ServiceAccount") | .metadata.name')" '"leasehold-example"'
 role='.[] | select(.kind == "Role")'
@@ -151,6 +151,8 @@ d="$(render -f "$values/features.yaml" | to_json)"
 expect_eq "features: handoff, label and hook flags reach the sidecar" \
   "$(q "$d" "$side | [.args[] | select(test(\"^--(handoff-timeout|leader-label|on-start-leading|on-stop-leading|hook-timeout)=\"))]")" \
   '["--handoff-timeout=20s","--leader-label=leasehold.io/leader","--on-start-leading=echo started","--hook-timeout=5s"]'
+expect_eq "features: with handoffTimeout the app's mount of the status dir is writable (the ack file)" \
+  "$(q "$d" "$pod | .containers[0].volumeMounts")" '[{"mountPath":"/run/leasehold","name":"leasehold-status"}]'
 expect_eq "features: the Role may get/patch pods only because leaderLabel is set" \
   "$(q "$d" '.[] | select(.kind == "Role") | [.rules[] | select(.resources == ["pods"]) | .verbs]')" '[["get","patch"]]'
 expect_eq "features: further elections are in the Role's resourceNames" \
@@ -201,7 +203,7 @@ expect "--set leasehold.sidecarMode=classic accepted" render --set leasehold.sid
 echo "== plain manifests"
 mkdir -p "$tmp/manifests"
 if HELM="$(command -v helm)" "$root/manifests/generate.sh" "$tmp/manifests" >/dev/null 2>"$tmp/err"; then
-  for f in rbac.yaml deployment.yaml; do
+  for f in rbac.yaml deployment.yaml leasehold-alerts.yaml; do
     expect "manifests/$f is what manifests/generate.sh renders" diff -u "$root/manifests/$f" "$tmp/manifests/$f"
   done
 else

@@ -3,7 +3,8 @@
 #   - docker/base-image.sh builds (or finds) the base image from Debian's archive;
 #   - `docker build --network host` builds the image (compiles and runs the unit tests inside);
 #   - the image runs `--version` as user 65532, has the vector ENTRYPOINT, OCI labels, no
-#     HEALTHCHECK, no shell, and is under 40 MB (both variants' sizes are printed);
+#     HEALTHCHECK, a /bin/sh (busybox, for the hooks) that runs a hook-like command with nothing
+#     else of busybox on PATH, and is under 40 MB (both variants' sizes are printed);
 #   - against a real control plane (tests/controlplane/up): the container, run read-only as 65532
 #     with host networking, a kubeconfig for the ServiceAccount of manifests/rbac.yaml (token + CA,
 #     mounted read-only) and a tmpfs status dir, becomes the leader (GET /v1/leader -> 200), and on
@@ -83,7 +84,12 @@ for key in source title description licenses version; do
   expect_eq "OCI label org.opencontainers.image.$key" "$(jq -r --arg k "org.opencontainers.image.$key" 'has($k)' <<<"$labels")" true
 done
 expect_eq "OCI title" "$(jq -r '."org.opencontainers.image.title"' <<<"$labels")" leasehold
-expect_fail "no shell in the image" docker run --rm --entrypoint /bin/sh "$image" -c true
+# The hooks run `/bin/sh -c COMMAND`: busybox's sh, whose applets (echo, date, wget, ...) run
+# without being on PATH.
+expect_eq "/bin/sh runs a hook command (busybox applets, no PATH entries)" \
+  "$(docker run --rm --entrypoint /bin/sh "$image" -c 'echo "start $0" >/dev/null && date +%Y >/dev/null && echo ok' 2>&1)" ok
+expect_eq "/bin/sh is the only program besides /leasehold" \
+  "$(grep -E '^(usr/)?s?bin/.' "$tmp/files" | sort | tr '\n' ' ')" "bin/sh "
 expect "--help runs read-only as 65532 with no capabilities" \
   docker run --rm --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges "$image" --help
 size="$(docker image inspect -f '{{.Size}}' "$image")"

@@ -13,11 +13,13 @@ and answers 200 {"accepted": true} if token >= the highest token seen so far (fe
 the body (e.g. "checked_ns", "mode", "probe") are copied into the line. Arrival times are
 time.time_ns() on the witness, taken under the same lock as the verdict, so the log is in arrival
 order. GET /highest answers {"highest": INT}; GET /healthz answers "ok".
-Only loopback addresses are accepted for --host.
+Only loopback addresses are accepted for --host, or with --link NAME an address of the link NAME
+(a link the test made itself, e.g. the bridge of tests/cluster/up that pods reach the host on).
 """
 import argparse
 import ipaddress
 import json
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,9 +90,15 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--link", help="a link of the test's own that holds --host")
     args = ap.parse_args()
-    if not ipaddress.ip_address(args.host).is_loopback:
-        raise SystemExit("witness: --host must be a loopback address")
+    if args.link:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", args.link],
+                             capture_output=True, text=True).stdout.split()
+        if f"{args.host}/" not in " ".join(out) and not any(w.startswith(args.host + "/") for w in out):
+            raise SystemExit(f"witness: {args.host} is not an address of {args.link}")
+    elif not ipaddress.ip_address(args.host).is_loopback:
+        raise SystemExit("witness: --host must be a loopback address (or one of --link)")
     Handler.witness = Witness(args.log)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True

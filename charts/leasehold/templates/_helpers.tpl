@@ -111,7 +111,7 @@ args:
   - {{ printf "--status-dir=%s" $v.statusDir.mountPath | quote }}
   - {{ printf "--ops-address=:%d" (int $v.opsPort) | quote }}
   - {{ printf "--log-level=%s" $v.logLevel | quote }}
-  {{- if and $v.handoffTimeout (ne (toString $v.handoffTimeout) "0s") }}
+  {{- if include "leasehold.handoff" . }}
   - {{ printf "--handoff-timeout=%s" $v.handoffTimeout | quote }}
   {{- end }}
   {{- if $v.leaderLabel }}
@@ -311,8 +311,9 @@ data:
 {{- end -}}
 
 {{/*
-leasehold.volumeMount: the app container's read-only mount of the status dir (status.json and
-the one-line file `state`), as a list item for its volumeMounts.
+leasehold.volumeMount: the app container's mount of the status dir (status.json and the one-line
+file `state`), as a list item for its volumeMounts. Read-only, except when handoffTimeout is set:
+then the app must be able to create the `ack` file there to acknowledge a handoff.
 Usage:
   volumeMounts:
     {{- include "leasehold.volumeMount" (dict "Values" .Values.leasehold "context" $) | nindent 12 }}
@@ -320,7 +321,17 @@ Usage:
 {{- define "leasehold.volumeMount" -}}
 - name: {{ .Values.statusDir.volumeName }}
   mountPath: {{ .Values.statusDir.mountPath }}
+  {{- if not (include "leasehold.handoff" .) }}
   readOnly: true
+  {{- end }}
+{{- end -}}
+
+{{/*
+leasehold.handoff: "true" when handoffTimeout is set (not empty, not 0s), else empty.
+*/}}
+{{- define "leasehold.handoff" -}}
+{{- $t := toString (default "0s" .Values.handoffTimeout) -}}
+{{- if not (has $t (list "0" "0s" "0ms")) -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -454,4 +465,92 @@ leasehold ({{ include "leasehold.mode" . }} sidecar) elects one leader among the
   From the app:    curl -sf http://127.0.0.1:{{ $v.statusPort }}/v1/leader   (200 = this pod leads, 503 = it does not)
                    or read {{ $v.statusDir.mountPath }}/state
   Metrics:         :{{ $v.opsPort }}/metrics (port "leasehold-ops"){{ if $v.podMonitor.enabled }}, scraped by a PodMonitor{{ end }}
+{{- end -}}
+
+{{/*
+leasehold.prometheusRule: a monitoring.coreos.com/v1 PrometheusRule with leasehold's alerts, when
+prometheusRule.enabled (off by default). manifests/leasehold-alerts.yaml holds the same rules
+(default values) as a plain Prometheus rules file, generated from this template by
+manifests/generate.sh. What each alert means and what to do: docs/monitoring.md.
+Usage (a template file of the parent chart):
+  {{- include "leasehold.prometheusRule" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.prometheusRule" -}}
+{{- $v := .Values -}}
+{{- if $v.prometheusRule.enabled }}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: {{ include "leasehold.roleName" . }}
+  labels:
+    {{- include "leasehold.labels" . | nindent 4 }}
+    {{- with $v.prometheusRule.labels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  {{- include "leasehold.alertGroups" $v.prometheusRule | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+leasehold.alertGroups: the rule groups (a "groups:" map), from the prometheusRule values.
+*/}}
+{{- define "leasehold.alertGroups" -}}
+{{- $r := . -}}
+{{- $agent := printf "up{%s}" $r.agentSelector -}}
+groups:
+  - name: leasehold
+    rules:
+      - alert: LeaseholdNoLeader
+        # Every agent of the election is scraped and none leads. A crash failover leaves no leader
+        # for up to the lease duration plus the safety margin: noLeaderFor must be longer.
+        expr: sum by (namespace, election) (leasehold_is_leader) == 0
+        for: {{ $r.noLeaderFor }}
+        labels:
+          severity: critical
+        annotations:
+          summary: {{ `No leader for election {{ $labels.election }} in {{ $labels.namespace }}` | quote }}
+          description: {{ printf "No pod has led the election for %s although its agents run: the once-only work is not done. See docs/monitoring.md#leaseholdnoleader." $r.noLeaderFor | quote }}
+      - alert: LeaseholdTwoLeaders
+        # Must never fire. Two scrapes taken at different moments can see a handover's old and new
+        # leader both at 1, for up to one scrape interval: twoLeadersFor must be longer.
+        expr: sum by (namespace, election) (leasehold_is_leader) > 1
+        for: {{ $r.twoLeadersFor }}
+        labels:
+          severity: critical
+        annotations:
+          summary: {{ `{{ $value }} pods claim to lead election {{ $labels.election }} in {{ $labels.namespace }}` | quote }}
+          description: "More than one agent says it leads. Check the fencing tokens your app sent and the pods' clocks. See docs/monitoring.md#leaseholdtwoleaders."
+      - alert: LeaseholdFlapping
+        expr: sum by (namespace, election) (increase(leasehold_leadership_transitions_total{direction="started"}[{{ $r.flappingWindow }}])) > {{ $r.flappingThreshold }}
+        labels:
+          severity: warning
+        annotations:
+          summary: {{ `Leadership of {{ $labels.election }} in {{ $labels.namespace }} changes often` | quote }}
+          description: {{ printf "More than %v terms began within %s. See docs/monitoring.md#leaseholdflapping." $r.flappingThreshold $r.flappingWindow | quote }}
+      - alert: LeaseholdRenewalsFailing
+        expr: sum by (namespace, pod, election) (increase(leasehold_renewals_total{outcome="failure"}[5m])) > 0
+        for: {{ $r.renewalsFailingFor }}
+        labels:
+          severity: warning
+        annotations:
+          summary: {{ `Lease renewals of {{ $labels.pod }} ({{ $labels.election }}) fail` | quote }}
+          description: "The leader's renewals keep failing; it steps down at renew-deadline. See docs/monitoring.md#leaseholdrenewalsfailing."
+      - alert: LeaseholdWatchDisconnected
+        expr: max by (namespace, pod, election) (leasehold_watch_connected) == 0
+        for: {{ $r.watchDisconnectedFor }}
+        labels:
+          severity: warning
+        annotations:
+          summary: {{ `The Lease watch of {{ $labels.pod }} ({{ $labels.election }}) is down` | quote }}
+          description: "The agent polls instead of watching: handovers take up to retry-period instead of milliseconds. See docs/monitoring.md#leaseholdwatchdisconnected."
+      - alert: LeaseholdAgentDown
+        expr: {{ printf "%s == 0" $agent | quote }}
+        for: {{ $r.agentDownFor }}
+        labels:
+          severity: warning
+        annotations:
+          summary: {{ `The leasehold agent of {{ $labels.namespace }}/{{ $labels.pod }} cannot be scraped` | quote }}
+          description: "A scrape target of the sidecar fails: the pod cannot take part in the election, or its metrics port is blocked. See docs/monitoring.md#leaseholdagentdown."
 {{- end -}}

@@ -1,0 +1,394 @@
+#!/usr/bin/env bash
+# The user's whole path on a real node (tests/cluster/up: kubelet, containerd, kube-proxy, ...):
+# `helm install` of charts/leasehold-example (3 replicas, default image, native sidecar) into a
+# namespace that enforces Pod Security "restricted", then, checked from the pods, the Lease and a
+# Prometheus that discovers the pods (kubernetes_sd_configs, role pod):
+#   - pods Running and Ready; the sidecar started before the app; in-cluster auth with the
+#     projected token (no kubeconfig anywhere); exactly one leader; hooks from chart values run in
+#     the default image; the leader label and a Service that selects only the leader;
+#   - Prometheus: sum by (namespace, election) (leasehold_is_leader) == 1, counters and
+#     histograms moving;
+#   - `kubectl rollout restart`: handover, the time without a leader printed;
+#   - `kubectl delete pod` of the leader with handoffTimeout: the app resigns and acknowledges by
+#     POST /v1/ack (then, after a `helm upgrade` that also changes the lease timings, by the `ack`
+#     file), the sidecar logs the acknowledgement;
+#   - kill -9 of the leader's sidecar process on the node: the kubelet restarts it, the new term
+#     begins no earlier than the old claim's end, the fencing token grows, Prometheus sees no
+#     leader meanwhile and the chart's LeaseholdNoLeader alert goes pending or firing;
+#   - `helm uninstall`: the Lease released, nothing left but what the user made;
+#   - the witness: every app reports each "leader" answer (HTTP and state file) with its fencing
+#     token and time (one node, one clock); tests/faults/overlap.py proves no two pods claimed at
+#     the same instant.
+# Needs root, docker, the tools of `make tools` (cluster binaries, helm, prometheus), jq, python3.
+# The image is built from our Dockerfile as image_test.sh builds it (same tag, so the layer cache
+# makes it instant after that suite); CLUSTER_TEST_SKIP_BUILD=1 uses the existing $IMAGE
+# (default leasehold:test). CLUSTER_KEEP=1 keeps the work folder and the cluster's logs.
+set -uo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
+# shellcheck source=../faults/lib.sh
+. "$root/tests/faults/lib.sh"   # testlib, agents.sh, report/rj/figures of the witness
+. "$root/tests/lib/kube.sh"
+TESTLIB_SUITE=cluster
+export PATH="$TOOLS_BIN:$PATH"
+
+image="${IMAGE:-leasehold:test}"
+app_image=leasehold-test/app:1
+ELECTION=leasehold-example
+release=lh
+LD=4 RD=3 RP=1   # short timings, as the fault cases use
+HANDOFF=8s
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-cluster.XXXXXX")"
+cdir="$work/cluster"
+prom_pid="" witness_pid="" logs_pids=()
+cleanup() {
+  for p in "${logs_pids[@]}" $prom_pid $witness_pid; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  if [ -n "${CLUSTER_KEEP:-}" ]; then
+    "$root/tests/cluster/down" --keep "$cdir" >/dev/null 2>&1; echo "  (kept $work)"
+  else
+    "$root/tests/cluster/down" "$cdir" || echo "  cluster down reported leftovers"
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+FAULT_T0="$(now_ms)"
+suite_start=$(date +%s)
+
+bail() { fail "$*"; summary; exit 1; }
+for b in kubectl helm prometheus promtool kubelet kube-proxy; do
+  [ -x "$TOOLS_BIN/$b" ] || bail "missing $TOOLS_BIN/$b (make tools)"
+done
+
+# ---- images: the default image from our Dockerfile (cached when image_test.sh built it), the app
+echo "== images"
+"$root/docker/base-image.sh" >/dev/null || bail "docker/base-image.sh"
+t=$(date +%s)
+if [ "${CLUSTER_TEST_SKIP_BUILD:-}" = 1 ] && docker image inspect "$image" >/dev/null 2>&1; then
+  echo "  using the existing $image (CLUSTER_TEST_SKIP_BUILD=1)"
+else
+  docker build -q --network host -t "$image" "$root" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log"; bail "docker build $image"; }
+fi
+printf 'FROM leasehold-base/debian:bookworm\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*\n' \
+  | docker build -q --network host -t "$app_image" - >"$work/app-build.log" 2>&1 || { tail -20 "$work/app-build.log"; bail "docker build $app_image"; }
+pass "images $image and $app_image ($(($(date +%s) - t))s)"
+
+# ---- the cluster
+echo "== cluster"
+t=$(date +%s)
+if ! "$root/tests/cluster/up" "$cdir" "$image" "$app_image" >"$work/up.log" 2>&1; then
+  cat "$work/up.log"; bail "tests/cluster/up"
+fi
+pass "tests/cluster/up: node Ready ($(($(date +%s) - t))s)"
+# shellcheck disable=SC1091
+. "$cdir/env"
+k() { kube_kubectl "$@"; }
+NS=shop
+k create namespace "$NS" >/dev/null
+k label namespace "$NS" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
+
+# ---- the charts, staged with their dependency (the work tree is not touched)
+export HELM_CACHE_HOME="$work/helm/cache" HELM_CONFIG_HOME="$work/helm/config" HELM_DATA_HOME="$work/helm/data"
+mkdir -p "$work/charts"
+cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$work/charts/"
+rm -rf "$work/charts/leasehold-example/charts" "$work/charts/leasehold-example/Chart.lock"
+helm dependency build --skip-refresh "$work/charts/leasehold-example" >/dev/null || bail "helm dependency build"
+chart="$work/charts/leasehold-example"
+
+# ---- the witness, on the node address (pods reach the host there)
+WITNESS_PORT=$(kube_free_port)
+WITNESS_LOG="$work/witness.log"
+python3 "$root/tests/faults/witness.py" --host "$NODE_IP" --link lh-cni0 --port "$WITNESS_PORT" --log "$WITNESS_LOG" &
+witness_pid=$!
+wait_until 10 curl -sf "http://$NODE_IP:$WITNESS_PORT/healthz" || bail "witness did not start"
+
+# ---- Prometheus: pods of $NS with a port named leasehold-ops, rules rendered by the chart
+prom_port=$(kube_free_port)
+echo -n "$ADMIN_TOKEN" >"$work/prom-token"
+values=(
+  --set replicaCount=3
+  --set app.image.repository="${app_image%:*}" --set-string app.image.tag="${app_image##*:}" --set app.image.pullPolicy=Never
+  --set-json app.intervalSeconds=0.2 --set app.ack=http --set app.witnessURL="http://$NODE_IP:$WITNESS_PORT"
+  --set app.resources.limits.cpu=500m
+  --set leasehold.image.repository="${image%:*}" --set-string leasehold.image.tag="${image##*:}" --set leasehold.image.pullPolicy=Never
+  --set leasehold.leaseDuration=${LD}s --set leasehold.renewDeadline=${RD}s --set leasehold.retryPeriod=${RP}s
+  --set 'leasehold.extraArgs={--safety-margin=500ms,--request-timeout=1s}'
+  --set leasehold.handoffTimeout=$HANDOFF --set leasehold.leaderLabel=leasehold.io/leader
+  --set-string 'leasehold.hooks.onStartLeading=echo "start $LEASEHOLD_FENCING_TOKEN" >>/run/leasehold/hooks.log'
+  --set-string 'leasehold.hooks.onStopLeading=echo "stop $LEASEHOLD_FENCING_TOKEN" >>/run/leasehold/hooks.log'
+  --set leasehold.prometheusRule.noLeaderFor=2s --set leasehold.prometheusRule.twoLeadersFor=5s
+  --set-string 'leasehold.prometheusRule.agentSelector=job="leasehold"'
+)
+helm template "$release" "$chart" -n "$NS" "${values[@]}" \
+  --set leasehold.prometheusRule.enabled=true --show-only templates/leasehold-prometheusrule.yaml \
+  | python3 -c 'import sys, yaml; print(yaml.safe_dump(yaml.safe_load(sys.stdin)["spec"]))' >"$work/rules.yaml" ||
+  bail "the chart's PrometheusRule did not render"
+cat >"$work/prometheus.yml" <<EOF
+global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}
+rule_files: [$work/rules.yaml]
+scrape_configs:
+  - job_name: leasehold
+    kubernetes_sd_configs:
+      - role: pod
+        api_server: $APISERVER_URL
+        namespaces: {names: [$NS]}
+        tls_config: {ca_file: $APISERVER_CA}
+        authorization: {credentials_file: $work/prom-token}
+    relabel_configs:
+      - {source_labels: [__meta_kubernetes_pod_container_port_name], regex: leasehold-ops, action: keep}
+      - {source_labels: [__meta_kubernetes_namespace], target_label: namespace}
+      - {source_labels: [__meta_kubernetes_pod_name], target_label: pod}
+EOF
+expect "promtool check config (the chart's rules included)" promtool check config "$work/prometheus.yml"
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prom" \
+  --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$work/prometheus.log" 2>&1 &
+prom_pid=$!
+wait_until 30 curl -sf "127.0.0.1:$prom_port/-/ready" || bail "prometheus not ready"
+prom() { # prom EXPR: the instant query's first value ("" when empty)
+  curl -s --max-time 5 "127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // ""'
+}
+prom_min_since() { # prom_min_since EXPR START_S: the least value of EXPR from START_S to now (1 s steps)
+  curl -s --max-time 5 "127.0.0.1:$prom_port/api/v1/query_range" --data-urlencode "query=$1" \
+    --data-urlencode "start=$2" --data-urlencode "end=$(date +%s)" --data-urlencode step=1 \
+    | jq -r '[.data.result[].values[][1] | tonumber] | min // ""'
+}
+
+# ---- helpers on the pods and the Lease
+sel="app.kubernetes.io/instance=$release"
+deploy="$release-leasehold-example"
+holder() { k get lease -n "$NS" "$ELECTION" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+holder_pod() { local h; h="$(holder)"; echo "${h%_*}"; }
+pod_ip() { k get pod -n "$NS" "$1" -o jsonpath='{.status.podIP}'; }
+pod_metric() { # pod_metric POD REGEX: sum of the matching samples of the pod's sidecar
+  curl -s --max-time 2 "http://$(pod_ip "$1"):9090/metrics" | grep -E -- "$2" | awk '{ s += $NF } END { printf "%.0f\n", s + 0 }'
+}
+live_pods() { k get pods -n "$NS" -l "$sel" -o json | jq -r '.items[] | select(.metadata.deletionTimestamp == null) | .metadata.name'; }
+leaders() { local p; for p in $(live_pods); do [ "$(pod_metric "$p" '^leasehold_is_leader\{')" = 1 ] && echo "$p"; done; return 0; }
+# settled: one leader, it is the Lease's holder, and it is not terminating
+settled() { local l; l="$(leaders)"; [ "$(echo "$l" | grep -c .)" = 1 ] && [ "$l" = "$(holder_pod)" ]; }
+witness_ns_of() { # first claim (ns) of TOKEN in the witness log
+  jq -s --argjson t "$1" '[.[] | select(.token == $t and (.probe | not)) | (.checked_ns // .t)] | min // 0' "$WITNESS_LOG"
+}
+ms_between() { echo $((($2 - $1) / 1000000)); }
+# predicates for wait_until
+pod_leads() { [ "$(pod_metric "$1" '^leasehold_is_leader\{')" = 1 ]; }
+holder_is_not() { local h; h="$(holder)"; [ -n "$h" ] && [ "${h%_*}" != "$1" ]; }
+pod_gone() { ! k get pod -n "$NS" "$1" >/dev/null 2>&1; }
+witness_has_token() { jq -e -s --argjson t "$1" 'any(.[]; .token == $t)' "$WITNESS_LOG" >/dev/null; }
+service_addrs() {
+  k get endpointslices -n "$NS" -l kubernetes.io/service-name=leader -o json |
+    jq -r '[.items[].endpoints[]? | select(.conditions.ready) | .addresses[]] | sort | join(",")'
+}
+service_is_leader() { local ip; ip="$(pod_ip "$(holder_pod)")"; [ -n "$ip" ] && [ "$(service_addrs)" = "$ip" ]; }
+prom_is() { [ "$(prom "$1")" = "$2" ]; }
+prom_changed() { [ -n "$(prom "$1")" ] && [ "$(prom "$1")" != "$2" ]; }
+hook_ran() { [ "$(pod_metric "$1" '^leasehold_hook_runs_total\{.*hook="start".*outcome="success"')" -ge 1 ]; }
+sidecar_restarted() {
+  k get pod -n "$NS" "$1" -o json |
+    jq -e --argjson n "$2" '.status.initContainerStatuses[] | select(.name == "leasehold") | .restartCount > $n and .ready' >/dev/null
+}
+no_pods() { [ -z "$(k get pods -n "$NS" -o name)" ]; }
+all_ready() {
+  [ "$(k get pods -n "$NS" -l "$sel" -o json | jq '[.items[] | select(.metadata.deletionTimestamp == null and
+     ([.status.conditions[]? | select(.type == "Ready" and .status == "True")] | length) == 1)] | length')" = 3 ] &&
+  [ "$(k get pods -n "$NS" -l "$sel" -o name | wc -l)" = 3 ]
+}
+
+# ============================================================================================
+echo "== helm install (3 replicas, Pod Security restricted, default image, native sidecar)"
+t=$(date +%s%N)
+if helm install "$release" "$chart" -n "$NS" "${values[@]}" --wait --timeout 3m >"$work/helm.log" 2>&1; then
+  pass "helm install --wait ($(ms_between "$t" "$(date +%s%N)") ms)"
+else
+  cat "$work/helm.log"; k get pods -n "$NS" -o wide; k get events -n "$NS" | tail -20; bail "helm install"
+fi
+expect "all 3 pods Running and Ready" wait_until 60 all_ready
+expect "one leader, the Lease's holder" wait_until 30 settled
+pods="$(live_pods)"
+first_pod="$(echo "$pods" | head -1)"
+pod_json="$(k get pod -n "$NS" "$first_pod" -o json)"
+expect_eq "the sidecar is a native sidecar (initContainer, restartPolicy Always)" \
+  "$(echo "$pod_json" | jq -r '.spec.initContainers[] | select(.name == "leasehold") | .restartPolicy')" Always
+sidecar_first="$(k logs -n "$NS" "$first_pod" -c leasehold --timestamps | head -1 | cut -d' ' -f1)"
+app_first="$(k logs -n "$NS" "$first_pod" -c app --timestamps | head -1 | cut -d' ' -f1)"
+expect "the sidecar started before the app (first log lines: $sidecar_first < $app_first)" \
+  python3 -c 'import re, sys
+def ns(t):  # RFC 3339 with up to 9 fraction digits, as the kubelet writes them
+    m = re.match(r"(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$", t)
+    return m.group(1) + "." + (m.group(2) or "").ljust(9, "0")
+a, b = sys.argv[1:]
+sys.exit(not (a and b and ns(a) < ns(b)))' "$sidecar_first" "$app_first"
+expect_eq "no kubeconfig anywhere in the pod (args, env, volumes)" \
+  "$(echo "$pod_json" | jq '[.. | strings | select(test("kubeconfig"; "i"))] | length')" 0
+expect_eq "the sidecar mounts the projected ServiceAccount token" \
+  "$(echo "$pod_json" | jq -r '[.spec.initContainers[] | select(.name == "leasehold") | .volumeMounts[] | select(.mountPath == "/var/run/secrets/kubernetes.io/serviceaccount")] | length')" 1
+expect_eq "in-cluster auth works: every sidecar is ready (it read the Lease with the token)" \
+  "$(k get pods -n "$NS" -l "$sel" -o json | jq '[.items[].status.initContainerStatuses[] | select(.name == "leasehold" and .ready)] | length')" 3
+leader="$(holder_pod)"
+log "leader: $leader (fencing token $(pod_metric "$leader" '^leasehold_fencing_token\{'))"
+
+echo "== hooks (chart values, default image) and the leader label"
+expect "the start hook ran in the default image (busybox sh)" wait_until 10 hook_ran "$leader"
+expect_eq "no hook failed" "$(pod_metric "$leader" '^leasehold_hook_runs_total\{.*outcome="(failure|timeout|error)"')" 0
+expect_match "the hook wrote its line with the fencing token (shared status dir)" \
+  "$(k exec -n "$NS" "$leader" -c app -- cat /run/leasehold/hooks.log 2>&1)" "^start [0-9]+"
+k apply -n "$NS" -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: leader}
+spec:
+  selector: {app.kubernetes.io/instance: $release, leasehold.io/leader: "true"}
+  ports: [{port: 9090, targetPort: leasehold-ops}]
+EOF
+expect_eq "only the leader pod carries leasehold.io/leader=true" \
+  "$(k get pods -n "$NS" -l "$sel,leasehold.io/leader=true" -o name | sed 's|pod/||')" "$leader"
+expect "the Service 'leader' has exactly the leader's address" wait_until 20 service_is_leader
+
+echo "== Prometheus (kubernetes_sd_configs, role pod)"
+expect "it discovers and scrapes the 3 sidecars" wait_until 30 prom_is 'count(up{job="leasehold"} == 1)' 3
+leaders_q="sum by (namespace, election) (leasehold_is_leader{namespace=\"$NS\"})"
+expect "sum by (namespace, election) (leasehold_is_leader) == 1" wait_until 10 prom_is "$leaders_q" 1
+r0="$(prom 'sum(leasehold_renewals_total{outcome="success"})')"; h0="$(prom 'sum(leasehold_renew_duration_seconds_count)')"
+a0="$(prom 'sum(leasehold_api_requests_total)')"
+wait_until 15 prom_changed 'sum(leasehold_renew_duration_seconds_count)' "$h0"
+expect_match "renewals counter moves ($r0 -> $(prom 'sum(leasehold_renewals_total{outcome="success"})'))" \
+  "$(prom "sum(leasehold_renewals_total{outcome=\"success\"}) > $r0")" '^[0-9.e+]+$'
+expect_match "renew latency histogram moves ($h0 -> $(prom 'sum(leasehold_renew_duration_seconds_count)'))" \
+  "$(prom "sum(leasehold_renew_duration_seconds_count) > $h0")" '^[0-9.e+]+$'
+expect_match "API request counter moves" "$(prom "sum(leasehold_api_requests_total) > $a0")" '^[0-9.e+]+$'
+expect_eq "no alert fires in steady state" "$(curl -s "127.0.0.1:$prom_port/api/v1/alerts" | jq -r '[.data.alerts[] | select(.state == "firing")] | length')" 0
+
+# ============================================================================================
+echo "== kubectl rollout restart (handover, no overlap)"
+t_roll=$(date +%s%N)
+k rollout restart -n "$NS" deployment/"$deploy" >/dev/null
+expect "rollout completes" k rollout status -n "$NS" deployment/"$deploy" --timeout=180s
+expect "one leader among the new pods" wait_until 30 settled
+t_roll_end=$(date +%s%N)
+report --from-ns "$t_roll" --to-ns "$t_roll_end" --gap-ms 500 >"$work/roll.txt"; sed 's/^/  /' "$work/roll.txt"
+expect_eq "rollout: no overlap between terms (witness)" "$(rj .overlap_ms)" 0
+# The time without a leader at each handover: from the old term's last claim to the next term's
+# first claim, as the apps saw them (to within their polling period).
+handover_gaps() {
+  jq -r --argjson a "$1" '[.terms | sort_by(.first_ns) | .[] | select(.last_ns >= $a)] as $t
+    | [range(1; $t | length) | (($t[.].first_ns - $t[. - 1].last_ns) / 1e6 | floor)] | map(tostring) | join(",")' "$work/report.json"
+}
+figures "rollout_ms=$(ms_between "$t_roll" "$t_roll_end")" "no_leader_gaps_ms=$(handover_gaps "$t_roll")" \
+  "terms=$(jq -s --argjson a "$t_roll" '[.[] | select(.t >= $a and (.probe|not)) | .token] | unique | length' "$WITNESS_LOG")"
+
+# ============================================================================================
+# delete_leader ACK: graceful delete of the leader; its app resigns, acknowledges by ACK, the
+# sidecar releases. Checks the ack in the sidecar's log and at the witness; prints the handover.
+delete_leader() {
+  local ack="$1" old tok0 t0 new t1 logf="$work/sidecar-$1.log"
+  wait_until 30 settled || { fail "no settled leader before the delete"; return; }
+  old="$(holder_pod)"; tok0="$(pod_metric "$old" '^leasehold_fencing_token\{')"
+  k logs -f -n "$NS" "$old" -c leasehold >"$logf" 2>&1 &
+  logs_pids+=($!)
+  wait_until 10 test -s "$logf"   # the stream is attached once the earlier lines arrived
+  t0=$(date +%s%N)
+  k delete pod -n "$NS" "$old" --wait=false >/dev/null
+  expect "delete $old ($ack ack): another pod leads" wait_until 40 holder_is_not "$old"
+  new="$(holder_pod)"
+  wait_until 10 pod_leads "$new"
+  local tok1; tok1="$(pod_metric "$new" '^leasehold_fencing_token\{')"
+  wait_until 10 witness_has_token "${tok1:-0}"
+  t1="$(witness_ns_of "${tok1:-0}")"
+  wait_until 30 pod_gone "$old"
+  expect "the sidecar of $old logged: the app acknowledged the handoff" grep -q 'the app acknowledged the handoff' "$logf"
+  expect_eq "the app's ack by $ack reached the sidecar" \
+    "$(jq -r -s --arg c "$old" --arg m "ack-$ack" '[.[] | select(.candidate == $c and .mode == $m) | .result] | last // "none"' "$WITNESS_LOG")" \
+    "$([ "$ack" = http ] && echo 202 || echo file)"
+  expect "fencing token grows ($tok0 -> $tok1)" [ "${tok1:-0}" -gt "${tok0:-0}" ]
+  figures "handover_${ack}_ack_ms=$(ms_between "$t0" "$t1")" "handoff_timeout=$HANDOFF"
+}
+echo "== kubectl delete pod of the leader (handoffTimeout $HANDOFF, app acks by POST /v1/ack)"
+delete_leader http
+
+echo "== helm upgrade: lease timings 4s/3s/1s -> 5s/3s/1s, app acks by the ack file"
+LD=5
+values+=(--set leasehold.leaseDuration=${LD}s --set app.ack=file)
+expect "helm upgrade --wait" helm upgrade "$release" "$chart" -n "$NS" "${values[@]}" --wait --timeout 3m
+expect "rollout completes" k rollout status -n "$NS" deployment/"$deploy" --timeout=180s
+expect "one leader after the upgrade" wait_until 30 settled
+expect_eq "the Lease carries the new duration" "$(k get lease -n "$NS" "$ELECTION" -o jsonpath='{.spec.leaseDurationSeconds}')" "$LD"
+expect_eq "the sidecars run with the new duration" \
+  "$(k get pods -n "$NS" -l "$sel" -o json | jq -r '[.items[] | select(.metadata.deletionTimestamp == null) | .spec.initContainers[0].args[] | select(startswith("--lease-duration"))] | unique | join(",")')" "--lease-duration=${LD}s"
+echo "== kubectl delete pod of the leader (app acks by the ack file)"
+delete_leader file
+expect "the Service follows the new leader" wait_until 20 service_is_leader
+
+# ============================================================================================
+echo "== kill -9 of the leader's sidecar process on the node"
+wait_until 30 settled
+victim="$(holder_pod)"
+tok0="$(pod_metric "$victim" '^leasehold_fencing_token\{')"
+restarts0="$(k get pod -n "$NS" "$victim" -o jsonpath='{.status.initContainerStatuses[?(@.name=="leasehold")].restartCount}')"
+cid="$(k get pod -n "$NS" "$victim" -o jsonpath='{.status.initContainerStatuses[?(@.name=="leasehold")].containerID}')"
+cid="${cid#containerd://}"
+pid="$(ctr -a "$CONTAINERD_ADDRESS" -n k8s.io tasks ls | awk -v c="$cid" '$1 == c { print $2 }')"
+t_kill_s=$(date +%s); t_kill=$(date +%s%N)
+kill -9 "$pid"
+lease0="$(k get lease -n "$NS" "$ELECTION" -o json)"
+old_end="$(echo "$lease0" | jq -r '.spec.renewTime')"
+old_dur="$(echo "$lease0" | jq -r '.spec.leaseDurationSeconds')"
+alert_seen=""
+new_leader_at=""
+deadline=$(($(date +%s) + 40))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  [ -z "$alert_seen" ] && alert_seen="$(curl -s "127.0.0.1:$prom_port/api/v1/alerts" | jq -r '[.data.alerts[] | select(.labels.alertname == "LeaseholdNoLeader") | .state] | first // empty')"
+  h="$(holder)"; a="$(k get lease -n "$NS" "$ELECTION" -o jsonpath='{.spec.acquireTime}')"
+  if [ -z "$new_leader_at" ] && [ -n "$h" ] && [ "$a" != "$(echo "$lease0" | jq -r '.spec.acquireTime')" ]; then
+    new_leader_at=$(date +%s%N)
+  fi
+  [ -n "$new_leader_at" ] && [ -n "$alert_seen" ] && break
+  sleep 0.2
+done
+lease1="$(k get lease -n "$NS" "$ELECTION" -o json)"
+new_pod="$(holder_pod)"
+expect "a new term began" [ -n "$new_leader_at" ]
+expect "the new term began no earlier than the old claim's end (acquireTime $(echo "$lease1" | jq -r .spec.acquireTime) >= renewTime $old_end + ${old_dur}s)" \
+  python3 -c 'import sys, datetime as d
+p = lambda s: d.datetime.strptime(s.rstrip("Z")[:26], "%Y-%m-%dT%H:%M:%S.%f")
+sys.exit(not (p(sys.argv[1]) >= p(sys.argv[2]) + d.timedelta(seconds=int(sys.argv[3]))))' \
+  "$(echo "$lease1" | jq -r .spec.acquireTime)" "$old_end" "$old_dur"
+wait_until 10 pod_leads "$new_pod"
+tok1="$(pod_metric "$new_pod" '^leasehold_fencing_token\{')"
+expect "the fencing token grows ($tok0 -> $tok1)" [ "${tok1:-0}" -gt "${tok0:-0}" ]
+expect "the kubelet restarted the sidecar (restartCount $restarts0 -> more, ready again)" \
+  wait_until 60 sidecar_restarted "$victim" "$restarts0"
+expect_eq "Prometheus saw no leader during the crash failover (min of the sum)" \
+  "$(prom_min_since "$leaders_q" "$t_kill_s")" 0
+expect_match "the chart's LeaseholdNoLeader alert went pending or firing" "${alert_seen:-none}" '^(pending|firing)$'
+figures "crash_failover_ms=$(ms_between "$t_kill" "${new_leader_at:-$t_kill}")" "lease_duration=${old_dur}s" "no_leader_alert=${alert_seen:-none}"
+expect "steady again: sum(leasehold_is_leader) == 1 in Prometheus" wait_until 20 prom_is "$leaders_q" 1
+
+# ============================================================================================
+# helm uninstall deletes the ServiceAccount and the Role with the Deployment, so the terminating
+# sidecars lose their API access and cannot release: the Lease would only run out. Scaling to 0
+# first lets the last leader release it (docs/packaging.md).
+echo "== kubectl scale --replicas=0, then helm uninstall"
+k scale -n "$NS" deployment/"$deploy" --replicas=0 >/dev/null
+expect "the pods are gone" wait_until 60 no_pods
+expect_eq "the Lease is released (no holder)" "$(holder)" ""
+expect "helm uninstall --wait" helm uninstall "$release" -n "$NS" --wait --timeout 2m
+left="$(k get all,serviceaccounts,roles,rolebindings,configmaps,secrets,endpointslices -n "$NS" -o name 2>/dev/null | sort | tr '\n' ' ')"
+expect_eq "nothing left but what the user made (Service leader), the Lease and the namespace's own" \
+  "$(echo "$left" | tr ' ' '\n' | grep -v -E '^(service/leader|endpointslice\.discovery\.k8s\.io/leader-.*|serviceaccount/default|configmap/kube-root-ca\.crt)$' | grep -c .)" 0
+expect_eq "the Lease is the only lease" "$(k get leases -n "$NS" -o name)" "lease.coordination.k8s.io/$ELECTION"
+
+# ============================================================================================
+echo "== the witness: every pod's claims (HTTP and file) over the whole run"
+report --gap-ms 500 >"$work/all.txt"; sed 's/^/  /' "$work/all.txt"
+expect_eq "no two pods claimed leadership at the same instant (overlap 0 ms)" "$(rj .overlap_ms)" 0
+expect_eq "no fencing token claimed by two pods" "$(rj '.shared_tokens|length')" 0
+expect "claims by HTTP and by the state file both seen" \
+  jq -e -s '(map(select(.mode == "http")) | length > 0) and (map(select(.mode == "file")) | length > 0)' "$WITNESS_LOG"
+figures "claims=$(rj .accepted)" "late_reports_rejected=$(rj .rejected)" "terms=$(jq -s '[.[] | select(.probe|not) | .token] | unique | length' "$WITNESS_LOG")" \
+  "suite_s=$(($(date +%s) - suite_start))"
+echo "  cluster suite took $(($(date +%s) - suite_start))s"
+summary
