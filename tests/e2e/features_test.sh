@@ -125,7 +125,7 @@ election: jobs-a
 elections:
   - name: jobs-b
     on-start-leading: 'echo "start \$LEASEHOLD_ELECTION \$LEASEHOLD_IDENTITY \$LEASEHOLD_FENCING_TOKEN" >> $work/hooks.log'
-    on-stop-leading: 'echo "stop \$LEASEHOLD_ELECTION \$LEASEHOLD_IDENTITY" >> $work/hooks.log'
+    on-stop-leading: 'echo "stop \$LEASEHOLD_ELECTION \$LEASEHOLD_IDENTITY \$LEASEHOLD_FENCING_TOKEN" >> $work/hooks.log'
 YAML
 start x multi-ignored --config "$work/multi.yaml" --election jobs-a
 start y multi-ignored --config "$work/multi.yaml" --election jobs-a
@@ -150,8 +150,10 @@ expect "the start hook ran for jobs-b with the fencing token" \
   wait_until 5 grep -qE "^start jobs-b $b_leader [0-9]+$" "$work/hooks.log"
 expect "the hook run is counted in leasehold_hook_runs_total" \
   [ "$(metric "$b_leader" 'leasehold_hook_runs_total\{election="jobs-b",hook="start",outcome="success"\}')" -ge 1 ]
+b_token="$(grep -E "^start jobs-b $b_leader [0-9]+$" "$work/hooks.log" | tail -1 | awk '{print $4}')"
 kill -TERM "$(pid_of "$b_leader")"; wait "$(pid_of "$b_leader")" 2>/dev/null
-expect "the stop hook ran on shutdown" grep -q "^stop jobs-b $b_leader$" "$work/hooks.log"
+expect "the stop hook ran on shutdown, with the token of the term that ended ($b_token)" \
+  grep -q "^stop jobs-b $b_leader $b_token$" "$work/hooks.log"
 kill -TERM "$(pid_of x)" "$(pid_of y)" 2>/dev/null; wait 2>/dev/null
 
 echo "--- leader pod label"
