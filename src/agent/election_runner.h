@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "election/clock.h"
 #include "election/elector.h"
+#include "health/prober.h"
 #include "kube/api_client.h"
 #include "kube/lease_client.h"
 #include "kube/lease_watch.h"
@@ -79,7 +80,11 @@ class ElectionRunner final : private kube::WatchSink, private election::Election
   };
   struct Acknowledge {};
   struct Shutdown {};
-  using Event = std::variant<LeaseSeen, LeaseGone, WatchHealth, Resign, Acknowledge, Shutdown>;
+  // The app's health changed (health checking on): see handle().
+  struct AppHealthChanged {
+    health::ProbeReport report;
+  };
+  using Event = std::variant<LeaseSeen, LeaseGone, WatchHealth, Resign, Acknowledge, Shutdown, AppHealthChanged>;
 
   enum class HandoffReason { kShutdown, kResign };
   struct Handoff {
@@ -101,6 +106,9 @@ class ElectionRunner final : private kube::WatchSink, private election::Election
   void push(Event event);
   status::HttpAnswer acknowledge_request();
   status::HttpAnswer resign_request(const std::string& to);
+
+  void on_app_health(AppHealthChanged& change);
+  void on_probe(const health::ProbeReport& report);
 
   void on_lease(const election::LeaseRecord& record, const nlohmann::json& object) override;
   void on_lease_deleted(std::optional<std::uint64_t> revision) override;
@@ -127,6 +135,7 @@ class ElectionRunner final : private kube::WatchSink, private election::Election
   std::vector<std::string> ack_files_;
   std::mutex files_mutex_;
   SideEffects side_effects_;
+  std::unique_ptr<health::Prober> prober_;  // health checking on
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;

@@ -31,6 +31,18 @@ std::string set_duration(election::Duration& target, const std::string& value) {
   return {};
 }
 
+std::string set_threshold(int& target, const std::string& value) {
+  try {
+    size_t used = 0;
+    const int n = std::stoi(value, &used);
+    if (used != value.size() || n < 1 || n > 1000) return "'" + value + "' must be an integer in [1, 1000]";
+    target = n;
+    return {};
+  } catch (const std::exception&) {
+    return "'" + value + "' is not an integer";
+  }
+}
+
 std::string set_bool(bool& target, const std::string& value) {
   if (value == "true" || value == "1" || value.empty()) {
     target = true;
@@ -98,6 +110,28 @@ const std::vector<Option>& options() {
       STRING_OPTION("leader-label", leader_label, "key",
                     "Pod label set to \"true\" on this pod while it leads, removed on step-down (needs pods get/patch "
                     "and $POD_NAME). Empty: off."),
+      STRING_OPTION("app-health-url", app_health.http_url, "url",
+                    "Check the app's health with an HTTP GET of this URL on localhost (e.g. "
+                    "http://localhost:8080/healthz; 2xx is healthy, redirects are not followed). Empty: off."),
+      STRING_OPTION("app-health-tcp", app_health.tcp_address, "[host:]port",
+                    "Check the app's health by a TCP connect to this port on localhost (instead of "
+                    "--app-health-url). Empty: off."),
+      DURATION_OPTION("app-health-period", app_health.period, "How often to check the app's health."),
+      DURATION_OPTION("app-health-timeout", app_health.timeout,
+                      "A check without an answer after this long fails (it is cut off)."),
+      Option{"app-health-failure-threshold", Kind::kInteger, "int",
+             "Failed checks in a row that make the app unhealthy: a leader then resigns (like POST /v1/resign), a "
+             "follower stops trying to take the Lease.",
+             [](Config& c, const std::string& v) { return set_threshold(c.app_health.failure_threshold, v); },
+             [](const Config& c) { return std::to_string(c.app_health.failure_threshold); }},
+      Option{"app-health-success-threshold", Kind::kInteger, "int",
+             "Successful checks in a row that make the app healthy again.",
+             [](Config& c, const std::string& v) { return set_threshold(c.app_health.success_threshold, v); },
+             [](const Config& c) { return std::to_string(c.app_health.success_threshold); }},
+      Option{"app-health-require-before-claim", Kind::kBool, "[=bool]",
+             "Do not try to take the Lease until the app has passed its health check once since start.",
+             [](Config& c, const std::string& v) { return set_bool(c.app_health.require_before_claim, v); },
+             [](const Config& c) { return std::string(c.app_health.require_before_claim ? "true" : "false"); }},
       STRING_OPTION("status-address", status_address, "host:port",
                     "Listener for the app: /v1/leader, /v1/status, /. Keep it on localhost."),
       STRING_OPTION("status-dir", status_dir, "path",
@@ -170,9 +204,21 @@ const Option* find_option(const std::string& name) {
 }
 
 // Keys an item of `elections:` may set.
-const std::vector<std::string> kPerElectionKeys = {"lease-duration",  "renew-deadline",  "retry-period",
-                                                   "safety-margin",   "request-timeout", "on-start-leading",
-                                                   "on-stop-leading", "leader-label"};
+const std::vector<std::string> kPerElectionKeys = {"lease-duration",
+                                                   "renew-deadline",
+                                                   "retry-period",
+                                                   "safety-margin",
+                                                   "request-timeout",
+                                                   "on-start-leading",
+                                                   "on-stop-leading",
+                                                   "leader-label",
+                                                   "app-health-url",
+                                                   "app-health-tcp",
+                                                   "app-health-period",
+                                                   "app-health-timeout",
+                                                   "app-health-failure-threshold",
+                                                   "app-health-success-threshold",
+                                                   "app-health-require-before-claim"};
 
 std::string parse_elections(const YAML::Node& list, Config& config) {
   if (!list.IsSequence()) return "elections must be a list";
@@ -204,11 +250,18 @@ std::string parse_elections(const YAML::Node& list, Config& config) {
 
 std::vector<ElectionSettings> elections_of(const Config& config) {
   auto settings_of = [](const std::string& name, const Config& c) {
-    return ElectionSettings{name, c.timings, c.on_start_leading, c.on_stop_leading, c.leader_label};
+    return ElectionSettings{name, c.timings, c.on_start_leading, c.on_stop_leading, c.leader_label, c.app_health};
   };
   std::vector<ElectionSettings> all{settings_of(config.election, config)};
   for (const auto& election : config.more_elections) {
     Config derived = config;
+    // An election's own check replaces the inherited one, whichever kind each is.
+    for (const auto& [key, value] : election.settings) {
+      if (key == "app-health-url" || key == "app-health-tcp") {
+        derived.app_health.http_url.clear();
+        derived.app_health.tcp_address.clear();
+      }
+    }
     for (const auto& [key, value] : election.settings) find_option(key)->set(derived, value);
     all.push_back(settings_of(election.name, derived));
   }
@@ -397,6 +450,7 @@ std::string validate(const Config& c) {
     if (!e.leader_label.empty() && c.pod_name.empty()) {
       return where + "leader-label: needs $POD_NAME (set it from the downward API: metadata.name)";
     }
+    if (auto err = health::validate(e.app_health)) return where + *err;
   }
   if (c.hook_timeout <= election::Duration::zero()) return "--hook-timeout: must be positive";
   if (c.handoff_timeout < election::Duration::zero()) return "--handoff-timeout: must not be negative";
@@ -418,7 +472,9 @@ std::string help_text() {
   for (const auto& o : options()) {
     std::string head = std::string("  --") + o.name;
     if (*o.placeholder) head += std::string(" ") + o.placeholder;
-    if (o.kind != Kind::kBool) head += ", $" + env_name(o.name);
+    if (o.kind != Kind::kBool || (std::string(o.name) != "help" && std::string(o.name) != "version")) {
+      head += ", $" + env_name(o.name);
+    }
     out << head << "\n      " << o.help;
     const std::string d = o.show_default(defaults);
     if (!d.empty()) out << " (default " << d << ")";

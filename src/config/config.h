@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "election/timings.h"
+#include "health/probe_settings.h"
 
 namespace leasehold::config {
 
@@ -17,9 +18,10 @@ namespace leasehold::config {
 struct ElectionSettings {
   std::string name;
   election::ElectionTimings timings;
-  std::string on_start_leading;  // shell command run on becoming leader
-  std::string on_stop_leading;   // shell command run on stopping
-  std::string leader_label;      // pod label key set while leading; empty: off
+  std::string on_start_leading;      // shell command run on becoming leader
+  std::string on_stop_leading;       // shell command run on stopping
+  std::string leader_label;          // pod label key set while leading; empty: off
+  health::ProbeSettings app_health;  // off unless a URL or TCP address is set
 };
 
 // One item of the config file's `elections:` list: the Lease name and the settings (flag name,
@@ -42,6 +44,7 @@ struct Config {
   std::string on_start_leading;
   std::string on_stop_leading;
   std::string leader_label;
+  health::ProbeSettings app_health;
   // Further elections from the config file's `elections:` list; each inherits
   // the top-level timings, hooks and label unless it sets its own.
   std::vector<ElectionOverrides> more_elections;
