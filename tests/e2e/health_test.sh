@@ -45,6 +45,7 @@ start() {
 }
 holder() { kube_lease_json "$ns" "$election" | jq -r '.spec.holderIdentity // ""'; }
 health_of() { status_field "$1" appHealth.state; }
+all_healthy() { local n; for n in "${NAMES[@]}"; do [ "$(health_of "$n")" = healthy ] || return 1; done; }
 terms_of() { metric "$1" 'leasehold_leadership_transitions_total\{[^}]*direction="started"'; }
 others_of() { local n; for n in "${NAMES[@]}"; do [ "$n" = "$1" ] || echo "$n"; done; }
 # moved FROM: the election has a leader other than FROM; echoes it.
@@ -58,8 +59,7 @@ for n in "${NAMES[@]}"; do set_mode "$n" ok; app_start "$n"; done
 for n in "${NAMES[@]}"; do start "$n"; done
 leader="$(wait_leader 30 "${NAMES[@]}")"
 expect "one of three leads" [ -n "$leader" ]
-expect "every agent judges its app healthy" wait_until 10 sh -c \
-  "for p in $(for n in "${NAMES[@]}"; do sport "$n"; done); do [ \"\$(curl -s 127.0.0.1:\$p/v1/status | jq -r .appHealth.state)\" = healthy ] || exit 1; done"
+expect "every agent judges its app healthy" wait_until 10 all_healthy
 expect_eq "status: eligible while healthy" "$(status_field "$leader" appHealth.eligible)" true
 expect_eq "metric leasehold_app_healthy is 1" "$(metric "$leader" '^leasehold_app_healthy\{')" 1
 expect "probe results are counted by outcome" [ "$(metric "$leader" 'leasehold_app_health_checks_total\{[^}]*outcome="success"')" -ge 1 ]
@@ -110,8 +110,7 @@ expect "the recovered agent leads" wait_until 20 is_leader "$first"
 echo "  app healthy again -> $first leads in $(($(now_ms) - recovered)) ms"
 expect "it logged the transition" grep -q '"the app is healthy"' "$work/$first.log"
 set_mode "$second" ok; app_start "$third"
-expect "all apps healthy again" wait_until 10 sh -c \
-  "for p in $(for n in "${NAMES[@]}"; do sport "$n"; done); do [ \"\$(curl -s 127.0.0.1:\$p/v1/status | jq -r .appHealth.state)\" = healthy ] || exit 1; done"
+expect "all apps healthy again" wait_until 10 all_healthy
 expect_eq "and one leads" "$(leaders_among "${NAMES[@]}" | wc -l)" 1
 
 echo "--- nobody led twice at once (fencing witness)"
