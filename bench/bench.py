@@ -673,7 +673,9 @@ class Bench:
         row making it unhealthy. Per trial the leader's app starts answering 500; timed from the
         moment its app answered the last failing check (the APP_HEALTH_FAILURES-th 500, from the
         app's own request log) to the first 200 of GET /v1/leader of another candidate (polled
-        every 5 ms), and from its first failing check. Then the app is made healthy again."""
+        every 5 ms), and from its first failing check. Then the app is made healthy again, and the
+        next trial waits one lease duration: a candidate that resigned stands back that long, and
+        the figure is meant for a healthy follower that may take over (not one standing back)."""
         period, timeout, failures = self.cfg.app_health
         ns = self.api.new_namespace("health")
         script = os.path.join(ROOT, "tests/e2e/health_app.py")
@@ -732,6 +734,7 @@ class Bench:
             t1_ms = (time.time_ns() - (mono() - t1) * 1e9) / 1e6 if new else None
             with open(lead.mode, "w") as f:
                 f.write("ok\n")
+            resigned = mono()
             fails = failing_checks(lead, since_ms)
             if new is None or len(fails) < failures:
                 res["failures"].append("no new leader in time" if new is None else f"only {len(fails)} failed checks")
@@ -741,6 +744,7 @@ class Bench:
             res["from_first_failure_ms"].append(round(t1_ms - fails[0], 2))
             log(f"app_health {i + 1}/{self.cfg.reps_app_health}: last failing check -> {new.identity} told leader in "
                 f"{res['from_last_check_ms'][-1]:.1f} ms ({res['from_first_failure_ms'][-1]:.0f} ms from the first)")
+            time.sleep(max(0.0, self.cfg.ld + 0.5 - (mono() - resigned)))
         res["summary"] = summary(res["from_last_check_ms"])
         res["summary_from_first"] = summary(res["from_first_failure_ms"])
         self.stop_all(agents)
