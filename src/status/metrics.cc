@@ -127,10 +127,6 @@ void ElectionMetrics::side_effect(const std::string& hook, const std::string& ou
   metrics_.side_effects_.Add({{"election", election_}, {"hook", hook}, {"outcome", outcome}}).Increment();
 }
 
-}  // namespace leasehold::status
-
-namespace leasehold::status {
-
 void ElectionMetrics::app_healthy(bool healthy) {
   {
     std::lock_guard lock(metrics_.mutex_);
