@@ -47,6 +47,20 @@ holder() { kube_lease_json "$ns" "$election" | jq -r '.spec.holderIdentity // ""
 health_of() { status_field "$1" appHealth.state; }
 all_healthy() { local n; for n in "${NAMES[@]}"; do [ "$(health_of "$n")" = healthy ] || return 1; done; }
 terms_of() { metric "$1" 'leasehold_leadership_transitions_total\{[^}]*direction="started"'; }
+# log_ms NAME MSG AFTER_MS: wall ms of NAME's first log line with this msg at or after AFTER_MS.
+log_ms() {
+  jq -R -r --arg m "$2" 'fromjson? | select(.msg == $m) | .ts' "$work/$1.log" 2>/dev/null |
+    while read -r ts; do
+      ms="$(date -d "$ts" +%s%3N)"
+      if [ "$ms" -ge "$3" ]; then echo "$ms"; break; fi
+    done
+}
+# split FROM_MS OLD NEW: "judged unhealthy after X ms, NEW started leading Y ms later" from the logs.
+split() {
+  local bad started
+  bad="$(log_ms "$2" "the app is unhealthy" "$1")"; started="$(log_ms "$3" "started leading" "$1")"
+  echo "judged unhealthy after $((${bad:-0} - $1)) ms, $3 started leading $((${started:-0} - ${bad:-0})) ms later"
+}
 others_of() { local n; for n in "${NAMES[@]}"; do [ "$n" = "$1" ] || echo "$n"; done; }
 # moved FROM: the election has a leader other than FROM; echoes it.
 leader_other_than() {
@@ -72,7 +86,7 @@ set_mode "$first" fail
 expect "another agent leads" wait_until 20 leader_other_than "$first"
 moved=$(($(now_ms) - failed))
 second="$(leader_other_than "$first")"
-echo "  app failing -> $second leads in $moved ms (2 checks 500 ms apart, then a resign)"
+echo "  app failing -> $second leads in $moved ms (2 checks 500 ms apart, then a resign): $(split "$failed" "$first" "$second")"
 expect_eq "the failing app's agent says unhealthy" "$(health_of "$first")" unhealthy
 expect_eq "and not eligible" "$(status_field "$first" appHealth.eligible)" false
 expect_eq "metric leasehold_app_healthy is 0" "$(metric "$first" '^leasehold_app_healthy\{')" 0
@@ -85,7 +99,7 @@ hung=$(now_ms)
 set_mode "$second" hang
 third="$(others_of "$first" | grep -vx "$second")"
 expect "the third agent leads, not the unhealthy one" wait_until 20 is_leader "$third"
-echo "  app hung -> $third leads in $(($(now_ms) - hung)) ms"
+echo "  app hung -> $third leads in $(($(now_ms) - hung)) ms: $(split "$hung" "$second" "$third")"
 expect_eq "the hung app's agent says unhealthy" "$(health_of "$second")" unhealthy
 expect "hung checks are counted as timeouts" [ "$(metric "$second" 'leasehold_app_health_checks_total\{[^}]*outcome="timeout"')" -ge 2 ]
 expect_eq "the first (still failing) never took the Lease again" "$(terms_of "$first")" "$started_before"
