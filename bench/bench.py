@@ -31,7 +31,7 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-ALL_PHASES = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "scale", "image"]
+ALL_PHASES = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "image"]
 
 
 def env_int(name, default):
@@ -57,6 +57,10 @@ class Settings:
         self.safety_margin = os.environ.get("BENCH_SAFETY_MARGIN", "")
         self.reps_handover = env_int("REPS_HANDOVER", env_int("REPS", 20))
         self.reps_failover = env_int("REPS_FAILOVER", 6)
+        self.reps_app_health = env_int("REPS_APP_HEALTH", 10)
+        # The app health check of phase app_health: period, timeout (seconds), failure threshold.
+        self.app_health = (env_float("APP_HEALTH_PERIOD", 1), env_float("APP_HEALTH_TIMEOUT", 0.5),
+                           env_int("APP_HEALTH_FAILURES", 3))
         self.reps_start = env_int("REPS_START", 10)
         self.reps_lease_to_file = env_int("REPS_LEASE_TO_FILE", 20)
         self.reps_wrk = env_int("REPS_WRK", 2)
@@ -661,6 +665,91 @@ class Bench:
     def phase_failover(self):
         self.phase_takeover("failover", signal.SIGKILL, self.cfg.reps_failover, self.cfg.ld * 2 + 10)
 
+    # -- the leader's app fails its health check
+    def phase_app_health(self):
+        """leasehold only (client-go's elector does not look at the app). One election of 3
+        candidates, each checking its own stand-in app (tests/e2e/health_app.py) with an HTTP check
+        every APP_HEALTH_PERIOD, cut off after APP_HEALTH_TIMEOUT, APP_HEALTH_FAILURES failures in a
+        row making it unhealthy. Per trial the leader's app starts answering 500; timed from the
+        moment its app answered the last failing check (the APP_HEALTH_FAILURES-th 500, from the
+        app's own request log) to the first 200 of GET /v1/leader of another candidate (polled
+        every 5 ms), and from its first failing check. Then the app is made healthy again, and the
+        next trial waits one lease duration: a candidate that resigned stands back that long, and
+        the figure is meant for a healthy follower that may take over (not one standing back)."""
+        period, timeout, failures = self.cfg.app_health
+        ns = self.api.new_namespace("health")
+        script = os.path.join(ROOT, "tests/e2e/health_app.py")
+        agents = []
+        for _ in range(3):
+            ident = self.ident("leasehold")
+            port = free_port()
+            mode = os.path.join(self.work, ident + ".mode")
+            with open(mode, "w") as f:
+                f.write("ok\n")
+            LIVE.append(subprocess.Popen([sys.executable, script, "--port", str(port), "--mode-file", mode],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True))
+            a = Agent(self.cfg, "leasehold", ns, "bench", ident, self.work)
+            a.argv += ["--app-health-url", f"http://127.0.0.1:{port}/healthz",
+                       "--app-health-period", f"{int(period * 1000)}ms", "--app-health-timeout",
+                       f"{int(timeout * 1000)}ms", "--app-health-failure-threshold", str(failures)]
+            a.mode = mode
+            agents.append(a.start())
+
+        def app_state(a):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", a.port, timeout=0.5)
+                c.request("GET", "/v1/status")
+                state = json.loads(c.getresponse().read()).get("appHealth") or {}
+                c.close()
+                return state.get("state")
+            except (OSError, http.client.HTTPException, ValueError):
+                return None
+
+        def failing_checks(a, since_ms):
+            try:
+                with open(a.mode + ".requests") as f:
+                    rows = [line.split() for line in f]
+            except OSError:
+                return []
+            return [int(r[0]) for r in rows if len(r) == 2 and r[1] == "fail" and int(r[0]) >= since_ms]
+
+        res = {"settings": {"period_s": period, "timeout_s": timeout, "failure_threshold": failures},
+               "from_last_check_ms": [], "from_first_failure_ms": [], "failures": []}
+        for i in range(self.cfg.reps_app_health):
+            for a in agents:
+                wait_until(lambda: app_state(a) == "healthy", 30)
+            lead, _ = wait_leader(agents, self.cfg.ld * 3 + 10, interval=0.05)
+            if lead is None:
+                res["failures"].append("no leader before the trial")
+                continue
+            others = [a for a in agents if a is not lead]
+            time.sleep(0.5 + random.uniform(0, period))
+            for a in others:
+                a.get("/v1/leader")
+            since_ms = time.time_ns() // 1000000
+            with open(lead.mode, "w") as f:
+                f.write("fail\n")
+            new, t1 = wait_leader(others, failures * period + timeout + self.cfg.ld * 2 + 10, cfg=self.cfg)
+            t1_ms = (time.time_ns() - (mono() - t1) * 1e9) / 1e6 if new else None
+            with open(lead.mode, "w") as f:
+                f.write("ok\n")
+            resigned = mono()
+            fails = failing_checks(lead, since_ms)
+            if new is None or len(fails) < failures:
+                res["failures"].append("no new leader in time" if new is None else f"only {len(fails)} failed checks")
+                log(f"app_health {i + 1}: {res['failures'][-1]}")
+                continue
+            res["from_last_check_ms"].append(round(t1_ms - fails[failures - 1], 2))
+            res["from_first_failure_ms"].append(round(t1_ms - fails[0], 2))
+            log(f"app_health {i + 1}/{self.cfg.reps_app_health}: last failing check -> {new.identity} told leader in "
+                f"{res['from_last_check_ms'][-1]:.1f} ms ({res['from_first_failure_ms'][-1]:.0f} ms from the first)")
+            time.sleep(max(0.0, self.cfg.ld + 0.5 - (mono() - resigned)))
+        res["summary"] = summary(res["from_last_check_ms"])
+        res["summary_from_first"] = summary(res["from_first_failure_ms"])
+        self.stop_all(agents)
+        self.results["phases"]["app_health"] = res
+
     # -- 5: status endpoint under wrk
     def phase_wrk(self):
         self.ensure_groups()
@@ -1000,7 +1089,8 @@ def main():
             log(f"phase {p} (load average {' '.join(map(str, loadavg()))})")
             t = mono()
             {"steady": b.phase_steady, "start": b.phase_start, "handover": b.phase_handover, "wrk": b.phase_wrk,
-             "lease_to_file": b.phase_lease_to_file, "failover": b.phase_failover, "scale": b.phase_scale,
+             "lease_to_file": b.phase_lease_to_file, "failover": b.phase_failover,
+             "app_health": b.phase_app_health, "scale": b.phase_scale,
              "image": b.phase_image}[p]()
             b.results.setdefault("phase_seconds", {})[p] = round(mono() - t, 1)
             b.save()

@@ -14,7 +14,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KINDS = ("leasehold", "reference")
-PHASE_ORDER = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "scale", "image"]
+PHASE_ORDER = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "image"]
 
 
 def table(headers, rows):
@@ -143,6 +143,19 @@ def main():
             goals.append((f"crash failover <= lease duration + 0.5 s = {lim / 1000:.1f} s",
                           f"max {fmt(conv(sl.get('max')), 2)} s, p50 {fmt(conv(sl.get('p50')), 2)} s (client-go: max {fmt(conv(sr.get('max')), 2)} s)",
                           verdict(ok), "judged on the slowest trial"))
+
+    # beside them: the leader's app fails its health check (leasehold only)
+    ah = ph.get("app_health")
+    if ah:
+        hs, hf, st = ah.get("summary", {}), ah.get("summary_from_first", {}), ah.get("settings", {})
+        label = (f"app fails its last check -> healthy replica told leader (check every {st.get('period_s')} s, "
+                 f"threshold {st.get('failure_threshold')})")
+        for stat in ("p50", "p99", "min", "max"):
+            rows.append((f"{label}: {stat}" + (f" (n={hs.get('n')})" if stat == "p50" else ""),
+                         fmt(hs.get(stat), 1, " ms"), "n/a", "", "", ""))
+        rows.append(("  the same from the app's first failing check: p50", fmt(hf.get("p50"), 0, " ms"), "n/a", "", "", ""))
+        if ah.get("failures"):
+            rows.append(("  app health trials without a new leader in time", str(len(ah["failures"])), "", "", "", ""))
 
     # 3, 4: steady state
     st = ph.get("steady")

@@ -4,7 +4,7 @@
 # Writes bench/results/<date>.json (raw numbers), docs/benchmarks.md and docs/benchmarks-*.png.
 #
 # Settings (environment): LEASEHOLD, REFERENCE (binaries); REPS_HANDOVER (20), REPS_FAILOVER (6),
-# REPS_START (10), REPS_LEASE_TO_FILE (20), REPS_WRK (2), WRK_SECONDS (10), STEADY_WINDOW (60),
+# REPS_START (10), REPS_APP_HEALTH (10), REPS_LEASE_TO_FILE (20), REPS_WRK (2), WRK_SECONDS (10), STEADY_WINDOW (60),
 # SCALE_ELECTIONS (100,30), SCALE_REF_ELECTIONS (30), SCALE_WINDOW (30), SCALE_START_INTERVAL
 # (0.1 s between process starts), PHASES (all: see
 # bench/bench.py), BENCH_MAX_LOAD (1.0: wait up to BENCH_LOAD_WAIT seconds, default 1200, for
@@ -16,7 +16,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
 export LEASEHOLD="${LEASEHOLD:-$root/build/leasehold}"
 export REFERENCE="${REFERENCE:-$TOOLS_BIN/reference-elector}"
-PHASES="${PHASES:-steady,start,handover,wrk,lease_to_file,failover,scale,image}"
+PHASES="${PHASES:-steady,start,handover,wrk,lease_to_file,failover,app_health,scale,image}"
 date_tag="$(date -u +%Y-%m-%d)"
 results="${BENCH_RESULTS:-$root/bench/results/$date_tag.json}"
 doc="${BENCH_DOC:-$root/docs/benchmarks.md}"

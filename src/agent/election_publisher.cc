@@ -53,9 +53,9 @@ void ElectionPublisher::write_files() {
 
 void ElectionPublisher::on_started_leading(const election::ElectionState& state) {
   metrics_.leadership_started();
-  log_.info("started leading", {{"election", election_},
-                                {"fencingToken", state.fencing_token},
-                                {"leaseTransitions", state.lease_transitions}});
+  log_.info(
+      "started leading",
+      {{"election", election_}, {"fencingToken", state.fencing_token}, {"leaseTransitions", state.lease_transitions}});
 }
 
 void ElectionPublisher::on_stopped_leading(std::string_view reason) {

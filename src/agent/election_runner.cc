@@ -49,9 +49,19 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
     ack_files_.push_back(dir + "/ack");
   }
   board_.set_listener([hub = hub_] { hub->notify(); });
+  if (settings_.app_health.enabled()) {
+    const health::HealthSnapshot initial = health::AppHealth(settings_.app_health, clock_).snapshot();
+    elector_.set_eligible(initial.eligible);
+    board_.set_app_health(status::AppHealthStatus{to_string(initial.health), initial.since_wall, initial.eligible});
+    metrics_.app_healthy(false);
+    prober_ = std::make_unique<health::Prober>(settings_.app_health, clock_,
+                                               [this](const health::ProbeReport& report) { on_probe(report); });
+  }
 }
 
 ElectionRunner::~ElectionRunner() {
+  // The prober pushes into the queue: it goes first.
+  if (prober_) prober_->stop();
   if (loop_thread_.joinable()) loop_thread_.join();
 }
 
@@ -61,6 +71,7 @@ void ElectionRunner::start() {
   publisher_.write_files();
   loop_thread_ = std::thread([this] { run_loop(); });
   watch_.start();
+  if (prober_) prober_->start();
 }
 
 status::ElectionEndpoint ElectionRunner::endpoint() {
@@ -86,6 +97,7 @@ void ElectionRunner::begin_shutdown() {
 bool ElectionRunner::finish_shutdown() {
   if (loop_thread_.joinable()) loop_thread_.join();
   watch_.stop();
+  if (prober_) prober_->stop();
   hub_->notify();
   side_effects_.stop(clock_.steady_now() + context_.hook_timeout);
   return released_;
@@ -166,6 +178,8 @@ bool ElectionRunner::handle(Event& event) {
     if (!handoff_ && elector_.state().leading) begin_handoff(HandoffReason::kResign, resign->to);
   } else if (std::holds_alternative<Acknowledge>(event)) {
     if (handoff_) handoff_->acknowledged = true;
+  } else if (auto* app = std::get_if<AppHealthChanged>(&event)) {
+    on_app_health(*app);
   } else if (std::holds_alternative<Shutdown>(event)) {
     if (elector_.state().leading) {
       if (!handoff_ || handoff_->reason != HandoffReason::kShutdown) {
@@ -184,6 +198,35 @@ bool ElectionRunner::handle(Event& event) {
     }
   }
   return true;
+}
+
+// On the prober's thread: counted, and only changes go to the loop.
+void ElectionRunner::on_probe(const health::ProbeReport& report) {
+  metrics_.app_probe(health::to_string(report.outcome));
+  if (report.changed) push(AppHealthChanged{report});
+}
+
+// A follower whose app is unhealthy stays out of the election; a leader whose
+// app turns unhealthy resigns as POST /v1/resign does, and the elector stays
+// ineligible (after the resign's stand-back) until the app is healthy again.
+void ElectionRunner::on_app_health(AppHealthChanged& change) {
+  const health::HealthSnapshot& h = change.report.snapshot;
+  elector_.set_eligible(h.eligible);
+  board_.set_app_health(status::AppHealthStatus{to_string(h.health), h.since_wall, h.eligible});
+  metrics_.app_healthy(h.health == health::Health::kHealthy);
+  const bool leading = elector_.state().leading;
+  log_.log(h.health == health::Health::kHealthy ? log::Level::kInfo : log::Level::kWarn,
+           h.health == health::Health::kHealthy ? "the app is healthy" : "the app is unhealthy",
+           {{"election", settings_.name},
+            {"lastCheck", health::to_string(change.report.outcome)},
+            {"detail", change.report.detail},
+            {"consecutiveFailures", h.consecutive_failures},
+            {"consecutiveSuccesses", h.consecutive_successes},
+            {"leading", leading},
+            {"mayTakeLease", h.eligible}});
+  if (h.health == health::Health::kUnhealthy && leading && !handoff_ && !shutting_down_) {
+    begin_handoff(HandoffReason::kResign, "");
+  }
 }
 
 void ElectionRunner::begin_handoff(HandoffReason reason, const std::string& successor) {

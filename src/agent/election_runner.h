@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "election/clock.h"
 #include "election/elector.h"
+#include "health/prober.h"
 #include "kube/api_client.h"
 #include "kube/lease_client.h"
 #include "kube/lease_watch.h"
@@ -88,7 +89,11 @@ class ElectionRunner final : private kube::WatchSink {
   };
   struct Acknowledge {};
   struct Shutdown {};
-  using Event = std::variant<LeaseSeen, LeaseGone, WatchHealth, Resign, Acknowledge, Shutdown>;
+  // The app's health changed (health checking on): see handle().
+  struct AppHealthChanged {
+    health::ProbeReport report;
+  };
+  using Event = std::variant<LeaseSeen, LeaseGone, WatchHealth, Resign, Acknowledge, Shutdown, AppHealthChanged>;
 
   enum class HandoffReason { kShutdown, kResign };
   struct Handoff {
@@ -111,6 +116,9 @@ class ElectionRunner final : private kube::WatchSink {
   status::HttpAnswer acknowledge_request();
   status::HttpAnswer resign_request(const std::string& to);
 
+  void on_app_health(AppHealthChanged& change);
+  void on_probe(const health::ProbeReport& report);
+
   void on_lease(const election::LeaseRecord& record, const nlohmann::json& object) override;
   void on_lease_deleted(std::optional<std::uint64_t> revision) override;
   void on_watch_state(bool healthy, const std::string& reason) override;
@@ -130,7 +138,8 @@ class ElectionRunner final : private kube::WatchSink {
   kube::LeaseWatch watch_;
   std::shared_ptr<status::StatusHub> hub_;
   std::vector<std::string> ack_files_;
-  std::vector<bool> ack_stuck_;  // loop thread: ack paths that could not be removed
+  std::vector<bool> ack_stuck_;             // loop thread: ack paths that could not be removed
+  std::unique_ptr<health::Prober> prober_;  // health checking on
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;

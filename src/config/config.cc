@@ -31,6 +31,18 @@ std::string set_duration(election::Duration& target, const std::string& value) {
   return {};
 }
 
+std::string set_threshold(int& target, const std::string& value) {
+  try {
+    size_t used = 0;
+    const int n = std::stoi(value, &used);
+    if (used != value.size() || n < 1 || n > 1000) return "'" + value + "' must be an integer in [1, 1000]";
+    target = n;
+    return {};
+  } catch (const std::exception&) {
+    return "'" + value + "' is not an integer";
+  }
+}
+
 std::string set_bool(bool& target, const std::string& value) {
   if (value == "true" || value == "1" || value.empty()) {
     target = true;
@@ -98,12 +110,34 @@ const std::vector<Option>& options() {
       STRING_OPTION("leader-label", leader_label, "key",
                     "Pod label set to \"true\" on this pod while it leads, removed on step-down (needs pods get/patch "
                     "and $POD_NAME). Empty: off."),
-      Option{"trust-unmarked-release", Kind::kBool, "",
+      Option{"trust-unmarked-release", Kind::kBool, "[=bool]",
              "Take a Lease whose holder was emptied without leasehold's release marker (a client-go elector's "
              "ReleaseOnCancel, a hand edit) at once, instead of after one lease duration. Only safe when every "
              "other candidate stops claiming before it releases.",
              [](Config& c, const std::string& v) { return set_bool(c.trust_unmarked_release, v); },
              [](const Config& c) { return std::string(c.trust_unmarked_release ? "true" : "false"); }},
+      STRING_OPTION("app-health-url", app_health.http_url, "url",
+                    "Check the app's health with an HTTP GET of this URL on localhost (e.g. "
+                    "http://localhost:8080/healthz; 2xx is healthy, redirects are not followed). Empty: off."),
+      STRING_OPTION("app-health-tcp", app_health.tcp_address, "[host:]port",
+                    "Check the app's health by a TCP connect to this port on localhost (instead of "
+                    "--app-health-url). Empty: off."),
+      DURATION_OPTION("app-health-period", app_health.period, "How often to check the app's health."),
+      DURATION_OPTION("app-health-timeout", app_health.timeout,
+                      "A check without an answer after this long fails (it is cut off)."),
+      Option{"app-health-failure-threshold", Kind::kInteger, "int",
+             "Failed checks in a row that make the app unhealthy: a leader then resigns (like POST /v1/resign), a "
+             "follower stops trying to take the Lease.",
+             [](Config& c, const std::string& v) { return set_threshold(c.app_health.failure_threshold, v); },
+             [](const Config& c) { return std::to_string(c.app_health.failure_threshold); }},
+      Option{"app-health-success-threshold", Kind::kInteger, "int",
+             "Successful checks in a row that make the app healthy again.",
+             [](Config& c, const std::string& v) { return set_threshold(c.app_health.success_threshold, v); },
+             [](const Config& c) { return std::to_string(c.app_health.success_threshold); }},
+      Option{"app-health-require-before-claim", Kind::kBool, "[=bool]",
+             "Do not try to take the Lease until the app has passed its health check once since start.",
+             [](Config& c, const std::string& v) { return set_bool(c.app_health.require_before_claim, v); },
+             [](const Config& c) { return std::string(c.app_health.require_before_claim ? "true" : "false"); }},
       STRING_OPTION("status-address", status_address, "host:port",
                     "Listener for the app: /v1/leader, /v1/status, /. Keep it on localhost."),
       STRING_OPTION("status-dir", status_dir, "path",
@@ -176,9 +210,22 @@ const Option* find_option(const std::string& name) {
 }
 
 // Keys an item of `elections:` may set.
-const std::vector<std::string> kPerElectionKeys = {"lease-duration",  "renew-deadline",  "retry-period",
-                                                   "safety-margin",   "request-timeout", "on-start-leading",
-                                                   "on-stop-leading", "leader-label",    "trust-unmarked-release"};
+const std::vector<std::string> kPerElectionKeys = {"lease-duration",
+                                                   "renew-deadline",
+                                                   "retry-period",
+                                                   "safety-margin",
+                                                   "request-timeout",
+                                                   "on-start-leading",
+                                                   "on-stop-leading",
+                                                   "leader-label",
+                                                   "app-health-url",
+                                                   "app-health-tcp",
+                                                   "app-health-period",
+                                                   "app-health-timeout",
+                                                   "app-health-failure-threshold",
+                                                   "app-health-success-threshold",
+                                                   "app-health-require-before-claim",
+                                                   "trust-unmarked-release"};
 
 std::string parse_elections(const YAML::Node& list, Config& config) {
   if (!list.IsSequence()) return "elections must be a list";
@@ -211,11 +258,18 @@ std::string parse_elections(const YAML::Node& list, Config& config) {
 std::vector<ElectionSettings> elections_of(const Config& config) {
   auto settings_of = [](const std::string& name, const Config& c) {
     return ElectionSettings{
-        name, c.timings, c.on_start_leading, c.on_stop_leading, c.leader_label, c.trust_unmarked_release};
+        name, c.timings, c.on_start_leading, c.on_stop_leading, c.leader_label, c.trust_unmarked_release, c.app_health};
   };
   std::vector<ElectionSettings> all{settings_of(config.election, config)};
   for (const auto& election : config.more_elections) {
     Config derived = config;
+    // An election's own check replaces the inherited one, whichever kind each is.
+    for (const auto& [key, value] : election.settings) {
+      if (key == "app-health-url" || key == "app-health-tcp") {
+        derived.app_health.http_url.clear();
+        derived.app_health.tcp_address.clear();
+      }
+    }
     for (const auto& [key, value] : election.settings) find_option(key)->set(derived, value);
     all.push_back(settings_of(election.name, derived));
   }
@@ -404,6 +458,7 @@ std::string validate(const Config& c) {
     if (!e.leader_label.empty() && c.pod_name.empty()) {
       return where + "leader-label: needs $POD_NAME (set it from the downward API: metadata.name)";
     }
+    if (auto err = health::validate(e.app_health)) return where + *err;
   }
   if (c.hook_timeout <= election::Duration::zero()) return "--hook-timeout: must be positive";
   if (c.handoff_timeout < election::Duration::zero()) return "--handoff-timeout: must not be negative";

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "election/timings.h"
+#include "health/probe_settings.h"
 
 namespace leasehold::config {
 
@@ -21,6 +22,7 @@ struct ElectionSettings {
   std::string on_stop_leading;          // shell command run on stopping
   std::string leader_label;             // pod label key set while leading; empty: off
   bool trust_unmarked_release = false;  // take any release at once (see Elector::trust_unmarked_releases)
+  health::ProbeSettings app_health;     // off unless a URL or TCP address is set
 };
 
 // One item of the config file's `elections:` list: the Lease name and the settings (flag name,
@@ -44,6 +46,7 @@ struct Config {
   std::string on_stop_leading;
   std::string leader_label;
   bool trust_unmarked_release = false;
+  health::ProbeSettings app_health;
   // Further elections from the config file's `elections:` list; each inherits
   // the top-level timings, hooks and label unless it sets its own.
   std::vector<ElectionOverrides> more_elections;

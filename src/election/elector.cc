@@ -78,7 +78,7 @@ SteadyTime Elector::next_wake(SteadyTime now) const {
   }
   if (stopped_) return wake;
   if (!observed_ || !watch_healthy_) earlier(std::max(next_poll_, retry_after_until_));
-  if (observed_) {
+  if (observed_ && eligible_) {
     const bool released = released_for_taking() && !standing_back_for_successor();
     SteadyTime due = cached_ ? (released ? now : observed_change_at_ + effective_lease_duration()) : create_not_before_;
     earlier(std::max({due, next_attempt_, stand_back_until_, retry_after_until_}));
@@ -127,7 +127,7 @@ void Elector::follower_step(SteadyTime now) {
   if (now < retry_after_until_) return;
   if (!observed_ || (!watch_healthy_ && now >= next_poll_)) poll(now);
   now = clock_.steady_now();
-  if (!observed_ || now < next_attempt_ || now < retry_after_until_) return;
+  if (!eligible_ || !observed_ || now < next_attempt_ || now < retry_after_until_) return;
   const bool due = cached_ ? may_acquire(now) : now >= create_not_before_ && now >= stand_back_until_;
   if (due) try_claim(now);
 }

@@ -73,6 +73,9 @@ class Elector {
 
   // While the watch is healthy the follower does not poll.
   void set_watch_healthy(bool healthy) { watch_healthy_ = healthy; }
+  // While false a follower does not try to take or create the Lease (its app
+  // is unhealthy); it still observes and polls. A leader is not affected.
+  void set_eligible(bool eligible) { eligible_ = eligible; }
 
   // Off (the default): a Lease whose holder was emptied is taken at once only
   // when the release carries the marker of the term this agent saw just
@@ -139,6 +142,7 @@ class Elector {
   WallTime observed_change_wall_{};
   SteadyTime create_not_before_{};  // when absent: earliest create
   bool watch_healthy_ = false;
+  bool eligible_ = true;
   SteadyTime next_poll_{};
   SteadyTime next_attempt_{};       // follower's backoff after a failed write
   SteadyTime retry_after_until_{};  // no poll, claim or renewal before: a 429's Retry-After, at most one LD

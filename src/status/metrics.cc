@@ -49,7 +49,11 @@ Metrics::Metrics(const std::string& version)
       status_file_errors_(family(BuildCounter(), *registry_, "leasehold_status_file_errors_total",
                                  "Failed writes of the status files.")),
       side_effects_(family(BuildCounter(), *registry_, "leasehold_hook_runs_total",
-                           "Leadership hooks and pod-label updates, by hook (start, stop, label) and outcome.")) {
+                           "Leadership hooks and pod-label updates, by hook (start, stop, label) and outcome.")),
+      app_healthy_(family(BuildGauge(), *registry_, "leasehold_app_healthy",
+                          "With health checking on: 1 while the app is healthy (per the thresholds), else 0.")),
+      app_probes_(family(BuildCounter(), *registry_, "leasehold_app_health_checks_total",
+                         "App health checks by outcome (success, failure, refused, timeout).")) {
   family(BuildGauge(), *registry_, "leasehold_build_info", "Always 1; the version label tells which build runs.")
       .Add({{"version", version}})
       .Set(1);
@@ -121,6 +125,18 @@ void ElectionMetrics::status_file_error() { status_file_errors_->Increment(); }
 
 void ElectionMetrics::side_effect(const std::string& hook, const std::string& outcome) {
   metrics_.side_effects_.Add({{"election", election_}, {"hook", hook}, {"outcome", outcome}}).Increment();
+}
+
+void ElectionMetrics::app_healthy(bool healthy) {
+  {
+    std::lock_guard lock(metrics_.mutex_);
+    if (!app_healthy_) app_healthy_ = &metrics_.app_healthy_.Add({{"election", election_}});
+  }
+  app_healthy_->Set(healthy ? 1 : 0);
+}
+
+void ElectionMetrics::app_probe(const std::string& outcome) {
+  metrics_.app_probes_.Add({{"election", election_}, {"outcome", outcome}}).Increment();
 }
 
 }  // namespace leasehold::status

@@ -38,6 +38,10 @@ class ElectionMetrics {
   void status_file_error();
   // hook: start|stop|label; outcome: success|failure|timeout
   void side_effect(const std::string& hook, const std::string& outcome);
+  // Health checking (only when on): the app's health, and one probe's outcome
+  // (success|failure|refused|timeout).
+  void app_healthy(bool healthy);
+  void app_probe(const std::string& outcome);
 
  private:
   friend class Metrics;
@@ -59,6 +63,7 @@ class ElectionMetrics {
   prometheus::Gauge* watch_connected_;
   prometheus::Counter* watch_garbage_;
   prometheus::Counter* status_file_errors_;
+  prometheus::Gauge* app_healthy_ = nullptr;  // created when health checking reports first
 };
 
 class Metrics final : public kube::RequestObserver {
@@ -87,6 +92,8 @@ class Metrics final : public kube::RequestObserver {
   prometheus::Family<prometheus::Counter>& watch_garbage_;
   prometheus::Family<prometheus::Counter>& status_file_errors_;
   prometheus::Family<prometheus::Counter>& side_effects_;
+  prometheus::Family<prometheus::Gauge>& app_healthy_;
+  prometheus::Family<prometheus::Counter>& app_probes_;
   std::mutex mutex_;
   std::list<ElectionMetrics> elections_;
 };

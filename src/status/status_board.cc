@@ -32,6 +32,15 @@ void StatusBoard::set_claiming(bool claiming) {
   if (listener_) listener_();
 }
 
+void StatusBoard::set_app_health(const AppHealthStatus& health) {
+  std::unique_lock lock(mutex_);
+  if (app_health_ == health) return;
+  app_health_ = health;
+  ++base_revision_;
+  lock.unlock();
+  if (listener_) listener_();
+}
+
 std::optional<SteadyTime> StatusBoard::claim_deadline() const {
   std::lock_guard lock(mutex_);
   if (!state_.leading || stopping_) return std::nullopt;
@@ -66,6 +75,7 @@ StatusView StatusBoard::view_locked(SteadyTime now, election::WallTime wall) con
   v.lease_transitions = state_.lease_transitions;
   v.observed = state_.observed;
   v.stepping_down = stopping_ && claim_live;
+  v.app_health = app_health_;
   if (v.is_leader) {
     v.fencing_token = state_.fencing_token;
     const auto left = state_.valid_until - now;

@@ -25,6 +25,14 @@ struct StatusIdentity {
   bool operator==(const StatusIdentity&) const = default;
 };
 
+// The app's health as the election's health check judges it (see src/health/).
+struct AppHealthStatus {
+  std::string state;  // "unknown", "healthy" or "unhealthy"; empty: health checking is off
+  std::optional<election::WallTime> since;
+  bool eligible = true;  // false: this agent does not try to take the Lease
+  bool operator==(const AppHealthStatus&) const = default;
+};
+
 // What a reader sees now.
 struct StatusView {
   StatusIdentity who;
@@ -38,6 +46,7 @@ struct StatusView {
   int lease_transitions = 0;
   bool observed = false;
   bool stepping_down = false;  // a handoff is in progress: holding the Lease, no longer claiming
+  AppHealthStatus app_health;
   std::uint64_t revision = 0;  // changes whenever any of the above but the times change
   bool operator==(const StatusView&) const = default;
 };
@@ -51,6 +60,8 @@ class StatusBoard {
   // Shutdown or resign: while not claiming, nothing reads as leader even if
   // the election still holds the Lease (a handoff waiting for the app).
   void set_claiming(bool claiming);
+  // Health checking on: what the last health change found.
+  void set_app_health(const AppHealthStatus& health);
   // While leading and claiming: when the claim runs out by itself.
   std::optional<election::SteadyTime> claim_deadline() const;
   // Called (outside the lock, on the publishing thread) whenever the revision
@@ -72,6 +83,7 @@ class StatusBoard {
   mutable std::mutex mutex_;
   election::ElectionState state_;
   bool stopping_ = false;
+  AppHealthStatus app_health_;
   std::uint64_t base_revision_ = 1;
   election::SteadyTime heartbeat_{};
 };

@@ -11,10 +11,16 @@ namespace {
 json time_or_null(const std::optional<election::WallTime>& t) {
   return t ? json(kube::format_rfc3339_millis(*t)) : json(nullptr);
 }
+
+json app_health_json(const AppHealthStatus& h) {
+  if (h.state.empty()) return json(nullptr);
+  return json{{"state", h.state}, {"since", time_or_null(h.since)}, {"eligible", h.eligible}};
+}
 }  // namespace
 
 json status_json(const StatusView& v) {
   return json{
+      {"appHealth", app_health_json(v.app_health)},
       {"election", v.who.election},
       {"namespace", v.who.namespace_name},
       {"identity", v.who.identity},

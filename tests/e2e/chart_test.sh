@@ -65,7 +65,7 @@ expect "helm dependency build of leasehold-example (file://../leasehold, offline
   helm dependency build --skip-refresh "$example"
 expect "helm lint charts/leasehold (library chart)" helm lint --strict "$lib"
 expect "helm lint charts/leasehold-example" helm lint --strict "$example"
-for f in native classic custom; do
+for f in native classic custom health; do
   expect "helm lint charts/leasehold-example -f $f.yaml" helm lint --strict "$example" -f "$values/$f.yaml"
 done
 expect_fail "the library chart alone is not installable" helm template x "$lib"
@@ -169,6 +169,23 @@ expect_eq "defaults: no feature flags, no pods rule" \
 expect_fail "schema rejects an election name that is not a DNS subdomain" render --set 'leasehold.elections[0].name=Bad_Name'
 expect_fail "schema rejects a leaderLabel that is not a label key" render --set 'leasehold.leaderLabel=not a label'
 expect_fail "schema rejects an unknown hooks key" render --set 'leasehold.hooks.onStart=x'
+
+echo "== tests/chart-values/health.yaml"
+d="$(render -f "$values/health.yaml" | to_json)"
+expect_eq "health: the app health flags reach the sidecar" \
+  "$(q "$d" "$side | [.args[] | select(startswith(\"--app-health\"))]")" \
+  '["--app-health-url=http://127.0.0.1:8080/healthz","--app-health-period=2s","--app-health-timeout=1s","--app-health-failure-threshold=2","--app-health-success-threshold=1","--app-health-require-before-claim=true"]'
+expect_eq "health: per election in the ConfigMap (own TCP check, none, inherited)" \
+  "$(q "$d" '.[] | select(.kind == "ConfigMap") | .data["config.yaml"]' | jq -r .)" \
+  "$(printf 'elections:\n  - name: "jobs-tcp"\n    app-health-tcp: "5432"\n    app-health-period: "10s"\n    app-health-timeout: "1s"\n    app-health-failure-threshold: "3"\n    app-health-success-threshold: "1"\n    app-health-require-before-claim: "false"\n  - name: "jobs-off"\n    app-health-url: ""\n    app-health-tcp: ""\n    app-health-require-before-claim: "false"\n  - name: "jobs-inherit"')"
+expect_eq "health: tcpSocket alone" \
+  "$(render --set leasehold.appHealth.tcpSocket.port=6379 | to_json | jq -c "$side | [.args[] | select(startswith(\"--app-health-tcp\"))]")" \
+  '["--app-health-tcp=6379"]'
+expect_eq "health: off by default (no flags)" "$(render | to_json | jq -c "[$side | .args[] | select(startswith(\"--app-health\"))]")" '[]'
+expect_fail "schema rejects a named (string) probe port" render --set-string leasehold.appHealth.httpGet.port=http
+expect_fail "schema rejects failureThreshold 0" render --set leasehold.appHealth.failureThreshold=0
+expect_fail "schema rejects an unknown appHealth key" render --set leasehold.appHealth.initialDelaySeconds=5
+expect_fail "schema rejects a path without a leading slash" render --set leasehold.appHealth.httpGet.port=80 --set leasehold.appHealth.httpGet.path=healthz
 
 echo "== tests/chart-values/custom.yaml"
 d="$(render -f "$values/custom.yaml" | to_json)"

@@ -3,8 +3,6 @@
 // the event stream), the metrics, the state file and the side effects. Each
 // demotion path is driven on a fake clock and store; the store checks the
 // channels at every request.
-#include "agent/election_publisher.h"
-
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include <functional>
 #include <sstream>
 
+#include "agent/election_publisher.h"
 #include "election/elector.h"
 #include "fakes.h"
 #include "status/metrics.h"

@@ -117,6 +117,9 @@ args:
   {{- if $v.leaderLabel }}
   - {{ printf "--leader-label=%s" $v.leaderLabel | quote }}
   {{- end }}
+  {{- range (include "leasehold.appHealthFlags" $v.appHealth | fromYamlArray) }}
+  - {{ printf "--%s" . | quote }}
+  {{- end }}
   {{- with $v.hooks }}
   {{- if .onStartLeading }}
   - {{ printf "--on-start-leading=%s" .onStartLeading | quote }}
@@ -305,6 +308,18 @@ data:
         {{- end }}
         {{- with .leaderLabel }}
         leader-label: {{ . | quote }}
+        {{- end }}
+        {{- if hasKey . "appHealth" }}
+        {{- $flags := include "leasehold.appHealthFlags" .appHealth | fromYamlArray }}
+        {{- if not $flags }}
+        app-health-url: ""
+        app-health-tcp: ""
+        app-health-require-before-claim: "false"
+        {{- end }}
+        {{- range $flags }}
+        {{- $kv := splitn "=" 2 . }}
+        {{ $kv._0 }}: {{ $kv._1 | quote }}
+        {{- end }}
         {{- end }}
     {{- end }}
 {{- end }}
@@ -553,4 +568,26 @@ groups:
         annotations:
           summary: {{ `The leasehold agent of {{ $labels.namespace }}/{{ $labels.pod }} cannot be scraped` | quote }}
           description: "A scrape target of the sidecar fails: the pod cannot take part in the election, or its metrics port is blocked. See docs/monitoring.md#leaseholdagentdown."
+{{- end -}}
+
+{{/*
+leasehold.appHealthFlags: the agent's app-health settings (without "--", as "name=value") for an
+appHealth map, as a YAML list; empty when neither httpGet nor tcpSocket is set.
+*/}}
+{{- define "leasehold.appHealthFlags" -}}
+{{- $h := . | default dict -}}
+{{- $flags := list -}}
+{{- if and $h.httpGet $h.httpGet.port -}}
+{{- $flags = append $flags (printf "app-health-url=http://127.0.0.1:%d%s" (int $h.httpGet.port) ($h.httpGet.path | default "/")) -}}
+{{- else if and $h.tcpSocket $h.tcpSocket.port -}}
+{{- $flags = append $flags (printf "app-health-tcp=%d" (int $h.tcpSocket.port)) -}}
+{{- end -}}
+{{- if $flags -}}
+{{- $flags = append $flags (printf "app-health-period=%ds" (int ($h.periodSeconds | default 10))) -}}
+{{- $flags = append $flags (printf "app-health-timeout=%ds" (int ($h.timeoutSeconds | default 1))) -}}
+{{- $flags = append $flags (printf "app-health-failure-threshold=%d" (int ($h.failureThreshold | default 3))) -}}
+{{- $flags = append $flags (printf "app-health-success-threshold=%d" (int ($h.successThreshold | default 1))) -}}
+{{- $flags = append $flags (printf "app-health-require-before-claim=%s" (ternary "true" "false" (eq (toString $h.requireBeforeClaim) "true"))) -}}
+{{- end -}}
+{{- toYaml $flags -}}
 {{- end -}}

@@ -1,0 +1,128 @@
+#include "health/probe_settings.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+
+namespace leasehold::health {
+namespace {
+
+bool parse_port(const std::string& text, int* port) {
+  int value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end || value < 1 || value > 65535) return false;
+  *port = value;
+  return true;
+}
+
+// host is as written: "localhost", "127.0.0.1" or "[::1]".
+bool loopback_address(const std::string& host, ProbeTarget* target) {
+  if (host == "localhost") {
+    target->address = "127.0.0.1";
+    return true;
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    in6_addr v6{};
+    const std::string inner = host.substr(1, host.size() - 2);
+    if (inet_pton(AF_INET6, inner.c_str(), &v6) != 1 || !IN6_IS_ADDR_LOOPBACK(&v6)) return false;
+    target->address = inner;
+    target->ipv6 = true;
+    return true;
+  }
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) != 1) return false;
+  if ((ntohl(v4.s_addr) >> 24) != 127) return false;
+  target->address = host;
+  return true;
+}
+
+// "host:port" with host as loopback_address takes it.
+bool host_and_port(const std::string& text, ProbeTarget* target) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  const std::string host = text.substr(0, colon);
+  if (host.find(':') != std::string::npos && host.front() != '[') return false;
+  return loopback_address(host, target) && parse_port(text.substr(colon + 1), &target->port);
+}
+
+bool printable(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<ProbeTarget> parse_http_url(const std::string& url, std::string* error) {
+  static const std::string kScheme = "http://";
+  ProbeTarget target;
+  target.kind = ProbeTarget::Kind::kHttp;
+  const auto fail = [&](const std::string& why) -> std::optional<ProbeTarget> {
+    *error = "'" + url + "' " + why;
+    return std::nullopt;
+  };
+  if (url.rfind(kScheme, 0) != 0) return fail("is not an http:// URL");
+  if (!printable(url)) return fail("contains spaces or control characters");
+  const std::string rest = url.substr(kScheme.size());
+  const auto slash = rest.find('/');
+  const std::string authority = rest.substr(0, slash);
+  if (authority.find('@') != std::string::npos) return fail("must not carry credentials");
+  if (!host_and_port(authority, &target)) {
+    return fail("must name localhost, 127.x.y.z or [::1] and a port, e.g. http://localhost:8080/healthz");
+  }
+  target.host_header = authority;
+  target.path = slash == std::string::npos ? "/" : rest.substr(slash);
+  if (const auto hash = target.path.find('#'); hash != std::string::npos) target.path.resize(hash);
+  if (target.path.empty()) target.path = "/";
+  return target;
+}
+
+std::optional<ProbeTarget> parse_tcp_address(const std::string& address, std::string* error) {
+  ProbeTarget target;
+  target.kind = ProbeTarget::Kind::kTcp;
+  // A bare port means localhost, as a pod's containers share one network namespace.
+  int port = 0;
+  if (parse_port(address, &port)) {
+    target.address = "127.0.0.1";
+    target.port = port;
+    return target;
+  }
+  if (!host_and_port(address, &target)) {
+    *error = "'" + address + "' must be PORT or HOST:PORT with HOST localhost, 127.x.y.z or [::1]";
+    return std::nullopt;
+  }
+  return target;
+}
+
+ProbeTarget target_of(const ProbeSettings& s) {
+  std::string ignored;
+  auto target = s.http_url.empty() ? parse_tcp_address(s.tcp_address, &ignored) : parse_http_url(s.http_url, &ignored);
+  return target.value_or(ProbeTarget{});
+}
+
+std::optional<std::string> validate(const ProbeSettings& s) {
+  if (!s.http_url.empty() && !s.tcp_address.empty()) {
+    return "app-health-tcp: set either app-health-url or app-health-tcp, not both";
+  }
+  std::string error;
+  if (!s.http_url.empty() && !parse_http_url(s.http_url, &error)) return "app-health-url: " + error;
+  if (!s.tcp_address.empty() && !parse_tcp_address(s.tcp_address, &error)) return "app-health-tcp: " + error;
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  if (s.period < milliseconds(100) || s.period > hours(1)) return "app-health-period: must be from 100ms to 1h";
+  if (s.timeout < milliseconds(10) || s.timeout > hours(1)) return "app-health-timeout: must be from 10ms to 1h";
+  if (s.failure_threshold < 1 || s.failure_threshold > 1000) {
+    return "app-health-failure-threshold: must be from 1 to 1000";
+  }
+  if (s.success_threshold < 1 || s.success_threshold > 1000) {
+    return "app-health-success-threshold: must be from 1 to 1000";
+  }
+  if (s.require_before_claim && !s.enabled()) {
+    return "app-health-require-before-claim: needs app-health-url or app-health-tcp";
+  }
+  return std::nullopt;
+}
+
+}  // namespace leasehold::health

@@ -1,0 +1,407 @@
+// The app-health state machine step by step on a fake clock; the follower's
+// eligibility in the Elector; the probe I/O against real loopback sockets;
+// the health settings as flags and YAML.
+#include "health/app_health.h"
+
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <future>
+
+#include "config/config.h"
+#include "election/elector.h"
+#include "fakes.h"
+#include "health/probe_settings.h"
+#include "health/prober.h"
+#include "status/status_board.h"
+#include "status/status_json.h"
+
+namespace leasehold::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using health::AppHealth;
+using health::Health;
+using health::ProbeOutcome;
+using health::ProbeSettings;
+
+ProbeSettings settings(int failures, int successes, bool require = false) {
+  ProbeSettings s;
+  s.http_url = "http://localhost:8080/healthz";
+  s.period = 10s;
+  s.timeout = 1s;
+  s.failure_threshold = failures;
+  s.success_threshold = successes;
+  s.require_before_claim = require;
+  return s;
+}
+
+// One probe that takes `took` and ends with `outcome`; returns whether the health changed.
+bool probe(AppHealth& h, FakeClock& clock, ProbeOutcome outcome, Duration took = 10ms) {
+  REQUIRE(h.start_probe());
+  clock.advance(took);
+  return h.finish_probe(outcome);
+}
+
+// Waits on the fake clock until the next probe is due.
+void wait_due(AppHealth& h, FakeClock& clock) {
+  const SteadyTime due = h.next_probe_at();
+  if (due > clock.steady_now()) clock.advance(due - clock.steady_now());
+}
+
+// Steps one elector on the fake clock until it leads (bounded).
+void step_until_leading(election::Elector& e, FakeClock& clock) {
+  for (int i = 0; i < 100 && !e.state().leading; ++i) {
+    const SteadyTime next = e.step();
+    if (!e.state().leading && next > clock.steady_now()) clock.advance(next - clock.steady_now());
+  }
+  REQUIRE(e.state().leading);
+}
+
+}  // namespace
+
+TEST_CASE("health is unknown until a threshold is met, then follows the thresholds in a row") {
+  FakeClock clock;
+  AppHealth h(settings(3, 2), clock);
+  CHECK(h.snapshot().health == Health::kUnknown);
+  CHECK(h.snapshot().eligible);  // not judged yet: may claim unless required otherwise
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kSuccess));
+  CHECK(h.snapshot().health == Health::kUnknown);
+  wait_due(h, clock);
+  CHECK(probe(h, clock, ProbeOutcome::kSuccess));
+  CHECK(h.snapshot().health == Health::kHealthy);
+  CHECK(h.snapshot().ever_healthy);
+  const SteadyTime healthy_since = h.snapshot().since;
+  CHECK(healthy_since == clock.steady_now());
+
+  // Two failures are not enough; a success in between starts the count again.
+  wait_due(h, clock);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kFailure));
+  wait_due(h, clock);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kRefused));
+  wait_due(h, clock);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kSuccess));
+  CHECK(h.snapshot().consecutive_failures == 0);
+  wait_due(h, clock);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kFailure));
+  wait_due(h, clock);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kTimeout));
+  CHECK(h.snapshot().health == Health::kHealthy);
+  CHECK(h.snapshot().since == healthy_since);
+  wait_due(h, clock);
+  CHECK(probe(h, clock, ProbeOutcome::kFailure));
+  CHECK(h.snapshot().health == Health::kUnhealthy);
+  CHECK_FALSE(h.snapshot().eligible);
+  CHECK(h.snapshot().consecutive_failures == 3);
+
+  // Back: success-threshold successes in a row.
+  wait_due(h, clock);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kSuccess));
+  wait_due(h, clock);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kFailure));
+  wait_due(h, clock);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kSuccess));
+  CHECK(h.snapshot().health == Health::kUnhealthy);
+  wait_due(h, clock);
+  CHECK(probe(h, clock, ProbeOutcome::kSuccess));
+  CHECK(h.snapshot().health == Health::kHealthy);
+  CHECK(h.snapshot().eligible);
+}
+
+TEST_CASE("an app failing from the start becomes unhealthy without ever being healthy") {
+  FakeClock clock;
+  AppHealth h(settings(2, 1), clock);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kRefused));
+  wait_due(h, clock);
+  CHECK(probe(h, clock, ProbeOutcome::kRefused));
+  CHECK(h.snapshot().health == Health::kUnhealthy);
+  CHECK_FALSE(h.snapshot().ever_healthy);
+  CHECK_FALSE(h.snapshot().eligible);
+}
+
+TEST_CASE("require-before-claim: not eligible until the app was healthy once") {
+  FakeClock clock;
+  AppHealth h(settings(3, 1, true), clock);
+  CHECK_FALSE(h.snapshot().eligible);
+  CHECK_FALSE(probe(h, clock, ProbeOutcome::kFailure));
+  CHECK_FALSE(h.snapshot().eligible);
+  wait_due(h, clock);
+  CHECK(probe(h, clock, ProbeOutcome::kSuccess));
+  CHECK(h.snapshot().eligible);
+}
+
+TEST_CASE("probes start one period apart, one at a time") {
+  FakeClock clock;
+  AppHealth h(settings(3, 1), clock);
+  const SteadyTime t0 = clock.steady_now();
+  CHECK(h.next_probe_at() == t0);  // the first at once
+  REQUIRE(h.start_probe());
+  CHECK_FALSE(h.start_probe());  // never two in flight
+  CHECK(h.probe_in_flight());
+  CHECK(h.next_probe_at() == t0 + 1s);  // wake at the deadline of the one in flight
+  clock.advance(300ms);
+  h.finish_probe(ProbeOutcome::kSuccess);
+  CHECK(h.next_probe_at() == t0 + 10s);  // periods count from starts, as the kubelet's do
+  clock.advance(20s);                    // overslept: due at once, not twice
+  CHECK(h.next_probe_at() == clock.steady_now());
+}
+
+TEST_CASE("a probe that outlives its timeout counts as a timeout, whatever it answers later") {
+  FakeClock clock;
+  AppHealth h(settings(1, 1), clock);
+  REQUIRE(h.start_probe());
+  clock.advance(999ms);
+  CHECK_FALSE(h.expire_overdue());  // not yet
+  clock.advance(1ms);
+  CHECK(h.expire_overdue());  // cut off at its deadline
+  CHECK(h.snapshot().last_outcome == ProbeOutcome::kTimeout);
+  CHECK(h.snapshot().health == Health::kUnhealthy);
+  CHECK_FALSE(h.probe_in_flight());
+  CHECK_FALSE(h.finish_probe(ProbeOutcome::kSuccess));  // its late answer changes nothing
+  CHECK(h.snapshot().health == Health::kUnhealthy);
+
+  wait_due(h, clock);
+  REQUIRE(h.start_probe());
+  clock.advance(1500ms);
+  h.finish_probe(ProbeOutcome::kSuccess);  // a late 200 is still a timeout
+  CHECK(h.snapshot().last_outcome == ProbeOutcome::kTimeout);
+  CHECK(h.snapshot().health == Health::kUnhealthy);
+}
+
+TEST_CASE("an ineligible follower observes but never takes or creates the Lease") {
+  FakeClock clock;
+  FakeApiServer server;
+  FakeLeaseStore store_a(server, clock), store_b(server, clock);
+  election::ElectionTimings t;
+  election::Elector a("a", t, clock, store_a);
+  election::Elector b("b", t, clock, store_b);
+  b.set_eligible(false);
+  // The Lease is absent: b must not create it, however long it waits.
+  for (int i = 0; i < 40; ++i) {
+    const SteadyTime next = b.step();
+    CHECK(next > clock.steady_now());  // no busy loop while it may not claim
+    clock.advance(next - clock.steady_now());
+  }
+  CHECK_FALSE(server.lease.has_value());
+  CHECK(b.state().observed);
+  step_until_leading(a, clock);
+  CHECK(server.lease->holder_identity == "a");
+  // a goes silent; b sees the Lease and its expiry, but stays out.
+  const int writes = server.writes;
+  for (int i = 0; i < 40; ++i) clock.advance(b.step() - clock.steady_now());
+  CHECK(b.state().leader == "a");
+  CHECK(server.writes == writes);
+  // Eligible again: it takes over the expired Lease.
+  b.set_eligible(true);
+  b.step();
+  CHECK(b.state().leading);
+  CHECK(server.lease->holder_identity == "b");
+}
+
+TEST_CASE("a leader that resigns while ineligible stays out after the stand-back until eligible again") {
+  FakeClock clock;
+  FakeApiServer server;
+  FakeLeaseStore store_a(server, clock);
+  election::ElectionTimings t;
+  election::Elector a("a", t, clock, store_a);
+  step_until_leading(a, clock);
+  a.set_eligible(false);  // the leader's app failed: the runner makes it ineligible and resigns
+  a.step();
+  CHECK(a.state().leading);  // eligibility alone does not end a term
+  REQUIRE(a.resign(clock.steady_now() + 5s, ""));
+  CHECK_FALSE(a.state().leading);
+  CHECK(server.lease->holder_identity.empty());
+  // Nobody else around: a stays out past its stand-back while ineligible.
+  for (int i = 0; i < 40; ++i) clock.advance(a.step() - clock.steady_now());
+  CHECK(server.lease->holder_identity.empty());
+  a.set_eligible(true);
+  a.step();
+  CHECK(a.state().leading);
+}
+
+TEST_CASE("status: appHealth is null while off; a health change is a change readers can wait for") {
+  FakeClock clock;
+  status::StatusBoard board({"job", "ns", "me"}, clock);
+  CHECK(status::status_json(board.view())["appHealth"].is_null());
+  int notified = 0;
+  board.set_listener([&] { ++notified; });
+  const auto revision = board.view().revision;
+  board.set_app_health(status::AppHealthStatus{"unhealthy", clock.wall_now(), false});
+  CHECK(board.view().revision > revision);
+  CHECK(notified == 1);
+  const auto j = status::status_json(board.view());
+  CHECK(j["appHealth"]["state"] == "unhealthy");
+  CHECK(j["appHealth"]["eligible"] == false);
+  CHECK(j["appHealth"]["since"].is_string());
+  board.set_app_health(status::AppHealthStatus{"unhealthy", clock.wall_now(), false});
+  CHECK(notified == 1);  // the same again is no change
+  status::StatusBodyCache cache;
+  CHECK(cache.render(board.view()) == status::status_body(board.view()));
+}
+
+TEST_CASE("health settings: URLs and addresses on loopback only") {
+  std::string error;
+  auto url = health::parse_http_url("http://localhost:8080/healthz?full=1", &error);
+  REQUIRE(url.has_value());
+  CHECK(url->address == "127.0.0.1");
+  CHECK(url->port == 8080);
+  CHECK(url->path == "/healthz?full=1");
+  CHECK(url->host_header == "localhost:8080");
+  auto bare = health::parse_http_url("http://127.0.0.2:81", &error);
+  REQUIRE(bare.has_value());
+  CHECK(bare->path == "/");
+  auto v6 = health::parse_http_url("http://[::1]:9000/ok", &error);
+  REQUIRE(v6.has_value());
+  CHECK(v6->ipv6);
+  CHECK_FALSE(health::parse_http_url("https://localhost:8080/", &error));
+  CHECK_FALSE(health::parse_http_url("http://10.0.0.1:8080/", &error));
+  CHECK_FALSE(health::parse_http_url("http://example.com:8080/", &error));
+  CHECK_FALSE(health::parse_http_url("http://localhost/", &error));
+  CHECK_FALSE(health::parse_http_url("http://localhost:0/", &error));
+  CHECK_FALSE(health::parse_http_url("http://u:p@localhost:80/", &error));
+  CHECK_FALSE(health::parse_http_url("http://localhost:80/a b", &error));
+  auto port = health::parse_tcp_address("5432", &error);
+  REQUIRE(port.has_value());
+  CHECK(port->address == "127.0.0.1");
+  CHECK(health::parse_tcp_address("localhost:6379", &error).has_value());
+  CHECK_FALSE(health::parse_tcp_address("db:5432", &error));
+  CHECK_FALSE(health::parse_tcp_address("70000", &error));
+
+  ProbeSettings s = settings(3, 1);
+  CHECK_FALSE(health::validate(s).has_value());
+  s.tcp_address = "5432";
+  CHECK(health::validate(s)->starts_with("app-health-tcp:"));
+  s.tcp_address.clear();
+  s.timeout = 0s;
+  CHECK(health::validate(s)->starts_with("app-health-timeout:"));
+  s.timeout = 1s;
+  s.failure_threshold = 0;
+  CHECK(health::validate(s)->starts_with("app-health-failure-threshold:"));
+  ProbeSettings off;
+  off.require_before_claim = true;
+  CHECK(health::validate(off)->starts_with("app-health-require-before-claim:"));
+}
+
+TEST_CASE("health flags, environment and per-election YAML; errors name the setting") {
+  auto none = [](const std::string&) { return std::string(); };
+  auto parsed = config::parse_config(
+      {"--election", "jobs", "--identity", "me", "--app-health-url", "http://localhost:8080/healthz",
+       "--app-health-period", "2s", "--app-health-failure-threshold", "2", "--app-health-require-before-claim"},
+      none);
+  REQUIRE(parsed.config.has_value());
+  CHECK(config::validate(*parsed.config).empty());
+  const auto e = config::elections_of(*parsed.config).at(0);
+  CHECK(e.app_health.enabled());
+  CHECK(e.app_health.period == 2s);
+  CHECK(e.app_health.failure_threshold == 2);
+  CHECK(e.app_health.require_before_claim);
+
+  auto env = [](const std::string& name) {
+    return name == "LEASEHOLD_APP_HEALTH_TCP" ? std::string("localhost:99999") : std::string();
+  };
+  auto bad = config::parse_config({"--election", "jobs", "--identity", "me"}, env);
+  REQUIRE(bad.config.has_value());
+  CHECK(config::validate(*bad.config).starts_with("--app-health-tcp:"));
+  CHECK(config::parse_config({"--app-health-success-threshold", "x"}, none)
+            .error.starts_with("--app-health-success-threshold:"));
+
+  const std::string file = "/tmp/leasehold-health-test-" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(file) << "election: a\nidentity: me\napp-health-tcp: \"8080\"\n"
+                         "elections:\n- name: b\n  app-health-tcp: \"\"\n"
+                         "- name: d\n  app-health-url: http://localhost:81/ok\n"
+                         "- name: c\n  app-health-timeout: 0s\n";
+  auto yaml = config::parse_config({"--config", file}, none);
+  std::remove(file.c_str());
+  REQUIRE(yaml.config.has_value());
+  const auto all = config::elections_of(*yaml.config);
+  CHECK(all.at(0).app_health.enabled());
+  CHECK_FALSE(all.at(1).app_health.enabled());                       // turned off for one election
+  CHECK(all.at(2).app_health.http_url == "http://localhost:81/ok");  // its own check replaces the TCP one
+  CHECK(all.at(2).app_health.tcp_address.empty());
+  CHECK(config::validate(*yaml.config).starts_with("elections[c].app-health-timeout:"));
+}
+
+namespace {
+
+// A listening socket on an ephemeral loopback port.
+struct Listener {
+  Listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~Listener() { ::close(fd); }
+  // Accepts one connection, reads the request head and answers `reply` (if any).
+  std::string serve_one(const std::string& reply) {
+    const int c = ::accept(fd, nullptr, nullptr);
+    std::string request;
+    char buffer[512];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = ::recv(c, buffer, sizeof(buffer), 0);
+      if (n <= 0) break;
+      request.append(buffer, static_cast<size_t>(n));
+    }
+    if (!reply.empty()) ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+    ::close(c);
+    return request;
+  }
+  int fd;
+  int port;
+};
+
+health::ProbeTarget http_target(int port) {
+  std::string error;
+  return *health::parse_http_url("http://127.0.0.1:" + std::to_string(port) + "/healthz", &error);
+}
+
+}  // namespace
+
+TEST_CASE("HTTP probe: 2xx is a success, another status a failure, with the request a server expects") {
+  Listener server;
+  for (const auto& [reply, expected] : std::vector<std::pair<std::string, ProbeOutcome>>{
+           {"HTTP/1.1 204 No Content\r\n\r\n", ProbeOutcome::kSuccess},
+           {"HTTP/1.0 500 Oops\r\nContent-Length: 0\r\n\r\n", ProbeOutcome::kFailure},
+           {"HTTP/1.1 301 Moved\r\nLocation: /x\r\n\r\n", ProbeOutcome::kFailure},
+           {"garbage\r\n\r\n", ProbeOutcome::kFailure}}) {
+    CAPTURE(reply);
+    std::string detail;
+    auto outcome = std::async(std::launch::async, [&] {
+      return health::run_probe(http_target(server.port), std::chrono::steady_clock::now() + 10s, -1, &detail);
+    });
+    const std::string request = server.serve_one(reply);
+    CHECK(outcome.get() == expected);
+    CHECK(request.starts_with("GET /healthz HTTP/1.1\r\n"));
+    CHECK(request.find("\r\nHost: 127.0.0.1:" + std::to_string(server.port) + "\r\n") != std::string::npos);
+  }
+}
+
+TEST_CASE("HTTP probe: a hung app is cut off at the deadline; a closed port is refused") {
+  Listener hung;  // accepts (the kernel's backlog) but never answers
+  std::string detail;
+  CHECK(health::run_probe(http_target(hung.port), std::chrono::steady_clock::now() + 200ms, -1, &detail) ==
+        ProbeOutcome::kTimeout);
+  int closed_port = 0;
+  {
+    Listener gone;
+    closed_port = gone.port;
+  }
+  CHECK(health::run_probe(http_target(closed_port), std::chrono::steady_clock::now() + 5s, -1, &detail) ==
+        ProbeOutcome::kRefused);
+  std::string error;
+  auto tcp = health::parse_tcp_address(std::to_string(hung.port), &error);
+  CHECK(health::run_probe(*tcp, std::chrono::steady_clock::now() + 5s, -1, &detail) == ProbeOutcome::kSuccess);
+  tcp->port = closed_port;
+  CHECK(health::run_probe(*tcp, std::chrono::steady_clock::now() + 5s, -1, &detail) == ProbeOutcome::kRefused);
+}
+
+}  // namespace leasehold::testing
