@@ -49,10 +49,22 @@ Metrics::Metrics(const std::string& version)
       status_file_errors_(family(BuildCounter(), *registry_, "leasehold_status_file_errors_total",
                                  "Failed writes of the status files.")),
       side_effects_(family(BuildCounter(), *registry_, "leasehold_hook_runs_total",
-                           "Leadership hooks and pod-label updates, by hook (start, stop, label) and outcome.")) {
+                           "Leadership hooks and pod-label updates, by hook (start, stop, label) and outcome.")),
+      http_refused_(family(BuildCounter(), *registry_, "leasehold_http_refused_total",
+                           "Connections and requests the listeners turned away, by listener and reason "
+                           "(connections, held, accept_error).")) {
   family(BuildGauge(), *registry_, "leasehold_build_info", "Always 1; the version label tells which build runs.")
       .Add({{"version", version}})
       .Set(1);
+  for (const char* listener : {"status", "ops"}) {
+    for (const Refusal why : {Refusal::kConnections, Refusal::kHeld, Refusal::kAcceptError}) {
+      http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}});
+    }
+  }
+}
+
+void Metrics::http_refused(const std::string& listener, Refusal why) {
+  http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}}).Increment();
 }
 
 ElectionMetrics& Metrics::add_election(const std::string& election, const StatusBoard& board) {
@@ -88,6 +100,25 @@ ElectionMetrics::ElectionMetrics(Metrics& m, const std::string& election, const 
   watch_connected_ = &m.watch_connected_.Add(labels);
   watch_garbage_ = &m.watch_garbage_.Add(labels);
   status_file_errors_ = &m.status_file_errors_.Add(labels);
+  // The label sets these counters can take, at 0 until their first event.
+  using leasehold::election::StoreError;
+  for (const char* operation : {"get", "create", "update", "renew"}) {
+    for (const StoreError error :
+         {StoreError::kNotFound, StoreError::kConflict, StoreError::kAlreadyExists, StoreError::kTimeout,
+          StoreError::kUnauthorized, StoreError::kForbidden, StoreError::kTooManyRequests, StoreError::kServerError,
+          StoreError::kNetwork, StoreError::kInvalidResponse, StoreError::kRateLimited}) {
+      m.store_errors_.Add(
+          {{"election", election}, {"operation", operation}, {"error", leasehold::election::to_string(error)}});
+    }
+  }
+  for (const char* hook : {"start", "stop"}) {
+    for (const char* outcome : {"success", "failure", "timeout"}) {
+      m.side_effects_.Add({{"election", election}, {"hook", hook}, {"outcome", outcome}});
+    }
+  }
+  for (const char* outcome : {"success", "failure"}) {
+    m.side_effects_.Add({{"election", election}, {"hook", "label"}, {"outcome", outcome}});
+  }
 }
 
 void ElectionMetrics::refresh() {
