@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 export PATH := $(PATH):/usr/local/go/bin
 
-E2E_SUITES := tests/e2e/docs_test.sh tests/e2e/controlplane_smoke.sh tests/e2e/agent_test.sh tests/e2e/features_test.sh \
+E2E_SUITES := tests/e2e/docs_test.sh tests/e2e/config_test.sh tests/e2e/controlplane_smoke.sh tests/e2e/agent_test.sh tests/e2e/features_test.sh \
               tests/e2e/abuse_test.sh tests/e2e/chart_test.sh tests/e2e/image_test.sh
 # The fault cases, a short seeded chaos run, 20 s of fuzzing per target and the sanitizer builds
 # (ASan+UBSan, TSan: unit and agent e2e) are part of `make test`; longer runs: `make fuzz`,
