@@ -446,6 +446,8 @@ expect "the agent is alive" alive abuse-a
 
 echo "--- 520 event streams, then 300 long polls (held requests are capped at 256 of the 512)"
 held_of() { printf '%s' "$1" | jq '(.statuses["200"] // 0) + .waiting'; }
+refused_metric() { metric abuse-a 'leasehold_http_refused_total\{listener="status",reason="(held|connections)"\}'; }
+refused_before="$(refused_metric)"
 streams="$(abuse hold "$sp" 520 /v1/events 3)"
 echo "  520 streams: $streams"
 expect_eq "the leader's own question is answered meanwhile: /v1/leader 200" "$(field "$streams" leader_status)" 200
@@ -453,8 +455,9 @@ expect_eq "256 streams are served" "$(field "$streams" 'statuses["200"]')" 256
 # Refused: answered 503, or (in the burst, over the 512 connections) closed at once.
 refused_of() { printf '%s' "$1" | jq '(.statuses["503"] // 0) + .closed_without_answer'; }
 expect_eq "the other 264 are refused at once" "$(refused_of "$streams")" 264
-refused_held="$(metric abuse-a 'leasehold_http_refused_total\{listener="status",reason="(held|connections)"\}')"
-expect "the refusals are counted (leasehold_http_refused_total: $refused_held)" [ "$refused_held" -ge 264 ]
+refused_now="$(refused_metric)"
+expect "the refusals are counted (leasehold_http_refused_total: $refused_before -> $refused_now)" \
+  [ "$((refused_now - refused_before))" -eq 264 ]
 sleep 0.5  # the clients have closed: their places must be free now, not after a ping or a wait
 again="$(abuse hold "$sp" 256 /v1/events 3)"
 echo "  256 streams right after: $again"
