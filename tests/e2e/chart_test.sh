@@ -184,7 +184,7 @@ if out="$(helm template my-app "$mine" --set 'leasehold.elections[0].name=jobs-b
   expect_eq "recipe: the ConfigMap the sidecar mounts is rendered" \
     "$(q "$d" "[.[] | select(.kind == \"ConfigMap\") | .metadata.name] == [$pod | .volumes[] | .configMap.name // empty]")" true
   expect_eq "recipe: one ConfigMap, listing jobs-b" \
-    "$(q "$d" '[.[] | select(.kind == "ConfigMap") | .data["config.yaml"]]')" '["elections:\n  - name: \"jobs-b\""]'
+    "$(q "$d" '[.[] | select(.kind == "ConfigMap") | .data["config.yaml"]]')" '["elections:\n  - name: \"jobs-b\"\n"]'
 else
   fail "helm template of the recipe's chart with elections: $(cat "$tmp/err")"
 fi
