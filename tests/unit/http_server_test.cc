@@ -98,9 +98,9 @@ TEST_CASE("connections over the cap are closed, and the server keeps answering")
 TEST_CASE("a client that closes while its request is held frees its slot at once") {
   HttpLimits limits;
   limits.max_connections = 2;
+  asio::io_context server_io;  // first: the held exchanges (and their sessions) go before it
   std::mutex mutex;
   std::vector<std::shared_ptr<HttpExchange>> held;
-  asio::io_context server_io;
   HttpServer server(
       server_io, "127.0.0.1:0",
       [&](const HttpRequest& r, std::shared_ptr<HttpExchange> exchange) {
@@ -188,10 +188,10 @@ TEST_CASE("held requests are capped apart from the connections; refusals are cou
   HttpLimits limits;
   limits.max_connections = 4;
   limits.max_held = 1;
+  asio::io_context server_io;  // first: the held exchanges (and their sessions) go before it
   std::mutex mutex;
   std::vector<std::shared_ptr<HttpExchange>> held;
   std::vector<Refusal> refusals;
-  asio::io_context server_io;
   HttpServer server(
       server_io, "127.0.0.1:0",
       [&](const HttpRequest& r, std::shared_ptr<HttpExchange> exchange) {
