@@ -1,6 +1,8 @@
 // leasehold: wires configuration, credentials and the Agent, then waits for
-// SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for bad configuration,
-// 1 when the listeners cannot start.
+// SIGTERM/SIGINT. Exit codes: 0 after a clean stop, 2 for bad configuration
+// (every setting is checked before anything touches the network, and the
+// first problem is reported by its setting's name), 1 when the listeners
+// cannot start.
 #include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -20,7 +22,18 @@
 #include "kube/kubeconfig.h"
 #include "log/logger.h"
 
+extern char** environ;
+
 namespace {
+
+std::vector<std::string> environment_names() {
+  std::vector<std::string> names;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry(*e);
+    names.push_back(entry.substr(0, entry.find('=')));
+  }
+  return names;
+}
 
 std::string getenv_string(const std::string& name) {
   const char* value = std::getenv(name.c_str());
@@ -64,7 +77,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   const std::vector<std::string> args(argv + 1, argv + argc);
-  config::ParseResult parsed = config::parse_config(args, getenv_string);
+  config::ParseResult parsed = config::parse_config(args, getenv_string, environment_names());
   if (!parsed.config) return fail_config(parsed.error);
   config::Config cfg = *parsed.config;
   if (cfg.help) {
@@ -76,11 +89,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   config::apply_defaults(cfg, getenv_string, hostname(), random_suffix());
+  // Everything the settings alone can tell, before the credentials are even read.
+  if (const std::string error = config::validate(cfg); !error.empty()) return fail_config(error);
 
   kube::KubeConfig kube_config;
   try {
     kube_config = cfg.kubeconfig.empty() ? kube::load_in_cluster(getenv_string)
                                          : kube::load_kubeconfig(cfg.kubeconfig, cfg.kube_context);
+  } catch (const kube::KubeContextError& e) {
+    return fail_config(std::string("--context: ") + e.what());
   } catch (const kube::KubeConfigError& e) {
     return fail_config(std::string("--kubeconfig: ") + e.what());
   }
@@ -90,6 +107,7 @@ int main(int argc, char** argv) {
         "--namespace: not set, and neither $POD_NAMESPACE, the service account nor the kubeconfig "
         "context names one");
   }
+  // Again, for the namespace the credentials named.
   if (const std::string error = config::validate(cfg); !error.empty()) return fail_config(error);
   // Footprint: cpprestsdk's pool defaults to 40 threads and glibc to one malloc
   // arena per thread; a sidecar needs neither.

@@ -50,6 +50,8 @@ void Agent::start() {
       io_, config_.ops_address,
       status::answer_at_once(
           status::make_ops_handler(std::move(boards), metrics_, clock_, status::HealthPolicy{max_silence})));
+  status_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("status", why); });
+  ops_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("ops", why); });
   status_server_->start();
   ops_server_->start();
   io_thread_ = std::thread([this] {
@@ -93,13 +95,22 @@ void Agent::fatal(const std::string& where, const std::string& what) {
 
 int Agent::shutdown(const std::string& reason) {
   log_.info("stopping: no longer claiming leadership", {{"reason", reason}});
-  for (auto& runner : runners_) runner->begin_shutdown();
-  bool all_released = true;
+  // Whether each election's Lease named this agent as its holder when the stop began: only
+  // those have anything to release (a follower has not, and must not say it released one).
+  std::vector<bool> held;
   for (auto& runner : runners_) {
-    const bool released = runner->finish_shutdown();
-    all_released &= released;
+    const status::StatusView view = runner->board().view();
+    held.push_back(!view.leader.empty() && view.leader == view.who.identity);
+  }
+  for (auto& runner : runners_) runner->begin_shutdown();
+  for (std::size_t i = 0; i < runners_.size(); ++i) {
+    const bool released = runners_[i]->finish_shutdown();
+    if (!held[i] && released) {
+      log_.info("not holding the lease: nothing to release", {{"election", runners_[i]->name()}});
+      continue;
+    }
     log_.info(released ? "released the lease" : "could not release the lease; followers take over when it expires",
-              {{"election", runner->name()}});
+              {{"election", runners_[i]->name()}});
   }
   // Waiting clients get their final answer, streams end.
   std::promise<void> closed;

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -282,7 +283,34 @@ std::vector<std::string> option_names() {
   return names;
 }
 
-ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env) {
+namespace {
+
+// Variables Kubernetes sets for a Service named leasehold... in the pod's namespace (service
+// links): <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT[_<port>], <NAME>_PORT[_<n>_<PROTO>[_...]].
+bool is_service_link(const std::string& name) {
+  return name.find("_SERVICE_HOST") != std::string::npos || name.find("_SERVICE_PORT") != std::string::npos ||
+         (name.size() >= 5 && name.compare(name.size() - 5, 5, "_PORT") == 0) ||
+         name.find("_PORT_") != std::string::npos;
+}
+
+std::string check_environment(const std::vector<std::string>& env_names) {
+  static const std::string kPrefix = "LEASEHOLD_";
+  for (const auto& name : env_names) {
+    if (name.rfind(kPrefix, 0) != 0 || is_service_link(name)) continue;
+    bool known = false;
+    for (const auto& o : options()) known = known || env_name(o.name) == name;
+    if (known) continue;
+    std::string flag = name.substr(kPrefix.size());
+    for (char& c : flag) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name + ": unknown setting (there is no --" + flag + "; see --help)";
+  }
+  return {};
+}
+
+}  // namespace
+
+ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env,
+                         const std::vector<std::string>& env_names) {
   // Flags are collected first, applied last: they win over env and file.
   std::vector<std::pair<const Option*, std::string>> flags;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -347,6 +375,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
       }
     }
   }
+  if (auto err = check_environment(env_names); !err.empty()) return {std::nullopt, err};
   for (const auto& option : options()) {
     const std::string value = env(env_name(option.name));
     if (value.empty() || std::string(option.name) == "help" || std::string(option.name) == "version") continue;
@@ -428,6 +457,39 @@ bool is_dns1123_subdomain(const std::string& s) {
   return count > 0 && s.back() != '.';
 }
 
+std::string check_listen_address(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return "'" + address + "' is not host:port (e.g. 127.0.0.1:4040 or :9090)";
+  std::string host = address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }) ||
+      std::stoul(port) > 65535) {
+    return "'" + address + "': the port must be a number from 0 to 65535";
+  }
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  if (host.empty() && !bracketed) return {};
+  if (host == "localhost" && !bracketed) return {};
+  unsigned char ip[16];
+  if (!bracketed && inet_pton(AF_INET, host.c_str(), ip) == 1) return {};
+  if (inet_pton(AF_INET6, host.c_str(), ip) == 1) return {};
+  return "'" + address + "': the host must be an IP address or localhost";
+}
+
+bool is_label_key(const std::string& key) {
+  std::string name = key;
+  if (const auto slash = key.find('/'); slash != std::string::npos) {
+    if (!is_dns1123_subdomain(key.substr(0, slash))) return false;
+    name = key.substr(slash + 1);
+  }
+  if (name.empty() || name.size() > 63) return false;
+  const auto alnum = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; };
+  if (!alnum(name.front()) || !alnum(name.back())) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char ch) { return alnum(ch) || ch == '-' || ch == '_' || ch == '.'; });
+}
+
 std::string validate(const Config& c) {
   if (c.election.empty()) return "--election: required (the Lease's name)";
   if (!is_dns1123_subdomain(c.election)) {
@@ -455,6 +517,10 @@ std::string validate(const Config& c) {
       const std::string& text = *err;
       return where + text.substr(0, text.find(' ')) + ": " + text;
     }
+    if (!e.leader_label.empty() && !is_label_key(e.leader_label)) {
+      return where + "leader-label: '" + e.leader_label +
+             "' is not a label key ([prefix/]name: letters, digits, '-', '_', '.', at most 63)";
+    }
     if (!e.leader_label.empty() && c.pod_name.empty()) {
       return where + "leader-label: needs $POD_NAME (set it from the downward API: metadata.name)";
     }
@@ -463,8 +529,11 @@ std::string validate(const Config& c) {
   if (c.hook_timeout <= election::Duration::zero()) return "--hook-timeout: must be positive";
   if (c.handoff_timeout < election::Duration::zero()) return "--handoff-timeout: must not be negative";
   if (c.release_timeout <= election::Duration::zero()) return "--release-timeout: must be positive";
-  if (c.status_address.empty()) return "--status-address: must not be empty";
-  if (c.ops_address.empty()) return "--ops-address: must not be empty";
+  if (auto err = check_listen_address(c.status_address); !err.empty()) return "--status-address: " + err;
+  if (auto err = check_listen_address(c.ops_address); !err.empty()) return "--ops-address: " + err;
+  if (!c.kube_context.empty() && c.kubeconfig.empty()) {
+    return "--context: needs --kubeconfig (the in-cluster ServiceAccount has no contexts)";
+  }
   return {};
 }
 
@@ -474,7 +543,11 @@ std::string help_text() {
          "and tells the app in the same pod whether it leads (HTTP on localhost, a file, metrics).\n\n"
          "Usage: leasehold --election NAME [flags]\n\n"
          "Every flag can also be set as an environment variable LEASEHOLD_<FLAG> (upper case, '-' as '_')\n"
-         "or as a key of the --config YAML file. Precedence: flag > environment > file > default.\n\n"
+         "or as a key of the --config YAML file. Precedence: flag > environment > file > default.\n"
+         "The file may also hold `elections:`, a list of further elections, each a `name:` and any of\n"
+         "lease-duration, renew-deadline, retry-period, safety-margin, request-timeout,\n"
+         "on-start-leading, on-stop-leading, leader-label (the rest is inherited from the top level).\n"
+         "An unknown flag, file key or LEASEHOLD_* variable is refused; bad settings exit 2.\n\n"
          "Flags:\n";
   Config defaults;
   for (const auto& o : options()) {

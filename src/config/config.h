@@ -69,17 +69,28 @@ struct ParseResult {
   std::string error;  // names the flag, e.g. "--lease-duration: ..."
 };
 
-// argv without the program name.
-ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env);
+// argv without the program name. `env_names`: the names of the variables in the environment; a
+// LEASEHOLD_* name that is no setting is refused as an unknown YAML key is (Kubernetes' service
+// links, e.g. LEASEHOLD_SERVICE_HOST or LEASEHOLD_PORT_4040_TCP, are not settings and pass).
+ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& env,
+                         const std::vector<std::string>& env_names = {});
 
 // Fills pod name, identity and namespace defaults from the environment; `random_suffix`
 // makes every process start a new identity.
 void apply_defaults(Config& config, const EnvLookup& env, const std::string& hostname,
                     const std::string& random_suffix);
 
-// Checks what parse_config cannot (after defaults): returns an error naming
-// the setting, or empty.
+// Checks what parse_config cannot (after defaults), all of it without the network: returns the
+// first problem, named by its setting, or empty. The order is the order a user fixes them in:
+// --election first, then identity and namespace, timings, hooks and labels, listeners.
 std::string validate(const Config& config);
+
+// A listener's address: "host:port", ":port" or "[v6]:port", the host an IP address or
+// localhost, the port 0-65535. Returns the problem or empty.
+std::string check_listen_address(const std::string& address);
+// A Kubernetes label key: [prefix/]name, prefix a DNS-1123 subdomain, name 1-63 characters of
+// [A-Za-z0-9-_.] beginning and ending with a letter or digit.
+bool is_label_key(const std::string& key);
 
 std::string help_text();
 

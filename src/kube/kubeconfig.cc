@@ -79,6 +79,13 @@ KubeConfig load_kubeconfig(const std::string& path, const std::string& context) 
   try {
     std::string context_name = context.empty() ? scalar(root, "current-context", "current-context") : context;
     if (context_name.empty()) throw KubeConfigError("kubeconfig: current-context is not set");
+    if (!context.empty()) {
+      try {
+        find_named(root["contexts"], "contexts", context_name, "context");
+      } catch (const KubeConfigError& e) {
+        throw KubeContextError(std::string(e.what()) + " in " + path);
+      }
+    }
     const YAML::Node ctx = find_named(root["contexts"], "contexts", context_name, "context");
     const std::string cluster_name = scalar(ctx, "cluster", "contexts[" + context_name + "].context.cluster");
     const std::string user_name = scalar(ctx, "user", "contexts[" + context_name + "].context.user");

@@ -26,6 +26,12 @@ class KubeConfigError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+// The context asked for by name is not in the kubeconfig (the setting at fault is the context,
+// not the file).
+class KubeContextError : public KubeConfigError {
+ public:
+  using KubeConfigError::KubeConfigError;
+};
 
 // Reads a kubeconfig; `context` empty means current-context. Relative file
 // paths are resolved against the kubeconfig's directory.

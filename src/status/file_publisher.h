@@ -1,6 +1,8 @@
 // FilePublisher: writes status.json and the one-line `state` file into the
 // status directory, each atomically (a temporary file renamed into place) so a
-// reader never sees half a file. Called from the election thread only.
+// reader never sees half a file. Not thread-safe: the election thread and the
+// main thread (a demotion on shutdown) both publish, so its owner serialises
+// the calls.
 #pragma once
 
 #include <string>

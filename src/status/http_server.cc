@@ -19,12 +19,18 @@ using tcp = asio::ip::tcp;
 
 struct HttpServer::Shared {
   Shared(asio::io_context& io_context, HttpHandler h, HttpLimits l)
-      : io(io_context), acceptor(io_context), handler(std::move(h)), limits(l) {}
+      : io(io_context), acceptor(io_context), backoff(io_context), handler(std::move(h)), limits(l) {}
+  void refuse(Refusal why) const {
+    if (refused) refused(why);
+  }
   asio::io_context& io;
   tcp::acceptor acceptor;
+  asio::steady_timer backoff;  // after a failed accept
   HttpHandler handler;
   HttpLimits limits;
+  std::function<void(Refusal)> refused;
   std::atomic<std::size_t> connections{0};
+  std::atomic<std::size_t> held{0};
 };
 
 namespace {
@@ -56,7 +62,10 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.non_blocking(true, error);
     direct_writes_ = !error;
   }
-  ~Session() { --shared_->connections; }
+  ~Session() {
+    release_hold();
+    release_slot();
+  }
 
   void start() { read(); }
 
@@ -88,6 +97,12 @@ class Session : public std::enable_shared_from_this<Session> {
       asio::post(s->socket_.get_executor(), [s] { s->finish_stream(); });
     }
     bool closed() const override { return session_->closed_.load(); }
+    bool hold() override { return t_dispatching == session_.get() ? session_->hold() : session_->holding_; }
+    void on_close(std::function<void()> gone) override {
+      if (t_dispatching == session_.get()) return session_->set_gone(std::move(gone));
+      auto s = session_;
+      asio::post(s->socket_.get_executor(), [s, gone = std::move(gone)]() mutable { s->set_gone(std::move(gone)); });
+    }
 
    private:
     std::shared_ptr<Session> session_;
@@ -101,8 +116,22 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_->limits.header_limit));
     parser_->body_limit(shared_->limits.body_limit);
-    // An idle keep-alive connection may wait longer than a request may take to arrive.
-    expire_after(first_request_ ? shared_->limits.read_timeout : shared_->limits.idle_timeout);
+    beast::error_code ec;
+    if (first_request_ || buffer_.size() > 0 || socket_.available(ec) > 0) {
+      expire_after(shared_->limits.read_timeout);
+      return read_request();
+    }
+    // An idle keep-alive connection may wait longer than a request may take to arrive; its first
+    // byte starts the read timeout (so a client trickling its next request gets no more).
+    expire_after(shared_->limits.idle_timeout);
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code error) {
+      if (error) return self->close();
+      self->expire_after(self->shared_->limits.read_timeout);
+      self->read_request();
+    });
+  }
+
+  void read_request() {
     http::async_read(socket_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
@@ -147,14 +176,96 @@ class Session : public std::enable_shared_from_this<Session> {
     if (sync_answer_) {
       HttpAnswer answer = std::move(*sync_answer_);
       sync_answer_.reset();
-      write(answer, keep_alive, version, head);
+      return write(answer, keep_alive, version, head);
     }
+    // Held (long poll, stream, or an answer yet to come): notice at once when the client leaves.
+    watch_peer();
+  }
+
+  bool hold() {
+    if (holding_) return true;
+    if (shared_->held.fetch_add(1) >= shared_->limits.max_held) {
+      --shared_->held;
+      close_after_answer_ = true;  // the refused client should not keep the connection either
+      shared_->refuse(Refusal::kHeld);
+      return false;
+    }
+    holding_ = true;
+    return true;
+  }
+  void release_hold() {
+    if (!holding_) return;
+    holding_ = false;
+    --shared_->held;
+  }
+  void release_slot() {
+    if (slot_released_) return;
+    slot_released_ = true;
+    --shared_->connections;
+  }
+  void set_gone(std::function<void()> gone) {
+    if (closed_) return gone();
+    gone_ = std::move(gone);
+  }
+  // Tells the holder of the exchange (once) that it can let go.
+  void notify_gone() {
+    if (auto gone = std::move(gone_)) {
+      gone_ = nullptr;
+      gone();
+    }
+  }
+
+  // While a request is held the connection is otherwise not read: wait for it to become readable,
+  // which is either the client leaving (EOF, reset) or a pipelined request. A weak reference: the
+  // wait must not keep the session alive once nobody holds the exchange.
+  void watch_peer() {
+    if (watching_ || closed_ || !direct_writes_) return;  // peeking below needs a non-blocking socket
+    watching_ = true;
+    socket_.async_wait(tcp::socket::wait_read, [weak = weak_from_this()](beast::error_code ec) {
+      if (const auto self = weak.lock()) self->on_peer_readable(ec);
+    });
+  }
+  void on_peer_readable(beast::error_code ec) {
+    watching_ = false;
+    if (closed_) return;
+    if (!ec) {
+      char byte = 0;
+      beast::error_code peek_error;
+      socket_.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_error);
+      if (peek_error == asio::error::would_block || peek_error == asio::error::try_again) {
+        if (!want_read_) return watch_peer();
+      } else if (peek_error) {
+        return abandon();  // EOF or reset: the client is gone
+      }
+      // Else a pipelined request: it waits in the socket until this one is answered.
+    } else if (ec != asio::error::operation_aborted) {
+      return abandon();
+    }
+    if (want_read_) {
+      want_read_ = false;
+      read();
+    }
+  }
+
+  // The client left while its request was held: free its slot and descriptor now, and tell the
+  // holder, rather than when the long poll's wait ends or the next stream event fails.
+  void abandon() {
+    closed_ = true;
+    expire_never();
+    release_hold();
+    release_slot();
+    beast::error_code ignored;
+    socket_.close(ignored);
+    notify_gone();
   }
 
   // Serialises the answer into the session's own buffer (reused from one request to the next).
   void write(const HttpAnswer& answer, bool keep_alive, unsigned version, bool head) {
     if (answered_ || closed_) return;
     answered_ = true;
+    release_hold();
+    gone_ = nullptr;  // answered: the holder has let go
+    keep_alive = keep_alive && !close_after_answer_;
     out_.clear();
     out_.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
     append_number(out_, static_cast<std::size_t>(answer.status));
@@ -192,6 +303,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void written(bool keep_alive) {
     if (!keep_alive) return close();
     answered_ = false;
+    if (watching_) {
+      // The wait for the client's leaving is still pending: end it first (two reads at once are
+      // not allowed); its handler starts the next read.
+      want_read_ = true;
+      beast::error_code ignored;
+      socket_.cancel(ignored);
+      return;
+    }
     read();
   }
 
@@ -237,29 +356,34 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!writing_) close();
   }
 
-  // Half-closes so the client still reads what was sent; the socket closes with the session.
+  // Half-closes so the client still reads what was sent; the socket closes with the session,
+  // which the holder of a held exchange is told to let go.
   void close() {
     closed_ = true;
     expire_never();
     beast::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    notify_gone();
   }
 
-  // The connection's deadline. A request moves it without touching the timer (re-arming a timer
-  // costs a timerfd_settime system call per request): the timer fires at the deadline it was set
-  // for, and re-arms itself for the new one if the deadline moved meanwhile.
+  // The connection's deadline. A later deadline moves without touching the timer (re-arming a
+  // timer costs a timerfd_settime system call per request): the timer fires at the deadline it was
+  // set for, and re-arms itself for the new one if the deadline moved meanwhile. An earlier one
+  // (the idle wait's 60 s becoming a read's 10 s) re-arms it at once.
   void expire_after(std::chrono::steady_clock::duration timeout) {
     deadline_ = std::chrono::steady_clock::now() + timeout;
-    if (!timer_armed_) arm_timer();
+    if (!timer_armed_ || deadline_ < armed_for_) arm_timer();
   }
   void expire_never() { deadline_ = std::chrono::steady_clock::time_point::max(); }
   void arm_timer() {
     timer_armed_ = true;
-    timer_.expires_at(deadline_);
+    armed_for_ = deadline_;
+    const auto generation = ++timer_generation_;
+    timer_.expires_at(deadline_);  // cancels a pending wait, whose handler finds itself outdated
     // A weak reference: a pending timer must not keep a finished connection (and its slot) alive.
-    timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    timer_.async_wait([weak = weak_from_this(), generation](beast::error_code ec) {
       const auto self = weak.lock();
-      if (!self) return;
+      if (!self || generation != self->timer_generation_) return;
       self->timer_armed_ = false;
       if (ec == asio::error::operation_aborted || self->deadline_ == std::chrono::steady_clock::time_point::max()) {
         return;
@@ -275,6 +399,8 @@ class Session : public std::enable_shared_from_this<Session> {
   tcp::socket socket_;
   asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point armed_for_;  // the deadline the pending wait is for
+  std::uint64_t timer_generation_ = 0;
   bool timer_armed_ = false;
   bool from_loopback_ = false;
   bool direct_writes_ = false;  // the socket is non-blocking, so write_some may be tried first
@@ -286,6 +412,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool streaming_ = false;
   bool writing_ = false;
   bool ending_ = false;
+  bool holding_ = false;             // counted in Shared::held
+  bool close_after_answer_ = false;  // refused a hold: no keep-alive
+  bool watching_ = false;            // watch_peer's wait is pending
+  bool want_read_ = false;           // the next read starts when that wait ends
+  bool slot_released_ = false;       // counted out of Shared::connections
+  std::function<void()> gone_;       // the holder's on_close
   std::atomic<bool> closed_{false};
   std::deque<std::string> outbox_;
   std::string out_;                        // the answer being written
@@ -294,6 +426,15 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+const char* to_string(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::kConnections: return "connections";
+    case Refusal::kHeld: return "held";
+    case Refusal::kAcceptError: return "accept_error";
+  }
+  return "unknown";
+}
 
 HttpHandler answer_at_once(HttpSyncHandler handler) {
   return [handler = std::move(handler)](const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
@@ -337,7 +478,12 @@ HttpServer::HttpServer(asio::io_context& io, const std::string& address, HttpHan
 HttpServer::~HttpServer() {
   beast::error_code ignored;
   shared_->acceptor.close(ignored);
+  shared_->backoff.cancel();
 }
+
+void HttpServer::on_refused(std::function<void(Refusal)> observer) { shared_->refused = std::move(observer); }
+std::size_t HttpServer::connections() const { return shared_->connections.load(); }
+std::size_t HttpServer::held() const { return shared_->held.load(); }
 
 unsigned short HttpServer::port() const { return shared_->acceptor.local_endpoint().port(); }
 
@@ -347,17 +493,27 @@ void HttpServer::accept() {
   auto shared = shared_;
   shared->acceptor.async_accept(asio::make_strand(shared->io),
                                 [this, shared](beast::error_code ec, tcp::socket socket) {
-                                  if (ec == asio::error::operation_aborted) return;
-                                  if (!ec) {
-                                    if (shared->connections.load() >= shared->limits.max_connections) {
-                                      beast::error_code ignored;
-                                      socket.close(ignored);  // over the cap: refuse rather than queue
-                                    } else {
-                                      ++shared->connections;
-                                      beast::error_code ignored;
-                                      socket.set_option(tcp::no_delay(true), ignored);
-                                      std::make_shared<Session>(std::move(socket), shared)->start();
-                                    }
+                                  if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
+                                  if (ec) {
+                                    // Out of descriptors (EMFILE, ENFILE) or memory: the pending connection stays in
+                                    // the backlog, so accepting again at once would fail again at once, round and
+                                    // round.
+                                    shared->refuse(Refusal::kAcceptError);
+                                    shared->backoff.expires_after(shared->limits.accept_backoff);
+                                    shared->backoff.async_wait([this, shared](beast::error_code error) {
+                                      if (!error && shared->acceptor.is_open()) accept();
+                                    });
+                                    return;
+                                  }
+                                  if (shared->connections.load() >= shared->limits.max_connections) {
+                                    shared->refuse(Refusal::kConnections);
+                                    beast::error_code ignored;
+                                    socket.close(ignored);  // over the cap: refuse rather than queue
+                                  } else {
+                                    ++shared->connections;
+                                    beast::error_code ignored;
+                                    socket.set_option(tcp::no_delay(true), ignored);
+                                    std::make_shared<Session>(std::move(socket), shared)->start();
                                   }
                                   accept();
                                 });

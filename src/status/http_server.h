@@ -1,7 +1,9 @@
 // HttpServer: a small HTTP/1.1 server (Boost.Beast) for the status and ops
 // listeners: keep-alive, TCP_NODELAY, header and body size limits, idle
-// timeouts and a cap on open connections, so that no client (slow, idle or
-// abusive) can hold up other readers or the election.
+// timeouts, a cap on open connections and a smaller one on held requests
+// (long polls, streams), so that no client (slow, idle, waiting or abusive)
+// can hold up other readers or the election: the connections left over the
+// held cap are always there for the plain questions (/v1/leader).
 //
 // Thread-safety: a server runs on the io_context it is given; the handler is
 // called on that context's thread(s) and must be fast and non-blocking.
@@ -55,6 +57,12 @@ class HttpExchange {
   virtual void end_stream() = 0;
   // The client went away (or the stream ended): stop sending.
   virtual bool closed() const = 0;
+  // Asks to keep the request open past the handler (a long poll or a stream). False when the
+  // server holds as many as it may: answer at once instead (503). Called from within the handler.
+  virtual bool hold() { return true; }
+  // `gone` runs once, on the server's thread, when the client goes away (EOF or reset noticed
+  // while the request is held): the holder can drop the exchange at once.
+  virtual void on_close(std::function<void()> gone) { (void)gone; }
 };
 
 using HttpHandler = std::function<void(const HttpRequest&, std::shared_ptr<HttpExchange>)>;
@@ -65,12 +73,25 @@ HttpHandler answer_at_once(HttpSyncHandler handler);
 
 struct HttpLimits {
   std::size_t max_connections = 512;
+  // Held requests (long polls and streams) take at most this many of the connections; the rest
+  // stay free for questions answered at once.
+  std::size_t max_held = 256;
   std::size_t max_streamed_bytes_queued = 1 << 20;  // a stream client that reads nothing is cut off
   std::size_t header_limit = 8 * 1024;
   std::size_t body_limit = 64 * 1024;
-  std::chrono::seconds idle_timeout{60};
-  std::chrono::seconds read_timeout{10};  // a request must arrive whole within this
+  std::chrono::milliseconds idle_timeout{60'000};  // between requests of a keep-alive connection
+  std::chrono::milliseconds read_timeout{10'000};  // a request must arrive whole within this, once begun
+  // After a failed accept (out of file descriptors): wait this long before the next one.
+  std::chrono::milliseconds accept_backoff{100};
 };
+
+// Why a connection or request was turned away; each is counted.
+enum class Refusal {
+  kConnections,  // over max_connections: closed at once
+  kHeld,         // over max_held: answered 503 by the handler
+  kAcceptError,  // accept() failed (e.g. EMFILE); the server waits accept_backoff
+};
+const char* to_string(Refusal refusal);
 
 // Parses "host:port", ":port" (all interfaces) or "[v6]:port". Throws
 // std::invalid_argument naming the problem.
@@ -82,7 +103,12 @@ class HttpServer {
   HttpServer(boost::asio::io_context& io, const std::string& address, HttpHandler handler, HttpLimits limits = {});
   ~HttpServer();
   unsigned short port() const;
+  // Before start(): called on the server's thread for every refusal.
+  void on_refused(std::function<void(Refusal)> observer);
   void start();
+  // Connections open now, and of them requests held (tests, metrics).
+  std::size_t connections() const;
+  std::size_t held() const;
 
   struct Shared;  // state shared with the connections, which may outlive a call
 

@@ -53,10 +53,22 @@ Metrics::Metrics(const std::string& version)
       app_healthy_(family(BuildGauge(), *registry_, "leasehold_app_healthy",
                           "With health checking on: 1 while the app is healthy (per the thresholds), else 0.")),
       app_probes_(family(BuildCounter(), *registry_, "leasehold_app_health_checks_total",
-                         "App health checks by outcome (success, failure, refused, timeout).")) {
+                         "App health checks by outcome (success, failure, refused, timeout).")),
+      http_refused_(family(BuildCounter(), *registry_, "leasehold_http_refused_total",
+                           "Connections and requests the listeners turned away, by listener and reason "
+                           "(connections, held, accept_error).")) {
   family(BuildGauge(), *registry_, "leasehold_build_info", "Always 1; the version label tells which build runs.")
       .Add({{"version", version}})
       .Set(1);
+  for (const char* listener : {"status", "ops"}) {
+    for (const Refusal why : {Refusal::kConnections, Refusal::kHeld, Refusal::kAcceptError}) {
+      http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}});
+    }
+  }
+}
+
+void Metrics::http_refused(const std::string& listener, Refusal why) {
+  http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}}).Increment();
 }
 
 ElectionMetrics& Metrics::add_election(const std::string& election, const StatusBoard& board) {
@@ -92,6 +104,25 @@ ElectionMetrics::ElectionMetrics(Metrics& m, const std::string& election, const 
   watch_connected_ = &m.watch_connected_.Add(labels);
   watch_garbage_ = &m.watch_garbage_.Add(labels);
   status_file_errors_ = &m.status_file_errors_.Add(labels);
+  // The label sets these counters can take, at 0 until their first event.
+  using leasehold::election::StoreError;
+  for (const char* operation : {"get", "create", "update", "renew"}) {
+    for (const StoreError error :
+         {StoreError::kNotFound, StoreError::kConflict, StoreError::kAlreadyExists, StoreError::kTimeout,
+          StoreError::kUnauthorized, StoreError::kForbidden, StoreError::kTooManyRequests, StoreError::kServerError,
+          StoreError::kNetwork, StoreError::kInvalidResponse, StoreError::kRateLimited}) {
+      m.store_errors_.Add(
+          {{"election", election}, {"operation", operation}, {"error", leasehold::election::to_string(error)}});
+    }
+  }
+  for (const char* hook : {"start", "stop"}) {
+    for (const char* outcome : {"success", "failure", "timeout"}) {
+      m.side_effects_.Add({{"election", election}, {"hook", hook}, {"outcome", outcome}});
+    }
+  }
+  for (const char* outcome : {"success", "failure"}) {
+    m.side_effects_.Add({{"election", election}, {"hook", "label"}, {"outcome", outcome}});
+  }
 }
 
 void ElectionMetrics::refresh() {

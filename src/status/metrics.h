@@ -1,8 +1,10 @@
 // Metrics: leasehold's Prometheus metrics (prefix leasehold_, labels of
-// bounded cardinality: election, verb, code, outcome, direction, hook) and
-// their text rendering for /metrics. Gauges that depend on time are refreshed
-// from each election's StatusBoard at scrape time, so they expire by
-// themselves like the answers do.
+// bounded cardinality: election, verb, code, outcome, direction, hook,
+// listener, reason) and their text rendering for /metrics. Gauges that depend
+// on time are refreshed from each election's StatusBoard at scrape time, so
+// they expire by themselves like the answers do. Every counter with a known
+// set of labels is exported at 0 from the start, so that increase() and
+// rate() see its first event.
 //
 // Thread-safe (prometheus-cpp metrics are; add_election before serving).
 #pragma once
@@ -20,6 +22,7 @@
 
 #include "election/lease_store.h"
 #include "kube/api_client.h"
+#include "status/http_server.h"
 #include "status/status_board.h"
 
 namespace leasehold::status {
@@ -72,6 +75,8 @@ class Metrics final : public kube::RequestObserver {
 
   ElectionMetrics& add_election(const std::string& election, const StatusBoard& board);
   void on_request(const std::string& verb, const std::string& outcome, election::Duration latency) override;
+  // listener: status|ops
+  void http_refused(const std::string& listener, Refusal why);
   // Renders everything, after refreshing the time-dependent gauges.
   std::string render();
 
@@ -94,6 +99,7 @@ class Metrics final : public kube::RequestObserver {
   prometheus::Family<prometheus::Counter>& side_effects_;
   prometheus::Family<prometheus::Gauge>& app_healthy_;
   prometheus::Family<prometheus::Counter>& app_probes_;
+  prometheus::Family<prometheus::Counter>& http_refused_;
   std::mutex mutex_;
   std::list<ElectionMetrics> elections_;
 };

@@ -1,7 +1,9 @@
 #include "status/routes.h"
 
 #include <cctype>
+#include <charconv>
 #include <map>
+#include <optional>
 
 #include "config/config.h"
 #include "config/duration.h"
@@ -76,22 +78,29 @@ void serve(const ServedElection& served, const std::string& resource, const Http
   if (resource == "status" || resource == "leader") {
     if (!is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
     const auto answer_of = resource == "status" ? status_answer : leader_answer;
+    // One rule for both parameters: a value given is checked, whether or not the other is there
+    // (wait needs a unit, after is a revision as /v1/status gives it); a bad one is a 400.
     const auto query = parse_query(request.query);
-    if (!query.count("wait")) return exchange->reply(answer_of(*served.cache, e.board->view()));
-    const auto wait = config::parse_duration(query.at("wait"));
-    if (!wait || *wait < election::Duration::zero()) return exchange->reply(error_answer(400, "bad wait duration"));
-    std::uint64_t after = e.board->view().revision;
+    std::optional<std::uint64_t> after;
     if (query.count("after")) {
-      try {
-        size_t used = 0;
-        after = std::stoull(query.at("after"), &used);
-        if (used != query.at("after").size()) throw std::invalid_argument("after");
-      } catch (const std::exception&) {
-        return exchange->reply(error_answer(400, "bad after revision"));
+      const std::string& text = query.at("after");
+      std::uint64_t revision = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), revision);
+      if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+        return exchange->reply(error_answer(400, "bad after revision (a revision from /v1/status, e.g. after=7)"));
+      }
+      after = revision;
+    }
+    std::optional<election::Duration> wait;
+    if (query.count("wait")) {
+      wait = config::parse_duration(query.at("wait"));
+      if (!wait || *wait < election::Duration::zero()) {
+        return exchange->reply(error_answer(400, "bad wait duration (with a unit, e.g. wait=30s)"));
       }
     }
+    if (!wait) return exchange->reply(answer_of(*served.cache, e.board->view()));
     const election::Duration bounded = std::min<election::Duration>(*wait, kMaxLongPoll);
-    return e.hub->wait(after, bounded, exchange,
+    return e.hub->wait(after.value_or(e.board->view().revision), bounded, exchange,
                        [cache = served.cache, answer_of](const StatusView& view) { return answer_of(*cache, view); });
   }
   if (resource == "events") {

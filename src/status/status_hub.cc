@@ -13,6 +13,13 @@ void StatusHub::notify() {
   asio::post(io_, [self = shared_from_this()] { self->check(); });
 }
 
+HttpAnswer StatusHub::too_many_waiting() {
+  return HttpAnswer{503,
+                    "{\"error\":\"too many waiting clients; ask without wait or retry\"}\n",
+                    "application/json",
+                    {{"Retry-After", "1"}}};
+}
+
 void StatusHub::wait(std::uint64_t after, election::Duration wait, std::shared_ptr<HttpExchange> exchange,
                      Render render) {
   const StatusView view = board_.view();
@@ -20,8 +27,21 @@ void StatusHub::wait(std::uint64_t after, election::Duration wait, std::shared_p
     exchange->reply(render(view));
     return;
   }
-  auto waiter = std::make_shared<Waiter>(after, std::move(exchange), std::move(render), io_);
+  if (!exchange->hold()) return exchange->reply(too_many_waiting());
+  auto waiter = std::make_shared<Waiter>(after, exchange, std::move(render), io_);
   waiters_.push_back(waiter);
+  // A client that leaves frees its place at once, not when the wait ends.
+  exchange->on_close([weak_self = weak_from_this(), weak_waiter = std::weak_ptr<Waiter>(waiter)] {
+    const auto self = weak_self.lock();
+    if (!self) return;
+    asio::post(self->io_, [self, weak_waiter] {
+      const auto gone = weak_waiter.lock();
+      if (!gone || gone->answered) return;
+      gone->answered = true;
+      gone->timer.cancel();
+      self->waiters_.remove(gone);
+    });
+  });
   waiter->timer.expires_after(wait);
   waiter->timer.async_wait([self = shared_from_this(), waiter](boost::system::error_code) {
     if (waiter->answered) return;
@@ -38,9 +58,18 @@ void StatusHub::answer(const std::shared_ptr<Waiter>& waiter, const StatusView& 
 }
 
 void StatusHub::stream(std::shared_ptr<HttpExchange> exchange, std::function<std::string(const StatusView&)> event) {
+  if (!exchange->hold()) return exchange->reply(too_many_waiting());
   const StatusView view = board_.view();
   exchange->start_stream(200, "text/event-stream");
   exchange->send(event(view));
+  // Compared, never dereferenced: the list's own reference keeps the exchange alive.
+  exchange->on_close([weak_self = weak_from_this(), gone = exchange.get()] {
+    const auto self = weak_self.lock();
+    if (!self) return;
+    asio::post(self->io_, [self, gone] {
+      self->streams_.remove_if([gone](const Stream& s) { return s.exchange.get() == gone; });
+    });
+  });
   streams_.push_back(Stream{std::move(exchange), std::move(event), view.revision});
   arm_expiry();
   if (!ping_armed_) ping();

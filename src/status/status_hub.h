@@ -1,7 +1,9 @@
 // StatusHub: the push side of one election's status: long polls
 // (`?wait=30s&after=REV`, answered when the revision moves or the wait ends)
-// and Server-Sent Events streams (one event per revision). Waiting clients
-// cost a timer and a socket each; they never touch the election thread.
+// and Server-Sent Events streams (the latest state on every change; changes
+// in quick succession may be sent as one). Waiting clients cost a timer and a
+// socket each, are refused (503) over the server's cap on held requests, and
+// are dropped as soon as they leave; they never touch the election thread.
 //
 // Thread-safety: notify() may be called from any thread; everything else runs
 // on the io_context's thread (the listeners' thread).
@@ -34,6 +36,8 @@ class StatusHub : public std::enable_shared_from_this<StatusHub> {
   // Ends all streams and answers all waiters (shutdown).
   void close_all();
   std::size_t waiting() const { return waiters_.size() + streams_.size(); }
+  // The answer to a client over the cap of held requests.
+  static HttpAnswer too_many_waiting();
 
  private:
   // Shared by the list and the timer's handler: a handler already queued when

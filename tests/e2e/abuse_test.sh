@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # abuse_test: one leasehold agent, leading, against a real kube-apiserver, while its status
-# listener is abused over loopback: 2000 idle connections (over the cap of 512), 100 slowloris
-# clients, a 100 KB header, 10 MB bodies (with Content-Length and chunked), 10,000 malformed or
-# random requests. The listener must stay answerable (or come back within a bounded time), cut
+# listener is abused over loopback: 2000 idle connections (over the cap of 512), 520 event streams
+# and 300 long polls (over the cap of 256 held requests; the places of those that close must come
+# back at once), 100 slowloris clients, a 100 KB header, 10 MB bodies (with Content-Length and
+# chunked), 10,000 malformed or random requests. The listener must stay answerable (or come back within a bounded time), cut
 # slow clients off within its read timeout, refuse oversized requests, not crash or grow without
 # bound, and the agent must keep leading throughout: same fencing token, no "stopped leading".
 # Uses the binary ${LEASEHOLD:-build/leasehold} and the control plane of tests/controlplane/up.
@@ -36,6 +37,10 @@ Subcommands (each prints one JSON object on stdout):
   garbage PORT COUNT SEED       COUNT malformed or random requests, 16 at a time, each on its own
                                 connection; reports answers by status, and connections the agent
                                 neither answered nor closed within 5 s
+  hold PORT COUNT PATH SECONDS  COUNT clients each sending GET PATH (an event stream or a long
+                                poll) and keeping the connection; reports the first answer of each
+                                within SECONDS (or that it is still waiting), and what GET
+                                /v1/leader on a new connection answered meanwhile; then closes all
 Every loop here is bounded in count and time.
 """
 import json
@@ -310,6 +315,64 @@ def garbage(port, count, seed):
     return results
 
 
+def hold(port, count, path, seconds):
+    raise_fd_limit(count + 256)
+    sel = selectors.DefaultSelector()
+    socks = []
+    connect_failed = 0
+    for _ in range(count):
+        s = socket.socket()
+        try:
+            s.connect((HOST, port))
+            s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        except OSError:
+            connect_failed += 1
+            s.close()
+            continue
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        socks.append(s)
+    statuses = {}
+    closed = 0
+    pending = len(socks)
+    end = time.monotonic() + seconds
+    while pending and time.monotonic() < end:
+        for key, _ in sel.select(timeout=0.2):
+            s = key.fileobj
+            try:
+                chunk = s.recv(4096)
+            except OSError:
+                chunk = b""
+            code = status_of(chunk)
+            if code is None:
+                closed += 1
+            else:
+                statuses[str(code)] = statuses.get(str(code), 0) + 1
+            sel.unregister(s)
+            pending -= 1
+    probe = socket.socket()
+    started = time.monotonic()
+    try:
+        probe.connect((HOST, port))
+        probe.sendall(b"GET /v1/leader HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer, _ = read_answer(probe, 2)
+        leader = status_of(answer)
+    except OSError:
+        leader = None
+    probe.close()
+    leader_ms = int((time.monotonic() - started) * 1000)
+    for s in socks:
+        s.close()
+    return {
+        "connect_failed": connect_failed,
+        "statuses": statuses,
+        "waiting": pending,
+        "closed_without_answer": closed,
+        "leader_status": leader,
+        "leader_ms": leader_ms,
+    }
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "idle":
@@ -322,6 +385,8 @@ def main():
         out = big_body(port, int(sys.argv[3]), sys.argv[4])
     elif cmd == "garbage":
         out = garbage(port, int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "hold":
+        out = hold(port, int(sys.argv[3]), sys.argv[4], float(sys.argv[5]))
     else:
         sys.exit("unknown subcommand " + cmd)
     print(json.dumps(out, sort_keys=True))
@@ -377,6 +442,37 @@ expect "the agent closed the connections over the cap at once" \
   [ "$(field "$idle" closed_at_once)" -ge 1000 ]
 expect "and the idle ones under the cap within the read timeout (+2 s)" \
   awk -v t="$(field "$idle" closed_later_last_s)" -v max="$((READ_TIMEOUT_S + 3))" 'BEGIN { exit !(t != "null" && t <= max) }'
+expect "the agent is alive" alive abuse-a
+
+echo "--- 520 event streams, then 300 long polls (held requests are capped at 256 of the 512)"
+held_of() { printf '%s' "$1" | jq '(.statuses["200"] // 0) + .waiting'; }
+refused_metric() { metric abuse-a 'leasehold_http_refused_total\{listener="status",reason="(held|connections)"\}'; }
+refused_before="$(refused_metric)"
+streams="$(abuse hold "$sp" 520 /v1/events 3)"
+echo "  520 streams: $streams"
+expect_eq "the leader's own question is answered meanwhile: /v1/leader 200" "$(field "$streams" leader_status)" 200
+expect_eq "256 streams are served" "$(field "$streams" 'statuses["200"]')" 256
+# Refused: answered 503, or (in the burst, over the 512 connections) closed at once.
+refused_of() { printf '%s' "$1" | jq '(.statuses["503"] // 0) + .closed_without_answer'; }
+expect_eq "the other 264 are refused at once" "$(refused_of "$streams")" 264
+refused_now="$(refused_metric)"
+expect "the refusals are counted (leasehold_http_refused_total: $refused_before -> $refused_now)" \
+  [ "$((refused_now - refused_before))" -eq 264 ]
+sleep 0.5  # the clients have closed: their places must be free now, not after a ping or a wait
+again="$(abuse hold "$sp" 256 /v1/events 3)"
+echo "  256 streams right after: $again"
+expect_eq "the closed streams' places are free at once: 256 new streams served" "$(field "$again" 'statuses["200"]')" 256
+rev="$(status_field abuse-a revision)"
+polls="$(abuse hold "$sp" 300 "/v1/leader?wait=120s&after=$rev" 3)"
+echo "  300 long polls: $polls"
+expect_eq "/v1/leader answered meanwhile" "$(field "$polls" leader_status)" 200
+expect_eq "256 long polls wait" "$(held_of "$polls")" 256
+expect_eq "the other 44 are refused at once" "$(refused_of "$polls")" 44
+sleep 0.5
+again="$(abuse hold "$sp" 256 "/v1/leader?wait=120s&after=$rev" 3)"
+echo "  256 long polls right after: $again"
+expect_eq "the closed long polls' places are free at once (not after their 120 s): 256 wait again" \
+  "$(held_of "$again")" 256
 expect "the agent is alive" alive abuse-a
 
 echo "--- 100 slowloris clients (one header byte per second)"

@@ -45,11 +45,11 @@ for f in "${followers[@]}"; do
   expect_eq "follower $f names the leader in /v1/status" "$(status_field "$f" leader)" "$leader"
   expect_eq "follower $f answers 503" "$(leader_code "$f")" 503
   expect_fail "follower $f's state file does not pass the reader check" file_says_leader "$f"
-  expect_match "follower $f's metrics say is_leader 0" "$(curl -s "127.0.0.1:$(oport "$f")/metrics")" \
+  expect_match "follower $f's metrics say is_leader 0" "$(curl -s -m 2 "127.0.0.1:$(oport "$f")/metrics")" \
     "leasehold_is_leader\\{election=\"$election\"\\} 0"
 done
 expect "the leader's state file passes the reader check" file_says_leader "$leader"
-token_header="$(curl -s -D - -o /dev/null "127.0.0.1:$(sport "$leader")/v1/leader" | tr -d '\r' |
+token_header="$(curl -s -m 2 -D - -o /dev/null "127.0.0.1:$(sport "$leader")/v1/leader" | tr -d '\r' |
   awk -F': ' 'tolower($1)=="leasehold-fencing-token"{print $2}')"
 token_status="$(status_field "$leader" fencingToken)"
 read -r _ _ token_file _ <"$work/$leader/state"
@@ -57,15 +57,15 @@ expect_match "the fencing token is a number" "$token_status" '^[0-9]+$'
 expect_eq "fencing token: header = /v1/status" "$token_header" "$token_status"
 expect_eq "fencing token: state file = /v1/status" "$token_file" "$token_status"
 tokens+=("$token_status")
-expect_match "the leader's metrics say is_leader 1" "$(curl -s "127.0.0.1:$(oport "$leader")/metrics")" \
+expect_match "the leader's metrics say is_leader 1" "$(curl -s -m 2 "127.0.0.1:$(oport "$leader")/metrics")" \
   "leasehold_is_leader\\{election=\"$election\"\\} 1"
 expect_eq "GET / answers the contrib leader-elector's {\"name\": leader}" \
-  "$(curl -s "127.0.0.1:$(sport "${followers[0]}")/" | jq -r .name)" "$leader"
-expect_eq "/healthz is 200" "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$(oport "$leader")/healthz")" 200
-expect_eq "/readyz is 200" "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$(oport "$leader")/readyz")" 200
-expect_eq "unknown path is 404" "$(curl -s -o /dev/null -w '%{http_code}' "127.0.0.1:$(sport "$leader")/nope")" 404
+  "$(curl -s -m 2 "127.0.0.1:$(sport "${followers[0]}")/" | jq -r .name)" "$leader"
+expect_eq "/healthz is 200" "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "127.0.0.1:$(oport "$leader")/healthz")" 200
+expect_eq "/readyz is 200" "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "127.0.0.1:$(oport "$leader")/readyz")" 200
+expect_eq "unknown path is 404" "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "127.0.0.1:$(sport "$leader")/nope")" 404
 expect_eq "POST /v1/leader is 405" \
-  "$(curl -s -o /dev/null -w '%{http_code}' -X POST "127.0.0.1:$(sport "$leader")/v1/leader")" 405
+  "$(curl -s -m 2 -o /dev/null -w '%{http_code}' -X POST "127.0.0.1:$(sport "$leader")/v1/leader")" 405
 # The API server names a write's field manager after the client's User-Agent.
 expect_match "writes carry User-Agent leasehold/<version>" \
   "$(kube_kubectl -n "$ns" get lease "$election" -o json --show-managed-fields | jq -r '.metadata.managedFields[].manager')" \
@@ -119,8 +119,15 @@ echo "  fencing tokens of successive terms: ${tokens[*]}"
 increasing=1
 for ((i = 1; i < ${#tokens[@]}; i++)); do [ "${tokens[$i]}" -gt "${tokens[$((i - 1))]}" ] || increasing=0; done
 expect_eq "fencing tokens strictly increase across terms and delete/re-create" "$increasing" 1
-for n in "${remaining[@]}"; do kill -TERM "$(pid_of "$n")" 2>/dev/null; done
-for n in "${remaining[@]}"; do wait "$(pid_of "$n")" 2>/dev/null; done
+followers=(); for n in "${remaining[@]}"; do [ "$n" != "$leader" ] && followers+=("$n"); done
+for n in "${followers[@]}"; do kill -TERM "$(pid_of "$n")" 2>/dev/null; done
+for n in "${followers[@]}"; do wait "$(pid_of "$n")" 2>/dev/null; done
+for n in "${followers[@]}"; do
+  expect_fail "follower $n, stopped by SIGTERM, does not say it released the lease" \
+    grep -q '"released the lease"' "$work/$n.log"
+done
+kill -TERM "$(pid_of "$leader")" 2>/dev/null
+wait "$(pid_of "$leader")" 2>/dev/null
 
 echo "--- client-go's elector and two leasehold agents on one Lease"
 ELECTION=mixed KUBECONFIG_FOR="$KUBECONFIG" start_agent m1
@@ -184,7 +191,7 @@ kube_write_kubeconfig "$work/reader.kubeconfig" "$(kube_mint_token "$ns2" reader
 KUBECONFIG_FOR="$work/reader.kubeconfig" start_agent r
 expect "it logs a clear forbidden error" wait_until 20 grep -q '"error":"forbidden"' "$work/r.log"
 expect_eq "and never claims leadership" "$(leader_code r)" 503
-expect_match "the failure is counted in a metric" "$(curl -s "127.0.0.1:$(oport r)/metrics")" \
+expect_match "the failure is counted in a metric" "$(curl -s -m 2 "127.0.0.1:$(oport r)/metrics")" \
   'leasehold_lease_errors_total\{election="[a-z-]+",error="forbidden",operation="create"\} [1-9]'
 expect_fail "the log never shows the token" grep -qF "$(kube_mint_token "$ns2" reader 1h | cut -c1-20)" "$work/r.log"
 

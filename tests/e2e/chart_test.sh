@@ -186,6 +186,35 @@ expect_fail "schema rejects a named (string) probe port" render --set-string lea
 expect_fail "schema rejects failureThreshold 0" render --set leasehold.appHealth.failureThreshold=0
 expect_fail "schema rejects an unknown appHealth key" render --set leasehold.appHealth.initialDelaySeconds=5
 expect_fail "schema rejects a path without a leading slash" render --set leasehold.appHealth.httpGet.port=80 --set leasehold.appHealth.httpGet.path=healthz
+echo "== your own chart, as docs/packaging.md says, with elections"
+# block FILE HEADING: the first fenced block after the line that starts with HEADING.
+block() { awk -v h="$2" 'index($0, h) == 1 { on = 1; next } on && /^```/ { if (grab) exit; grab = 1; next } grab' "$1"; }
+mine="$tmp/charts/my-app"
+mkdir -p "$mine/templates"
+{ printf 'apiVersion: v2\nname: my-app\nversion: 0.1.0\n'; block "$root/docs/packaging.md" '`Chart.yaml`:'; } >"$mine/Chart.yaml"
+block "$root/docs/packaging.md" '`values.yaml`:' >"$mine/values.yaml"
+block "$root/docs/packaging.md" '`templates/leasehold-rbac.yaml`:' >"$mine/templates/leasehold-rbac.yaml"
+block "$root/docs/packaging.md" '`templates/deployment.yaml` (the parts to add):' >"$mine/templates/deployment.yaml"
+expect "the recipe's deployment template includes leasehold.config" grep -q 'include "leasehold.config"' "$mine/templates/deployment.yaml"
+expect "helm dependency build of the recipe's chart" helm dependency build --skip-refresh "$mine"
+if out="$(helm template my-app "$mine" --set 'leasehold.elections[0].name=jobs-b' 2>"$tmp/err")"; then
+  d="$(to_json <<<"$out")"
+  expect_eq "recipe: the ConfigMap the sidecar mounts is rendered" \
+    "$(q "$d" "[.[] | select(.kind == \"ConfigMap\") | .metadata.name] == [$pod | .volumes[] | .configMap.name // empty]")" true
+  expect_eq "recipe: one ConfigMap, listing jobs-b" \
+    "$(q "$d" '[.[] | select(.kind == "ConfigMap") | .data["config.yaml"]]')" '["elections:\n  - name: \"jobs-b\"\n"]'
+else
+  fail "helm template of the recipe's chart with elections: $(cat "$tmp/err")"
+fi
+expect "recipe without elections renders too" helm template my-app "$mine"
+sed -i '/include "leasehold.config"/d' "$mine/templates/deployment.yaml"
+if helm template my-app "$mine" --set 'leasehold.elections[0].name=jobs-b' >/dev/null 2>"$tmp/err"; then
+  fail "without leasehold.config, elections render a pod whose ConfigMap is missing (expected a render error)"
+else
+  expect_match "without leasehold.config, the render fails and says what to include" "$(tr '\n' ' ' <"$tmp/err")" \
+    'include \\?"leasehold.config\\?"'
+fi
+expect "without elections, leasehold.config is not needed" helm template my-app "$mine"
 
 echo "== tests/chart-values/custom.yaml"
 d="$(render -f "$values/custom.yaml" | to_json)"
@@ -292,6 +321,21 @@ for f in default native classic custom; do
 done
 expect "manifests/ accepted by kubectl apply --dry-run=server -n" \
   kubectl apply -n "$ns" --dry-run=server -f "$root/manifests/rbac.yaml" -f "$root/manifests/deployment.yaml"
+# The README's minimal sidecar, as written, in a pod with the volume and an app container it names.
+awk '/A minimal sidecar, for orientation:/ { on = 1 } on && /^```yaml/ { grab = 1; next } grab && /^```/ { exit } grab' \
+  "$root/README.md" >"$tmp/readme-sidecar.yaml"
+"$PY" - "$tmp/readme-sidecar.yaml" >"$tmp/readme-pod.json" <<'PY'
+import json, sys, yaml
+spec = yaml.safe_load(open(sys.argv[1]))
+spec["serviceAccountName"] = "my-app"
+spec["volumes"] = [{"name": "leasehold", "emptyDir": {}}]
+spec["containers"] = [{"name": "app", "image": "app:1", "volumeMounts": [{"name": "leasehold", "mountPath": "/run/leasehold", "readOnly": True}],
+    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}]
+print(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "readme-sidecar"}, "spec": spec}))
+PY
+expect "the README's minimal sidecar passes Pod Security restricted on its own (server dry run)" \
+  kubectl create -n "$ns" --dry-run=server -f "$tmp/readme-pod.json"
 
 echo "== helm install / uninstall of the example chart"
 kubectl create namespace chart-install >/dev/null

@@ -102,6 +102,62 @@ TEST_CASE("validation after defaults names the field") {
   CHECK(validate(c).starts_with("--identity:"));
 }
 
+TEST_CASE("listener addresses, label keys and --context are checked before the network") {
+  Config c;
+  c.election = "e";
+  c.identity = "me";
+  REQUIRE(validate(c).empty());
+  c.status_address = "nohost";
+  CHECK(validate(c).starts_with("--status-address:"));
+  c.status_address = "127.0.0.1:99999";
+  CHECK(validate(c).starts_with("--status-address:"));
+  c.status_address = "example.com:80";
+  CHECK(validate(c).starts_with("--status-address:"));
+  c.status_address = "[::1]:4040";
+  CHECK(validate(c).empty());
+  c.ops_address = "nohost";
+  CHECK(validate(c).starts_with("--ops-address:"));
+  c.ops_address = "localhost:0";
+  CHECK(validate(c).empty());
+  c.pod_name = "web-0";
+  c.leader_label = "bad label!";
+  CHECK(validate(c).starts_with("--leader-label:"));
+  c.leader_label = "example.com/leader";
+  CHECK(validate(c).empty());
+  c.kube_context = "dev";
+  CHECK(validate(c).starts_with("--context:"));
+  c.kubeconfig = "/some/kubeconfig";
+  CHECK(validate(c).empty());
+  CHECK(is_label_key("leader"));
+  CHECK(is_label_key("a.b/x_y.Z-1"));
+  CHECK_FALSE(is_label_key("-leader"));
+  CHECK_FALSE(is_label_key("Bad_Prefix/x"));
+  CHECK_FALSE(is_label_key("x/"));
+  CHECK_FALSE(is_label_key(std::string(64, 'a')));
+}
+
+TEST_CASE("the first problem is the one reported: --election before anything else") {
+  Config c;  // nothing set, as with no arguments at all
+  c.status_address = "nohost";
+  c.timings.retry_period = 0s;
+  CHECK(validate(c).starts_with("--election: required"));
+  c.election = "e";
+  c.identity = "me";
+  CHECK(validate(c).starts_with("--retry-period:"));
+}
+
+TEST_CASE("a mistyped LEASEHOLD_ variable is refused as an unknown YAML key is") {
+  auto env = env_of({{"LEASEHOLD_ELECTOIN", "x"}});
+  const auto result = parse_config({}, env, {"PATH", "LEASEHOLD_ELECTOIN"});
+  CHECK_FALSE(result.config.has_value());
+  CHECK(result.error.starts_with("LEASEHOLD_ELECTOIN: unknown setting"));
+  // Known names pass, and so do Kubernetes' service links for a Service called leasehold.
+  CHECK(parse_config({}, env_of({}),
+                     {"LEASEHOLD_ELECTION", "LEASEHOLD_SERVICE_HOST", "LEASEHOLD_SERVICE_PORT", "LEASEHOLD_PORT",
+                      "LEASEHOLD_PORT_4040_TCP_ADDR", "LEASEHOLD_SERVICE_PORT_STATUS"})
+            .config.has_value());
+}
+
 TEST_CASE("identity defaults to the pod name plus a per-start suffix; namespace to the pod's") {
   Config c;
   apply_defaults(c, env_of({{"POD_NAME", "web-0"}, {"POD_NAMESPACE", "shop"}}), "host", "1a2b3c4d");

@@ -2,10 +2,14 @@
 #include "status/http_server.h"
 
 #include <doctest/doctest.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
+#include <mutex>
 #include <thread>
 
 namespace leasehold::status {
@@ -87,6 +91,177 @@ TEST_CASE("connections over the cap are closed, and the server keeps answering")
     if (out.empty()) std::this_thread::yield();
   }
   CHECK(out.find("HTTP/1.1 200 OK") != std::string::npos);
+}
+
+// A held request (long poll, stream) whose client goes away frees its connection slot at once,
+// although the handler still holds the exchange.
+TEST_CASE("a client that closes while its request is held frees its slot at once") {
+  HttpLimits limits;
+  limits.max_connections = 2;
+  asio::io_context server_io;  // first: the held exchanges (and their sessions) go before it
+  std::mutex mutex;
+  std::vector<std::shared_ptr<HttpExchange>> held;
+  HttpServer server(
+      server_io, "127.0.0.1:0",
+      [&](const HttpRequest& r, std::shared_ptr<HttpExchange> exchange) {
+        if (r.path != "/hold") return exchange->reply(HttpAnswer{200, "ok"});
+        std::lock_guard lock(mutex);
+        held.push_back(std::move(exchange));
+      },
+      limits);
+  server.start();
+  std::thread thread([&] { server_io.run(); });
+  const auto held_count = [&] {
+    std::lock_guard lock(mutex);
+    return held.size();
+  };
+  const auto all_closed = [&] {
+    std::lock_guard lock(mutex);
+    for (const auto& e : held) {
+      if (!e->closed()) return false;
+    }
+    return true;
+  };
+  {
+    asio::io_context io;
+    std::vector<tcp::socket> clients;
+    for (int i = 0; i < 2; ++i) {
+      clients.emplace_back(io);
+      clients.back().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+      asio::write(clients.back(), asio::buffer(std::string("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")));
+    }
+    // Bounded wait for the server to hold both requests (not a timing assumption: it only polls).
+    for (int i = 0; i < 10000 && held_count() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(held_count() == 2);
+  }  // both clients close here
+  for (int i = 0; i < 10000 && !all_closed(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(all_closed());
+  // The slots are free although the handler still holds both exchanges.
+  CHECK(exchange(server.port(), "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("200 OK") !=
+        std::string::npos);
+  server_io.stop();
+  thread.join();
+}
+
+// A keep-alive client that starts its next request and trickles it gets the read timeout, not
+// the (much longer) idle timeout.
+TEST_CASE("a started second request on a keep-alive connection gets the read timeout") {
+  HttpLimits limits;
+  limits.idle_timeout = std::chrono::hours(1);
+  limits.read_timeout = std::chrono::milliseconds(300);
+  Running running(limits);
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), running.server.port()));
+  // A failing server would keep the connection for the idle hour: each read waits at most 30 s.
+  const auto readable = [&] {
+    pollfd p{socket.native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, 30'000) > 0;
+  };
+  asio::write(socket, asio::buffer(std::string("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string out;
+  char chunk[4096];
+  boost::system::error_code ec;
+  while (!ec && out.find("GET /ok") == std::string::npos && readable()) {
+    out.append(chunk, socket.read_some(asio::buffer(chunk), ec));
+  }
+  REQUIRE(out.find("200 OK") != std::string::npos);
+  asio::write(socket, asio::buffer(std::string("GET /ok HTTP/1.1\r\n")));  // and nothing more
+  std::size_t n = 0;
+  bool closed_in_time = true;
+  while (!ec) {
+    if (!readable()) {
+      closed_in_time = false;
+      break;
+    }
+    n += socket.read_some(asio::buffer(chunk), ec);
+  }
+  CHECK(closed_in_time);
+  CHECK(n == 0);
+  CHECK(ec == asio::error::eof);
+}
+
+// The gate stays answerable: held requests (long polls, streams) take at most max_held of the
+// connections, a request over that is refused (and counted), and questions answered at once
+// still get through.
+TEST_CASE("held requests are capped apart from the connections; refusals are counted") {
+  HttpLimits limits;
+  limits.max_connections = 4;
+  limits.max_held = 1;
+  asio::io_context server_io;  // first: the held exchanges (and their sessions) go before it
+  std::mutex mutex;
+  std::vector<std::shared_ptr<HttpExchange>> held;
+  std::vector<Refusal> refusals;
+  HttpServer server(
+      server_io, "127.0.0.1:0",
+      [&](const HttpRequest& r, std::shared_ptr<HttpExchange> exchange) {
+        if (r.path != "/hold") return exchange->reply(HttpAnswer{200, "ok"});
+        if (!exchange->hold()) return exchange->reply(HttpAnswer{503, "busy"});
+        std::lock_guard lock(mutex);
+        held.push_back(std::move(exchange));
+      },
+      limits);
+  server.on_refused([&](Refusal why) {
+    std::lock_guard lock(mutex);
+    refusals.push_back(why);
+  });
+  server.start();
+  std::thread thread([&] { server_io.run(); });
+  asio::io_context io;
+  tcp::socket waiting(io);
+  waiting.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  asio::write(waiting, asio::buffer(std::string("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")));
+  for (int i = 0; i < 10000 && server.held() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(server.held() == 1);
+  const std::string refused = exchange(server.port(), "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(refused.find("HTTP/1.1 503") != std::string::npos);
+  CHECK(refused.find("Connection: close") != std::string::npos);  // closed although keep-alive was asked
+  CHECK(exchange(server.port(), "GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").find("200 OK") !=
+        std::string::npos);
+  {
+    std::lock_guard lock(mutex);
+    CHECK(refusals == std::vector<Refusal>{Refusal::kHeld});
+    REQUIRE(held.size() == 1);
+    held.front()->reply(HttpAnswer{200, "done"});  // answered: no longer held
+  }
+  std::string out;
+  char chunk[4096];
+  boost::system::error_code ec;
+  while (!ec && out.find("done") == std::string::npos) out.append(chunk, waiting.read_some(asio::buffer(chunk), ec));
+  CHECK(out.find("200 OK") != std::string::npos);
+  CHECK(server.held() == 0);
+  server_io.stop();
+  thread.join();
+}
+
+// Out of file descriptors, a pending connection stays in the backlog and every accept fails at
+// once: the server must wait before the next one, not spin. Driven step by step (poll_one), so
+// what counts is the number of failed accepts per handler run, not time.
+TEST_CASE("a failed accept (EMFILE) backs off instead of spinning") {
+  asio::io_context io;
+  HttpLimits limits;
+  limits.accept_backoff = std::chrono::hours(1);
+  HttpServer server(io, "127.0.0.1:0", answer_at_once([](const HttpRequest&) {
+                      return HttpAnswer{200, "ok"};
+                    }),
+                    limits);
+  int accept_errors = 0;
+  server.on_refused([&](Refusal why) { accept_errors += why == Refusal::kAcceptError; });
+  asio::io_context client_io;
+  tcp::socket client(client_io);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));  // waits in the backlog
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  const int lowest_free = ::dup(0);
+  REQUIRE(lowest_free >= 0);
+  ::close(lowest_free);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free);  // no new descriptor can be had
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  server.start();
+  for (int i = 0; i < 100; ++i) io.poll_one();
+  setrlimit(RLIMIT_NOFILE, &saved);
+  CHECK(accept_errors == 1);
 }
 
 TEST_CASE("listen addresses are parsed strictly") {

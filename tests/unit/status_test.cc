@@ -130,6 +130,10 @@ struct RecordingExchange final : HttpExchange {
   void send(std::string chunk) override { streamed += chunk; }
   void end_stream() override { ended = true; }
   bool closed() const override { return ended; }
+  bool hold() override { return may_hold; }
+  void on_close(std::function<void()> f) override { gone = std::move(f); }
+  bool may_hold = true;
+  std::function<void()> gone;
   std::vector<HttpAnswer> answers;
   int stream_status = 0;
   std::string stream_type, streamed;
@@ -257,6 +261,48 @@ TEST_CASE("an event stream sends the status at once and then every change") {
   CHECK(second.find("\"isLeader\":true") != std::string::npos);
   r.hub->close_all();
   CHECK(exchange->ended);
+}
+
+TEST_CASE("long polls and streams over the server's cap get 503; a client that leaves is dropped at once") {
+  FakeClock clock;
+  Router r(clock);
+  const auto revision = std::to_string(r.board.view().revision);
+  auto refused = std::make_shared<RecordingExchange>();
+  refused->may_hold = false;
+  r.handle(HttpRequest{"GET", "/v1/leader", "wait=30s&after=" + revision, "", true}, refused);
+  REQUIRE(refused->answers.size() == 1);
+  CHECK(refused->answers[0].status == 503);
+  auto refused_stream = std::make_shared<RecordingExchange>();
+  refused_stream->may_hold = false;
+  r.handle(HttpRequest{"GET", "/v1/events", "", "", true}, refused_stream);
+  REQUIRE(refused_stream->answers.size() == 1);
+  CHECK(refused_stream->answers[0].status == 503);
+  CHECK(refused_stream->stream_status == 0);
+  CHECK(r.hub->waiting() == 0);
+
+  auto poll = std::make_shared<RecordingExchange>();
+  r.handle(HttpRequest{"GET", "/v1/leader", "wait=30s&after=" + revision, "", true}, poll);
+  auto stream = std::make_shared<RecordingExchange>();
+  r.handle(HttpRequest{"GET", "/v1/events", "", "", true}, stream);
+  CHECK(r.hub->waiting() == 2);
+  REQUIRE(poll->gone);
+  REQUIRE(stream->gone);
+  poll->gone();
+  stream->gone();
+  r.io.poll();
+  CHECK(r.hub->waiting() == 0);
+  CHECK(poll->answers.empty());  // nobody left to answer
+}
+
+TEST_CASE("after= and wait= follow one rule: a value given is checked, a bad one is 400") {
+  FakeClock clock;
+  Router r(clock);
+  CHECK(r.call("GET", "/v1/leader?after=abc").status == 400);
+  CHECK(r.call("GET", "/v1/leader?after=").status == 400);
+  CHECK(r.call("GET", "/v1/leader?after=-1&wait=1s").status == 400);
+  CHECK(r.call("GET", "/v1/status?wait=2").status == 400);
+  CHECK(r.call("GET", "/v1/status?after=3").status == 200);  // no wait: answered at once
+  CHECK(r.call("GET", "/v1/status?wait=0s").status == 200);
 }
 
 TEST_CASE("the ops routes: healthz follows the loop heartbeat, readyz the first observation") {

@@ -269,6 +269,11 @@ Usage:
   emptyDir: {}
   {{- end }}
 {{- if .Values.elections }}
+{{- /* The ConfigMap this volume reads is rendered by leasehold.config; without it the pod would
+fail at start, so say so now. */}}
+{{- if not (and .context (hasKey .context "leaseholdConfigRendered")) }}
+{{- fail "leasehold: elections is set, so the sidecar reads the ConfigMap that leasehold.config renders, and this release has not rendered it before leasehold.volumes: include \"leasehold.config\" at the top of your Deployment's template, followed by --- (see the chart's README)" }}
+{{- end }}
 - name: {{ $d.volumeName }}-config
   configMap:
     name: {{ include "leasehold.fullname" . }}-config
@@ -277,14 +282,21 @@ Usage:
 
 {{/*
 leasehold.config: the ConfigMap that lists the further elections of `elections` (one sidecar,
-several Leases; see docs/features.md). Renders nothing when `elections` is empty. Include it
-among the parent chart's templates whenever you set `elections`.
+several Leases; see docs/features.md), as a document of its own (it begins with ---). Renders
+nothing when `elections` is empty, and nothing the second time in one release. It must come
+before leasehold.volumes, which fails the render without it when `elections` is set: include it
+at the top of the template of your Deployment, and end it with ---.
 Usage:
-  {{- include "leasehold.config" (dict "Values" .Values.leasehold "context" $) }}
+  {{- $lh := dict "Values" .Values.leasehold "context" $ }}
+  {{- include "leasehold.config" $lh }}
+  ---
+  apiVersion: apps/v1
+  kind: Deployment
 */}}
 {{- define "leasehold.config" -}}
 {{- $v := .Values -}}
-{{- if $v.elections }}
+{{- if and $v.elections (not (and .context (hasKey .context "leaseholdConfigRendered"))) }}
+{{- if .context }}{{- $_ := set .context "leaseholdConfigRendered" true }}{{- end }}
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -477,7 +489,7 @@ leasehold ({{ include "leasehold.mode" . }} sidecar) elects one leader among the
 {{ include "leasehold.election" . }} in namespace {{ .context.Release.Namespace }}.
 
   Who leads:       kubectl -n {{ .context.Release.Namespace }} get lease {{ $v.election }} -o jsonpath='{.spec.holderIdentity}'
-  From the app:    curl -sf http://127.0.0.1:{{ $v.statusPort }}/v1/leader   (200 = this pod leads, 503 = it does not)
+  From the app:    curl -sf -m 1 http://127.0.0.1:{{ $v.statusPort }}/v1/leader   (200 = this pod leads, 503 = it does not)
                    or read {{ $v.statusDir.mountPath }}/state
   Metrics:         :{{ $v.opsPort }}/metrics (port "leasehold-ops"){{ if $v.podMonitor.enabled }}, scraped by a PodMonitor{{ end }}
 {{- end -}}

@@ -56,7 +56,7 @@ for round in 0 1; do
   expect "[$kind] the new term's token is higher" [ "$(rj '.new_token // 0')" -gt "$old_token" ]
   [ "$fo" -gt "$worst_failover" ] && worst_failover="$fo"
   expect "[$kind] the old leader rejoins as a follower naming $new" \
-    wait_until $((RP + 10)) sh -c "[ \"\$(curl -s 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
+    wait_until $((RP + 10)) sh -c "[ \"\$(curl -s -m 2 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
   expect "[$kind] the old agent is still running" alive "$old"
   expect "[$kind] and answers 503" not_leader "$old"
   leader="$new"

@@ -60,7 +60,7 @@ for kind in hang reset; do
   if [ "$kind" = hang ]; then toxic_del "$old" hang_down; toxic_del "$old" hang_up; else toxic_del "$old" reset; fi
   leader="$new"
   expect "[$kind] the old leader rejoins as a follower" \
-    wait_until $((RP + 10)) sh -c "[ \"\$(curl -s 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
+    wait_until $((RP + 10)) sh -c "[ \"\$(curl -s -m 2 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
   wait_acting "$leader"
 done
 

@@ -35,7 +35,7 @@ expect_eq "and its body says isLeader false" "$(jq -r .isLeader "$work/queued.bo
 expect "the state file fails the reader check" sh -c "! { read -r r u _ <'$work/$old/state'; [ \"\$r\" = leader ] && [ \$(date +%s%3N) -lt \$u ]; }"
 expect "it logs that it stopped leading" wait_until 5 log_has "$old" '.msg=="stopped leading"'
 expect "it rejoins as a follower naming $new" \
-  wait_until $((RP + 5)) sh -c "[ \"\$(curl -s 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
+  wait_until $((RP + 5)) sh -c "[ \"\$(curl -s -m 2 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
 # Its app never got "leader" after the freeze began + the claim's end.
 late="$(jq -s --argjson u "$old_until" '[.[] | select(.leader and .t > ($u * 1000000))] | length' "$work/$old.app.jsonl")"
 expect_eq "its apps got no 'leader' after its claim's end" "$late" 0

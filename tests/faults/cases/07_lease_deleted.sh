@@ -54,7 +54,7 @@ expect "[cut off] the new token is higher" [ "$(token_of "$new")" -gt "$old_toke
 report --fault-at "$t_ns" >/dev/null
 fo2="$(rj '.failover_ms // 99999 | floor')"
 expect "[cut off] the old leader rejoins as a follower" \
-  wait_until $((RP + 10)) sh -c "[ \"\$(curl -s 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
+  wait_until $((RP + 10)) sh -c "[ \"\$(curl -s -m 2 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
 expect "fencing tokens of all terms strictly increase across delete/re-create" tokens_increase a b c
 log "terms: $(terms_started a b c | awk '{ printf "%s:%s ", $3, $2 }')"
 report

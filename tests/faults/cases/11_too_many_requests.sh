@@ -47,7 +47,7 @@ expect "[leader] its request rate stayed bounded (<= 1 per retry period: $n_req 
 expect "[leader] a follower took over" [ -n "$new" ]
 expect "[leader] after the old claim ended" [ "${started:-0}" -ge "$old_until" ]
 expect "[leader] once the 429s stop it follows $new (re-enters as a follower)" \
-  wait_until $((LD + 10)) sh -c "[ \"\$(curl -s 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
+  wait_until $((LD + 10)) sh -c "[ \"\$(curl -s -m 2 127.0.0.1:$(sport "$old")/v1/status | jq -r .leader)\" = '$new' ]"
 log "[leader] $old names $new $(($(now_ms) - t_clear)) ms after the 429s stopped"
 report --fault-at "$t_ns" >/dev/null
 fo1="$(rj '.failover_ms // 99999 | floor')"

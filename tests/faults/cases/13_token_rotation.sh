@@ -63,7 +63,7 @@ put_token "$(mint 2)"
 revoke 1
 t="$(now_ms)"
 log "[rotation] token file replaced, the old token revoked"
-expect "[rotation] a met a 401" wait_until $((RP + 10)) sh -c "curl -s 127.0.0.1:$(oport a)/metrics | grep -qE 'leasehold_api_requests_total\\{[^}]*code=\"401\"'"
+expect "[rotation] a met a 401" wait_until $((RP + 10)) sh -c "curl -s -m 2 127.0.0.1:$(oport a)/metrics | grep -qE 'leasehold_api_requests_total\\{[^}]*code=\"401\"'"
 sleep $((2 * RP))
 renewed_after="$(renewals_ok a)"
 sleep $((2 * RP))
@@ -100,7 +100,7 @@ fo="$(rj '.failover_ms // 99999 | floor')"
 put_token "$(mint 3)"
 t="$(now_ms)"
 expect "[revoked] with a valid token again, a follows b" \
-  wait_until $((LD + 70)) sh -c "[ \"\$(curl -s 127.0.0.1:$(sport a)/v1/status | jq -r .leader)\" = b ] && [ \$(curl -s 127.0.0.1:$(oport a)/metrics | grep -E '^leasehold_api_requests_total\\{[^}]*code=\"200\"' | awk '{s+=\$NF} END {print s+0}') -gt 0 ]"
+  wait_until $((LD + 70)) sh -c "[ \"\$(curl -s -m 2 127.0.0.1:$(sport a)/v1/status | jq -r .leader)\" = b ] && [ \$(curl -s -m 2 127.0.0.1:$(oport a)/metrics | grep -E '^leasehold_api_requests_total\\{[^}]*code=\"200\"' | awk '{s+=\$NF} END {print s+0}') -gt 0 ]"
 log "[revoked] a back in touch $(($(now_ms) - t)) ms after the new token was written"
 report
 expect_no_overlap
