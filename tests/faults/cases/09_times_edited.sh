@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Case 9: renewTime/acquireTime moved an hour into the past and leaseTransitions changed by hand.
-# Round 1, under a healthy leader: no false demotion (the leader's next renew conflicts, re-reads
-# and renews) and no early acquisition (followers time the Lease by their own observation of its
-# last change, never by renewTime). Round 2, with the leader cut off: renewTime an hour back and
-# leaseTransitions decreased: still nobody acquires before a lease duration after the edit and
-# after the old claim ended; the next term's fencing token is higher although leaseTransitions
-# went backwards.
+# Case 9: the Lease's times and leaseTransitions edited by hand.
+# Round 1, under a healthy leader: renewTime alone moved an hour into the past: no false demotion
+# (the leader's next renew conflicts, re-reads and renews) and no early acquisition (followers
+# time the Lease by their own observation of its last change, never by renewTime). Then
+# acquireTime an hour back and leaseTransitions 5 under the leader's name: that is another term
+# than the one it began (as another process with its identity would write), so it stops claiming
+# at once and never renews it; nobody begins a term before a lease duration after the edit, and
+# the next term's fencing token is higher. Round 2, with the leader cut off: renewTime an hour
+# back and leaseTransitions decreased: still nobody acquires before a lease duration after the
+# edit and after the old claim ended; the next term's fencing token is higher although
+# leaseTransitions went backwards.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 fault_init 09_times_edited
@@ -14,18 +18,32 @@ start_election a b c || { fail "no leader"; summary; exit 1; }
 
 # --- round 1: healthy leader
 old="$leader"; old_token="$(token_of "$old")"
-t="$(now_ms)"
-code="$(lease_patch "{\"spec\":{\"renewTime\":\"$(hour_ago)\",\"acquireTime\":\"$(hour_ago)\",\"leaseTransitions\":5}}")"
-log "under $old: renewTime/acquireTime an hour back, leaseTransitions 5 (HTTP $code); watching for $((2 * LD)) s"
+code="$(lease_patch "{\"spec\":{\"renewTime\":\"$(hour_ago)\"}}")"
+log "under $old: renewTime an hour back (HTTP $code); watching for $((2 * LD)) s"
 expect_eq "the edit was accepted" "$code" 200
 sleep $((2 * LD))
-expect_eq "[healthy] the same leader still leads" "$(leaders_among a b c | tr '\n' ' ')" "$old "
-expect_eq "[healthy] with the same token" "$(token_of "$old")" "$old_token"
-expect "[healthy] it never demoted" [ "$(log_count "$old" '.msg=="stopped leading"')" = 0 ]
-expect "[healthy] nobody else started leading" [ "$(terms_started a b c | wc -l)" = 1 ]
+expect_eq "[renewTime] the same leader still leads" "$(leaders_among a b c | tr '\n' ' ')" "$old "
+expect_eq "[renewTime] with the same token" "$(token_of "$old")" "$old_token"
+expect "[renewTime] it never demoted" [ "$(log_count "$old" '.msg=="stopped leading"')" = 0 ]
+expect "[renewTime] nobody else started leading" [ "$(terms_started a b c | wc -l)" = 1 ]
 renew_age=$(( $(date +%s) - $(date -d "$(lease_field .spec.renewTime)" +%s) ))
-expect "[healthy] the leader's renews put renewTime back to now (age ${renew_age}s)" [ "$renew_age" -le $((RP + 1)) ]
-expect_eq "[healthy] leaseTransitions kept as edited (5)" "$(lease_field .spec.leaseTransitions)" 5
+expect "[renewTime] the leader's renews put renewTime back to now (age ${renew_age}s)" [ "$renew_age" -le $((RP + 1)) ]
+
+renews_before="$(renewals_ok "$old")"
+t="$(now_ms)"
+code="$(lease_patch "{\"spec\":{\"acquireTime\":\"$(hour_ago)\",\"leaseTransitions\":5}}")"
+log "under $old: acquireTime an hour back, leaseTransitions 5 (HTTP $code)"
+expect "[term edited] the leader stops claiming at once: not the term it began" \
+  wait_until 5 log_has "$old" '.msg=="stopped leading" and (.reason|test("new term"))'
+new="$(wait_leader $((2 * LD + 10)) a b c)" || new=""
+started="$(log_ms "$new" '^started leading$' "$t")"
+log "next term: $new at +$((started - t)) ms (token $(token_of "$new"), leaseTransitions $(lease_field .spec.leaseTransitions))"
+expect "[term edited] a new term began" [ -n "$new" ]
+expect "[term edited] not before a lease duration after the edit (+$((started - t)) ms)" [ $((started - t)) -ge "$LD_MS" ]
+expect "[term edited] with a higher token" [ "$(token_of "$new")" -gt "$old_token" ]
+expect_eq "[term edited] counted on from the edited value" "$(lease_field .spec.leaseTransitions)" 6
+old="$new"; old_token="$(token_of "$new")"
+wait_acting "$old"
 
 # --- round 2: the leader cut off, then times and leaseTransitions edited
 others=(); for n in a b c; do [ "$n" = "$old" ] || others+=("$n"); done
