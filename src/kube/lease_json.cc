@@ -12,9 +12,11 @@ using nlohmann::json;
 
 namespace {
 
-// A count as the API server stores it (int32), clamped into 0..INT32_MAX.
-int clamp_count(long long n) {
-  return static_cast<int>(std::clamp<long long>(n, 0, std::numeric_limits<std::int32_t>::max()));
+// A JSON integer of any size or sign as the API server's int32 count, clamped
+// into 0..INT32_MAX (a double orders any JSON integer correctly at that scale).
+int clamp_count(const json& integer) {
+  return static_cast<int>(
+      std::clamp(integer.get<double>(), 0.0, static_cast<double>(std::numeric_limits<std::int32_t>::max())));
 }
 
 void set_annotation(json& metadata, const char* key, const std::string& value) {
@@ -71,11 +73,7 @@ std::optional<election::LeaseRecord> lease_from_json(const json& object) {
         record.unreadable = true;
         continue;
       }
-      const int n = value.is_number_unsigned()
-                        ? clamp_count(static_cast<long long>(std::min<std::uint64_t>(
-                              value.get<std::uint64_t>(), std::numeric_limits<std::int32_t>::max())))
-                        : clamp_count(value.get<long long>());
-      (key == "leaseDurationSeconds" ? record.lease_duration_seconds : record.lease_transitions) = n;
+      (key == "leaseDurationSeconds" ? record.lease_duration_seconds : record.lease_transitions) = clamp_count(value);
     } else if (key == "preferredHolder") {
       // Coordinated leader election's field (set by the API server's controller): honoured when present.
       if (!value.is_string()) {
