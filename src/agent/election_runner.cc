@@ -159,7 +159,7 @@ void ElectionRunner::loop() {
     // exactly as POST /v1/resign, through the handoff.
     if (!handoff_ && elector_.state().resign_requested) {
       log_.info("the lease asks this leader to resign", {{"election", settings_.name}});
-      begin_handoff(HandoffReason::kResign, "");
+      resign("");
       next = clock_.steady_now();
     }
     // The ack file is looked for often while a handoff waits for it.
@@ -175,7 +175,7 @@ bool ElectionRunner::handle(Event& event) {
   } else if (auto* health = std::get_if<WatchHealth>(&event)) {
     elector_.set_watch_healthy(health->healthy);
   } else if (auto* resign = std::get_if<Resign>(&event)) {
-    if (!handoff_ && elector_.state().leading) begin_handoff(HandoffReason::kResign, resign->to);
+    this->resign(resign->to);
   } else if (std::holds_alternative<Acknowledge>(event)) {
     if (handoff_) handoff_->acknowledged = true;
   } else if (auto* app = std::get_if<AppHealthChanged>(&event)) {
@@ -224,9 +224,14 @@ void ElectionRunner::on_app_health(AppHealthChanged& change) {
             {"consecutiveSuccesses", h.consecutive_successes},
             {"leading", leading},
             {"mayTakeLease", h.eligible}});
-  if (h.health == health::Health::kUnhealthy && leading && !handoff_ && !shutting_down_) {
-    begin_handoff(HandoffReason::kResign, "");
-  }
+  if (h.health == health::Health::kUnhealthy) resign("");
+}
+
+void ElectionRunner::resign(const std::string& successor) {
+  // One way to resign, whoever asks (POST /v1/resign, the Lease's annotation,
+  // the app's health): only a leader not already handing off or stopping.
+  if (handoff_ || shutting_down_ || !elector_.state().leading) return;
+  begin_handoff(HandoffReason::kResign, successor);
 }
 
 void ElectionRunner::begin_handoff(HandoffReason reason, const std::string& successor) {

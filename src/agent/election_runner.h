@@ -108,6 +108,8 @@ class ElectionRunner final : private kube::WatchSink {
   // Returns false when the loop must end (shutdown done).
   bool handle(Event& event);
   void begin_handoff(HandoffReason reason, const std::string& successor);
+  // Starts a resign handoff if this agent leads and no handoff or shutdown is under way.
+  void resign(const std::string& successor);
   // Returns false when the loop must end.
   bool advance_handoff();
   bool ack_file_present() const;

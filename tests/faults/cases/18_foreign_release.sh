@@ -47,9 +47,9 @@ expect "every paused leader logged that it stopped leading" \
   [ "$(jq -R -c 'fromjson? | select(.msg=="stopped leading")' "$work"/[abc].log | wc -l)" -ge "$TRIALS" ]
 report --from-ns "$t_first_ns"
 expect_no_overlap
-ho_apps=$(jq -s '[.[] | select(.leader)] | length' "$work"/[abc].app.jsonl)
+leader_answers=$(jq -s '[.[] | select(.leader)] | length' "$work"/[abc].app.jsonl)
 figures "trials=$TRIALS" "next_term_after_patch_ms=$(IFS=,; echo "${gaps[*]}")" "overlap_ms=$(rj .overlap_ms)" \
-  "leader_answers=$ho_apps"
+  "leader_answers=$leader_answers"
 
 # --- a client-go elector's release (ReleaseOnCancel)
 for n in a b c; do agent_retire "$n"; done
