@@ -185,6 +185,16 @@ expect_eq "health: off by default (no flags)" "$(render | to_json | jq -c "[$sid
 expect_fail "schema rejects a named (string) probe port" render --set-string leasehold.appHealth.httpGet.port=http
 expect_fail "schema rejects failureThreshold 0" render --set leasehold.appHealth.failureThreshold=0
 expect_fail "schema rejects an unknown appHealth key" render --set leasehold.appHealth.initialDelaySeconds=5
+expect_fail "schema rejects app.healthPort above 65535" render --set app.healthPort=70000
+out="$(render --set app.healthPort=8081 2>"$tmp/err")" || { fail "helm template (app.healthPort): $(cat "$tmp/err")"; out=""; }
+d="$(to_json <<<"$out")"
+expect_eq "app.healthPort: the app's livenessProbe checks its /healthz (hung app restarted)" \
+  "$(q "$d" "$pod | .containers[0] | [.ports, .livenessProbe.httpGet, .livenessProbe.terminationGracePeriodSeconds]")" \
+  '[[{"containerPort":8081,"name":"app-health"}],{"path":"/healthz","port":"app-health"},2]'
+expect_eq "app.healthPort: a small /tmp for the heartbeat, root file system still read-only" \
+  "$(q "$d" "[$pod | (.containers[0].volumeMounts[] | select(.name == \"app-tmp\") | .mountPath), (.volumes[] | select(.name == \"app-tmp\") | .emptyDir.sizeLimit), .containers[0].securityContext.readOnlyRootFilesystem]")" \
+  '["/tmp","1Mi",true]'
+expect_eq "app.healthPort: the app is told its port" "$(q "$d" "$pod | .containers[0].env[] | select(.name == \"HEALTH_PORT\") | .value")" '"8081"'
 expect_fail "schema rejects a path without a leading slash" render --set leasehold.appHealth.httpGet.port=80 --set leasehold.appHealth.httpGet.path=healthz
 echo "== your own chart, as docs/packaging.md says, with elections"
 # block FILE HEADING: the first fenced block after the line that starts with HEADING.

@@ -15,6 +15,10 @@
 #   - kill -9 of the leader's sidecar process on the node: the kubelet restarts it, the new term
 #     begins no earlier than the old claim's end, the fencing token grows, Prometheus sees no
 #     leader meanwhile and the chart's LeaseholdNoLeader alert goes pending or firing;
+#   - leadership follows the app's health (the chart's appHealth on the example app's /healthz):
+#     the leader's app killed (kill -9 on the node), then hung (SIGSTOP): its sidecar stops
+#     leading, a healthy pod takes over, the unhealthy pod never takes the Lease back, and the
+#     kubelet restarts the app (the hung one by its livenessProbe), healthy again;
 #   - `helm uninstall`: the Lease released, nothing left but what the user made;
 #   - the witness: every app reports each "leader" answer (HTTP and state file) with its fencing
 #     token and time (one node, one clock); tests/faults/overlap.py proves no two pods claimed at
@@ -40,6 +44,7 @@ ELECTION=leasehold-example
 release=lh
 LD=4 RD=3 RP=1   # short timings, as the fault cases use
 HANDOFF=8s
+APP_HEALTH_PORT=8081   # the example app's /healthz, checked by the kubelet and by the sidecar
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-cluster.XXXXXX")"
 cdir="$work/cluster"
@@ -73,7 +78,7 @@ if [ "${CLUSTER_TEST_SKIP_BUILD:-}" = 1 ] && docker image inspect "$image" >/dev
 else
   docker build -q --network host -t "$image" "$root" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log"; bail "docker build $image"; }
 fi
-printf 'FROM leasehold-base/debian:bookworm\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*\n' \
+printf 'FROM leasehold-base/debian:bookworm\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl python3 && rm -rf /var/lib/apt/lists/*\n' \
   | docker build -q --network host -t "$app_image" - >"$work/app-build.log" 2>&1 || { tail -20 "$work/app-build.log"; bail "docker build $app_image"; }
 pass "images $image and $app_image ($(($(date +%s) - t))s)"
 
@@ -118,6 +123,9 @@ values=(
   --set leasehold.leaseDuration=${LD}s --set leasehold.renewDeadline=${RD}s --set leasehold.retryPeriod=${RP}s
   --set 'leasehold.extraArgs={--safety-margin=500ms,--request-timeout=1s}'
   --set leasehold.handoffTimeout=$HANDOFF --set leasehold.leaderLabel=leasehold.io/leader
+  --set app.healthPort=$APP_HEALTH_PORT --set leasehold.appHealth.httpGet.port=$APP_HEALTH_PORT
+  --set leasehold.appHealth.httpGet.path=/healthz --set leasehold.appHealth.periodSeconds=1
+  --set leasehold.appHealth.failureThreshold=2
   --set-string 'leasehold.hooks.onStartLeading=echo "start $LEASEHOLD_FENCING_TOKEN" >>/run/leasehold/hooks.log'
   --set-string 'leasehold.hooks.onStopLeading=echo "stop $LEASEHOLD_FENCING_TOKEN" >>/run/leasehold/hooks.log'
   --set leasehold.prometheusRule.noLeaderFor=2s --set leasehold.prometheusRule.twoLeadersFor=5s
@@ -190,6 +198,14 @@ hook_ran() { [ "$(pod_metric "$1" '^leasehold_hook_runs_total\{.*hook="start".*o
 sidecar_restarted() {
   k get pod -n "$NS" "$1" -o json |
     jq -e --argjson n "$2" '.status.initContainerStatuses[] | select(.name == "leasehold") | .restartCount > $n and .ready' >/dev/null
+}
+app_restarts() { k get pod -n "$NS" "$1" -o jsonpath='{.status.containerStatuses[?(@.name=="app")].restartCount}'; }
+app_pid() { # the app container's main process, as the node sees it
+  local cid; cid="$(k get pod -n "$NS" "$1" -o jsonpath='{.status.containerStatuses[?(@.name=="app")].containerID}')"
+  ctr -a "$CONTAINERD_ADDRESS" -n k8s.io tasks ls | awk -v c="${cid#containerd://}" '$1 == c { print $2 }'
+}
+app_healthy_again() { # POD RESTARTS0: the kubelet restarted the app and the sidecar finds it healthy
+  [ "$(app_restarts "$1")" -gt "$2" ] && [ "$(pod_metric "$1" '^leasehold_app_healthy\{')" = 1 ]
 }
 no_pods() { [ -z "$(k get pods -n "$NS" -o name)" ]; }
 all_ready() {
@@ -366,6 +382,55 @@ expect_eq "Prometheus saw no leader during the crash failover (min of the sum)" 
 expect_match "the chart's LeaseholdNoLeader alert went pending or firing" "${alert_seen:-none}" '^(pending|firing)$'
 figures "crash_failover_ms=$(ms_between "$t_kill" "${new_leader_at:-$t_kill}")" "lease_duration=${old_dur}s" "no_leader_alert=${alert_seen:-none}"
 expect "steady again: sum(leasehold_is_leader) == 1 in Prometheus" wait_until 20 prom_is "$leaders_q" 1
+
+# ============================================================================================
+# app_fails POD SIGNAL: the leader's app is killed (KILL) or hung (STOP) on the node. Its sidecar
+# must stop leading once appHealth's threshold is met, a healthy pod must take over (after the
+# handoff's wait for an acknowledgement that cannot come), the unhealthy pod must never take the
+# Lease back, and the kubelet restarts the app, after which it is healthy again.
+app_fails() {
+  local sig="$1" victim tok0 restarts0 pid t0 t_demoted="" t_new="" retook="" deadline h tok1 t1
+  wait_until 30 settled || { fail "no settled leader before the app's $sig"; return; }
+  victim="$(holder_pod)"; tok0="$(pod_metric "$victim" '^leasehold_fencing_token\{')"
+  restarts0="$(app_restarts "$victim")"; pid="$(app_pid "$victim")"
+  local failed_checks='^leasehold_app_health_checks_total\{.*outcome="(failure|refused|timeout)"' failed0
+  failed0="$(pod_metric "$victim" "$failed_checks")"
+  [ -n "$pid" ] || { fail "no app process of $victim on the node"; return; }
+  t0=$(date +%s%N)
+  kill -"$sig" "$pid"
+  deadline=$(($(date +%s) + 60))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    [ -z "$t_demoted" ] && [ "$(pod_metric "$victim" '^leasehold_is_leader\{')" = 0 ] && t_demoted=$(date +%s%N)
+    h="$(holder)"
+    if [ -n "$h" ] && [ "${h%_*}" != "$victim" ]; then
+      [ -z "$t_new" ] && t_new=$(date +%s%N)
+    elif [ -n "$t_new" ] && [ "${h%_*}" = "$victim" ]; then
+      retook=1
+    fi
+    app_healthy_again "$victim" "$restarts0" && [ -n "$t_new" ] && break
+    sleep 0.2
+  done
+  expect "app $sig of the leader $victim: its sidecar stops leading" [ -n "$t_demoted" ]
+  expect "a healthy pod takes the Lease" [ -n "$t_new" ]
+  expect "the unhealthy pod does not take it back" [ -z "$retook" ]
+  expect "its sidecar counted the failed checks (${failed0:-0} -> $(pod_metric "$victim" "$failed_checks"))" \
+    [ "$(pod_metric "$victim" "$failed_checks")" -gt "${failed0:-0}" ]
+  expect "the kubelet restarted the app (restartCount $restarts0 -> $(app_restarts "$victim")) and the sidecar finds it healthy again" \
+    app_healthy_again "$victim" "$restarts0"
+  expect_eq "$victim is a follower after its app came back" "$(pod_metric "$victim" '^leasehold_is_leader\{')" 0
+  new="$(holder_pod)"; wait_until 10 pod_leads "$new"
+  tok1="$(pod_metric "$new" '^leasehold_fencing_token\{')"
+  expect "the fencing token grows ($tok0 -> $tok1)" [ "${tok1:-0}" -gt "${tok0:-0}" ]
+  wait_until 10 witness_has_token "${tok1:-0}"; t1="$(witness_ns_of "${tok1:-0}")"
+  figures "app_${sig}_to_demotion_ms=$(ms_between "$t0" "${t_demoted:-$t0}")" \
+    "app_${sig}_to_new_leader_app_ms=$(ms_between "$t0" "${t1:-$t0}")" "handoff_timeout=$HANDOFF"
+}
+echo "== the leader's app killed (kill -9 on the node): leadership follows the app's health"
+app_fails KILL
+echo "== the leader's app hung (SIGSTOP on the node): leadership moves, the livenessProbe restarts it"
+app_fails STOP
+expect "the kubelet's livenessProbe found the hung app and restarted it (event)" \
+  test "$(k get events -n "$NS" -o json | jq '[.items[] | select(.reason == "Killing" and (.message | test("liveness")))] | length')" -ge 1
 
 # ============================================================================================
 # helm uninstall deletes the ServiceAccount and the Role with the Deployment, so the terminating
