@@ -20,6 +20,19 @@
 
 namespace leasehold::agent {
 
+// Counts the API client's requests in the metrics: kube sits below status and knows only the
+// observer interface.
+class ApiRequestMetrics final : public kube::RequestObserver {
+ public:
+  explicit ApiRequestMetrics(status::Metrics& metrics) : metrics_(metrics) {}
+  void on_request(const std::string& verb, const std::string& outcome, election::Duration latency) override {
+    metrics_.api_request(verb, outcome, latency);
+  }
+
+ private:
+  status::Metrics& metrics_;
+};
+
 class Agent {
  public:
   Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& logger);
@@ -39,6 +52,7 @@ class Agent {
   log::Logger& log_;
   election::SystemClock clock_;
   status::Metrics metrics_;
+  ApiRequestMetrics api_metrics_{metrics_};
   kube::ApiClient api_;
   boost::asio::io_context io_;
   std::vector<std::unique_ptr<ElectionRunner>> runners_;

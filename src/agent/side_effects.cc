@@ -125,7 +125,7 @@ bool SideEffects::apply_label(bool present) {
   const auto response =
       api_.send("patch", web::http::methods::PATCH, path, &body,
                 std::chrono::steady_clock::now() + std::chrono::seconds(5), "application/merge-patch+json");
-  const bool ok = response.transport == election::StoreError::kNone && response.status == 200;
+  const bool ok = response.transport == kube::Transport::kNone && response.status == 200;
   metrics_.side_effect("label", ok ? "success" : "failure");
   log_.log(ok ? log::Level::kInfo : log::Level::kWarn, ok ? "pod label updated" : "pod label update failed",
            {{"election", settings_.election},

@@ -45,7 +45,9 @@ class SideEffects final : public LeadershipListener {
   bool enabled() const;
   // Leadership as the app sees it changed.
   void set_leading(bool leading, std::uint64_t fencing_token) override;
-  // Takes the label off and runs the stop hook if due, waiting at most until `deadline`.
+  // Shutdown: asks for the label to come off and waits, at most until `deadline`, for the worker
+  // to finish that and the hooks already queued (the stop hook of a term that ended among them:
+  // set_leading(false) queued it; stop() runs no hook of its own).
   void stop(election::SteadyTime deadline);
 
  private:

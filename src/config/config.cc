@@ -8,7 +8,9 @@
 #include <map>
 #include <sstream>
 
-#include "config/duration.h"
+#include "util/dns_name.h"
+#include "util/duration.h"
+#include "util/utf8.h"
 
 namespace leasehold::config {
 namespace {
@@ -26,7 +28,7 @@ struct Option {
 };
 
 std::string set_duration(election::Duration& target, const std::string& value) {
-  auto d = parse_duration(value);
+  auto d = util::parse_duration(value);
   if (!d) return "'" + value + "' is not a duration (e.g. 15s, 500ms, 1m30s)";
   target = *d;
   return {};
@@ -67,7 +69,7 @@ std::string set_bool(bool& target, const std::string& value) {
 #define DURATION_OPTION(name, field, help)                                                                             \
   Option {                                                                                                             \
     name, Kind::kDuration, "duration", help, [](Config& c, const std::string& v) { return set_duration(c.field, v); }, \
-        [](const Config& c) { return format_duration(c.field); }                                                       \
+        [](const Config& c) { return util::format_duration(c.field); }                                                 \
   }
 
 const std::vector<Option>& options() {
@@ -404,59 +406,6 @@ void apply_defaults(Config& config, const EnvLookup& env, const std::string& hos
   if (config.kubeconfig.empty()) config.kubeconfig = env("KUBECONFIG");
 }
 
-bool is_valid_utf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t extra;
-    if (c < 0x80) {
-      extra = 0;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3;
-    } else {
-      return false;
-    }
-    if (i + extra >= s.size() && extra > 0) return false;
-    for (size_t k = 1; k <= extra; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8 either.
-    const auto c1 = extra > 0 ? static_cast<unsigned char>(s[i + 1]) : 0;
-    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
-        (c == 0xF4 && c1 >= 0x90)) {
-      return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
-bool is_dns1123_label(const std::string& s) {
-  if (s.empty() || s.size() > 63) return false;
-  for (char c : s) {
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
-      return false;
-    }
-  }
-  return s.front() != '-' && s.back() != '-';
-}
-
-bool is_dns1123_subdomain(const std::string& s) {
-  if (s.empty() || s.size() > 253) return false;
-  std::stringstream parts(s);
-  std::string part;
-  size_t count = 0;
-  while (std::getline(parts, part, '.')) {
-    if (!is_dns1123_label(part)) return false;
-    ++count;
-  }
-  return count > 0 && s.back() != '.';
-}
-
 std::string check_listen_address(const std::string& address) {
   const auto colon = address.rfind(':');
   if (colon == std::string::npos) return "'" + address + "' is not host:port (e.g. 127.0.0.1:4040 or :9090)";
@@ -477,29 +426,16 @@ std::string check_listen_address(const std::string& address) {
   return "'" + address + "': the host must be an IP address or localhost";
 }
 
-bool is_label_key(const std::string& key) {
-  std::string name = key;
-  if (const auto slash = key.find('/'); slash != std::string::npos) {
-    if (!is_dns1123_subdomain(key.substr(0, slash))) return false;
-    name = key.substr(slash + 1);
-  }
-  if (name.empty() || name.size() > 63) return false;
-  const auto alnum = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; };
-  if (!alnum(name.front()) || !alnum(name.back())) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [&](char ch) { return alnum(ch) || ch == '-' || ch == '_' || ch == '.'; });
-}
-
 std::string validate(const Config& c) {
   if (c.election.empty()) return "--election: required (the Lease's name)";
-  if (!is_dns1123_subdomain(c.election)) {
+  if (!util::is_dns1123_subdomain(c.election)) {
     return "--election: '" + c.election + "' is not a DNS-1123 subdomain (lowercase letters, digits, '-', '.')";
   }
-  if (!c.namespace_name.empty() && !is_dns1123_label(c.namespace_name)) {
+  if (!c.namespace_name.empty() && !util::is_dns1123_label(c.namespace_name)) {
     return "--namespace: '" + c.namespace_name + "' is not a DNS-1123 label";
   }
   if (c.identity.empty() || c.identity.size() > 253) return "--identity: must be 1 to 253 characters";
-  if (!is_valid_utf8(c.identity)) return "--identity: must be valid UTF-8";
+  if (!util::is_valid_utf8(c.identity)) return "--identity: must be valid UTF-8";
   for (char ch : c.identity) {
     if (std::isspace(static_cast<unsigned char>(ch)) || std::iscntrl(static_cast<unsigned char>(ch))) {
       return "--identity: must not contain spaces or control characters";
@@ -508,7 +444,7 @@ std::string validate(const Config& c) {
   std::vector<std::string> names;
   for (const auto& e : elections_of(c)) {
     const std::string where = e.name == c.election ? "--" : "elections[" + e.name + "].";
-    if (!is_dns1123_subdomain(e.name)) return "elections: '" + e.name + "' is not a DNS-1123 subdomain";
+    if (!util::is_dns1123_subdomain(e.name)) return "elections: '" + e.name + "' is not a DNS-1123 subdomain";
     if (std::find(names.begin(), names.end(), e.name) != names.end()) {
       return "elections: '" + e.name + "' is listed twice";
     }
@@ -517,7 +453,7 @@ std::string validate(const Config& c) {
       const std::string& text = *err;
       return where + text.substr(0, text.find(' ')) + ": " + text;
     }
-    if (!e.leader_label.empty() && !is_label_key(e.leader_label)) {
+    if (!e.leader_label.empty() && !util::is_label_key(e.leader_label)) {
       return where + "leader-label: '" + e.leader_label +
              "' is not a label key ([prefix/]name: letters, digits, '-', '_', '.', at most 63)";
     }

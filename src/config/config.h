@@ -88,9 +88,6 @@ std::string validate(const Config& config);
 // A listener's address: "host:port", ":port" or "[v6]:port", the host an IP address or
 // localhost, the port 0-65535. Returns the problem or empty.
 std::string check_listen_address(const std::string& address);
-// A Kubernetes label key: [prefix/]name, prefix a DNS-1123 subdomain, name 1-63 characters of
-// [A-Za-z0-9-_.] beginning and ending with a letter or digit.
-bool is_label_key(const std::string& key);
 
 std::string help_text();
 
@@ -100,9 +97,5 @@ std::vector<ElectionSettings> elections_of(const Config& config);
 
 // Every option's flag name, in help order (for docs tests).
 std::vector<std::string> option_names();
-
-bool is_dns1123_subdomain(const std::string& s);
-bool is_dns1123_label(const std::string& s);
-bool is_valid_utf8(const std::string& s);
 
 }  // namespace leasehold::config

@@ -9,7 +9,6 @@
 namespace leasehold::kube {
 namespace {
 
-using election::StoreError;
 using web::http::http_response;
 
 // The outcome of one request, filled in by cpprestsdk's continuation and read
@@ -108,7 +107,7 @@ ApiResponse ApiClient::send(const std::string& verb, const web::http::method& me
   const auto go_at = limiter_.reserve(start, deadline);
   if (!go_at) {
     observe(verb, "rate_limited", election::Duration::zero());
-    return {StoreError::kRateLimited, 0, {}, std::nullopt, "client-side rate limit: no slot before the deadline"};
+    return {Transport::kRateLimited, 0, {}, std::nullopt, "client-side rate limit: no slot before the deadline"};
   }
   std::this_thread::sleep_until(*go_at);
 
@@ -137,10 +136,10 @@ ApiResponse ApiClient::send(const std::string& verb, const web::http::method& me
           try {
             pending->response.body = body.get();
           } catch (const pplx::task_canceled&) {
-            pending->response.transport = StoreError::kTimeout;
+            pending->response.transport = Transport::kTimeout;
             pending->response.detail = "request cancelled at its deadline";
           } catch (const std::exception& e) {
-            pending->response.transport = StoreError::kNetwork;
+            pending->response.transport = Transport::kNetwork;
             pending->response.detail = e.what();
           }
           pending->done = true;
@@ -154,13 +153,13 @@ ApiResponse ApiClient::send(const std::string& verb, const web::http::method& me
         lock.unlock();
         cancel.cancel();
         observe(verb, "timeout", std::chrono::steady_clock::now() - sent);
-        return {StoreError::kTimeout, 0, {}, std::nullopt, "no answer before the deadline"};
+        return {Transport::kTimeout, 0, {}, std::nullopt, "no answer before the deadline"};
       }
       response = pending->response;
     }
     const auto latency = std::chrono::steady_clock::now() - sent;
-    if (response.transport != StoreError::kNone) {
-      observe(verb, response.transport == StoreError::kTimeout ? "timeout" : "network", latency);
+    if (response.transport != Transport::kNone) {
+      observe(verb, response.transport == Transport::kTimeout ? "timeout" : "network", latency);
       return response;
     }
     observe(verb, std::to_string(response.status), latency);

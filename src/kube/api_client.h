@@ -1,7 +1,10 @@
-// ApiClient: HTTPS requests to the Kubernetes API server with a hard deadline
-// per request, a client-side rate limit, bearer-token refresh (the token file
-// is re-read about every minute and right after a 401), and a hook that counts
-// every request by verb and outcome. Credentials never reach logs or errors.
+// ApiClient: HTTPS requests to the Kubernetes API server, bearer-token refresh
+// (the token file is re-read about every minute and right after a 401), and a
+// hook that counts every request by verb and outcome. Requests made with send()
+// have a hard deadline each and pass a client-side rate limit; the watch
+// streams through stream_client() outside both (one long request at a time,
+// paced by LeaseWatch's reconnect backoff), so the limit never delays it.
+// Credentials never reach logs or errors.
 //
 // Thread-safe: the election thread and the watch thread share one ApiClient.
 #pragma once
@@ -14,14 +17,22 @@
 #include <string>
 
 #include "election/clock.h"
-#include "election/lease_store.h"
 #include "kube/kubeconfig.h"
 #include "kube/rate_limiter.h"
 
 namespace leasehold::kube {
 
+// Why no HTTP answer arrived. The API client's own, for any request: LeaseClient maps it to the
+// election's StoreError, a pod patch only tells success from failure.
+enum class Transport {
+  kNone,         // an HTTP answer arrived
+  kTimeout,      // none before the deadline
+  kNetwork,      // connection refused or reset, TLS failure
+  kRateLimited,  // the client-side rate limit had no slot before the deadline
+};
+
 struct ApiResponse {
-  election::StoreError transport = election::StoreError::kNone;  // kNone: an HTTP answer arrived
+  Transport transport = Transport::kNone;
   int status = 0;
   std::string body;
   std::optional<election::Duration> retry_after;
@@ -57,7 +68,8 @@ class ApiClient {
                    const std::string& content_type = "application/json");
 
   // For streaming (watch): a request carrying auth and User-Agent, and the
-  // client to send it with (no overall timeout, only an inactivity timeout).
+  // client to send it with (no overall timeout, only an inactivity timeout; no
+  // rate limit).
   web::http::http_request make_request(const web::http::method& method, const std::string& path);
   web::http::client::http_client& stream_client() { return *stream_client_; }
   void observe(const std::string& verb, const std::string& outcome, election::Duration latency);

@@ -1,8 +1,8 @@
 #include "kube/lease_client.h"
 
 #include "kube/lease_json.h"
-#include "kube/micro_time.h"
 #include "util/json_text.h"
+#include "util/rfc3339.h"
 
 namespace leasehold::kube {
 
@@ -43,15 +43,15 @@ StoreResult LeaseClient::renew(const election::LeaseRecord& expected, const elec
   const json patch = json::array({
       test("holderIdentity", expected.holder_identity),
       test("leaseTransitions", expected.lease_transitions),
-      test("acquireTime", format_micro_time(*expected.acquire_time)),
-      test("renewTime", format_micro_time(*expected.renew_time)),
-      json{{"op", "replace"}, {"path", "/spec/renewTime"}, {"value", format_micro_time(*record.renew_time)}},
+      test("acquireTime", util::format_micro_time(*expected.acquire_time)),
+      test("renewTime", util::format_micro_time(*expected.renew_time)),
+      json{{"op", "replace"}, {"path", "/spec/renewTime"}, {"value", util::format_micro_time(*record.renew_time)}},
       json{{"op", "replace"}, {"path", "/spec/leaseDurationSeconds"}, {"value", record.lease_duration_seconds}},
   });
   const std::string body = json_text(patch);
   const ApiResponse response =
       api_.send("patch", web::http::methods::PATCH, object_path(), &body, deadline, "application/json-patch+json");
-  if (response.transport == StoreError::kNone) {
+  if (response.transport == Transport::kNone) {
     if (response.status == 403 || response.status == 405 || response.status == 415) {
       patch_unusable_ = true;  // not allowed here: renew as before
       return update(record, deadline);
@@ -85,8 +85,12 @@ void LeaseClient::remember(const json& object, const election::LeaseRecord& reco
 StoreResult LeaseClient::interpret(const ApiResponse& response, bool is_create) {
   StoreResult result;
   result.retry_after = response.retry_after;
-  if (response.transport != StoreError::kNone) {
-    result.error = response.transport;
+  if (response.transport != Transport::kNone) {
+    switch (response.transport) {
+      case Transport::kTimeout: result.error = StoreError::kTimeout; break;
+      case Transport::kRateLimited: result.error = StoreError::kRateLimited; break;
+      default: result.error = StoreError::kNetwork;
+    }
     result.detail = response.detail;
     return result;
   }

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "kube/micro_time.h"
+#include "util/rfc3339.h"
 
 namespace leasehold::kube {
 
@@ -86,7 +86,7 @@ std::optional<election::LeaseRecord> lease_from_json(const json& object) {
       // judged from them: one that cannot be read (e.g. Go's zero time) is
       // left out, and the renewal then falls back to a compare-and-swap.
       if (!value.is_string()) continue;
-      (key == "acquireTime" ? record.acquire_time : record.renew_time) = parse_rfc3339(value.get<std::string>());
+      (key == "acquireTime" ? record.acquire_time : record.renew_time) = util::parse_rfc3339(value.get<std::string>());
     }
   }
   // A holder we cannot read means someone may be claiming: not a release.
@@ -118,12 +118,12 @@ json lease_to_json(const election::LeaseRecord& record, const std::string& names
   spec["leaseDurationSeconds"] = record.lease_duration_seconds;
   spec["leaseTransitions"] = record.lease_transitions;
   if (record.acquire_time) {
-    spec["acquireTime"] = format_micro_time(*record.acquire_time);
+    spec["acquireTime"] = util::format_micro_time(*record.acquire_time);
   } else {
     spec.erase("acquireTime");
   }
   if (record.renew_time) {
-    spec["renewTime"] = format_micro_time(*record.renew_time);
+    spec["renewTime"] = util::format_micro_time(*record.renew_time);
   } else {
     spec.erase("renewTime");
   }

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "kube/micro_time.h"
+#include "util/rfc3339.h"
 
 namespace leasehold::log {
 
@@ -16,7 +16,7 @@ Level parse_level(const std::string& name) {
 void Logger::log(Level level, const std::string& message, const nlohmann::json& fields) {
   if (level < min_) return;
   static const char* const names[] = {"debug", "info", "warn", "error"};
-  nlohmann::json line = {{"ts", kube::format_rfc3339_millis(std::chrono::system_clock::now())},
+  nlohmann::json line = {{"ts", util::format_rfc3339_millis(std::chrono::system_clock::now())},
                          {"level", names[static_cast<int>(level)]},
                          {"msg", message}};
   if (fields.is_object()) {

@@ -15,7 +15,6 @@ Level parse_level(const std::string& name);  // unknown names mean info
 class Logger {
  public:
   explicit Logger(Level min_level = Level::kInfo, std::FILE* out = stderr) : min_(min_level), out_(out) {}
-  void set_level(Level level) { min_ = level; }
   void log(Level level, const std::string& message, const nlohmann::json& fields = nlohmann::json::object());
   void debug(const std::string& m, const nlohmann::json& f = nlohmann::json::object()) { log(Level::kDebug, m, f); }
   void info(const std::string& m, const nlohmann::json& f = nlohmann::json::object()) { log(Level::kInfo, m, f); }
@@ -23,7 +22,7 @@ class Logger {
   void error(const std::string& m, const nlohmann::json& f = nlohmann::json::object()) { log(Level::kError, m, f); }
 
  private:
-  Level min_;
+  const Level min_;
   std::FILE* out_;
   std::mutex mutex_;
 };

@@ -76,7 +76,7 @@ ElectionMetrics& Metrics::add_election(const std::string& election, const Status
   return elections_.emplace_back(ElectionMetrics(*this, election, board));
 }
 
-void Metrics::on_request(const std::string& verb, const std::string& outcome, election::Duration latency) {
+void Metrics::api_request(const std::string& verb, const std::string& outcome, election::Duration latency) {
   api_requests_.Add({{"verb", verb}, {"code", outcome}}).Increment();
   api_latency_.Add({{"verb", verb}}, kLatencyBuckets).Observe(seconds(latency));
 }

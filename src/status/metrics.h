@@ -21,7 +21,6 @@
 #include <string>
 
 #include "election/lease_store.h"
-#include "kube/api_client.h"
 #include "status/http_server.h"
 #include "status/status_board.h"
 
@@ -69,12 +68,14 @@ class ElectionMetrics {
   prometheus::Gauge* app_healthy_ = nullptr;  // created when health checking reports first
 };
 
-class Metrics final : public kube::RequestObserver {
+class Metrics {
  public:
   explicit Metrics(const std::string& version);
 
   ElectionMetrics& add_election(const std::string& election, const StatusBoard& board);
-  void on_request(const std::string& verb, const std::string& outcome, election::Duration latency) override;
+  // One request to the API server; outcome: the HTTP status code as text, or
+  // timeout/network/rate_limited.
+  void api_request(const std::string& verb, const std::string& outcome, election::Duration latency);
   // listener: status|ops
   void http_refused(const std::string& listener, Refusal why);
   // Renders everything, after refreshing the time-dependent gauges.

@@ -5,10 +5,10 @@
 #include <map>
 #include <optional>
 
-#include "config/config.h"
-#include "config/duration.h"
 #include "status/status_json.h"
+#include "util/duration.h"
 #include "util/json_text.h"
+#include "util/utf8.h"
 
 namespace leasehold::status {
 namespace {
@@ -93,7 +93,7 @@ void serve(const ServedElection& served, const std::string& resource, const Http
     }
     std::optional<election::Duration> wait;
     if (query.count("wait")) {
-      wait = config::parse_duration(query.at("wait"));
+      wait = util::parse_duration(query.at("wait"));
       if (!wait || *wait < election::Duration::zero()) {
         return exchange->reply(error_answer(400, "bad wait duration (with a unit, e.g. wait=30s)"));
       }
@@ -113,7 +113,7 @@ void serve(const ServedElection& served, const std::string& resource, const Http
     if (resource == "ack") return exchange->reply(e.ack());
     const auto query = parse_query(request.query);
     const std::string to = query.count("to") ? query.at("to") : "";
-    if (to.size() > 253 || !config::is_valid_utf8(to)) return exchange->reply(error_answer(400, "bad successor"));
+    if (to.size() > 253 || !util::is_valid_utf8(to)) return exchange->reply(error_answer(400, "bad successor"));
     return exchange->reply(e.resign(to));
   }
   exchange->reply(not_found());

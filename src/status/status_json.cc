@@ -1,7 +1,7 @@
 #include "status/status_json.h"
 
-#include "kube/micro_time.h"
 #include "util/json_text.h"
+#include "util/rfc3339.h"
 
 namespace leasehold::status {
 
@@ -9,7 +9,7 @@ using nlohmann::json;
 
 namespace {
 json time_or_null(const std::optional<election::WallTime>& t) {
-  return t ? json(kube::format_rfc3339_millis(*t)) : json(nullptr);
+  return t ? json(util::format_rfc3339_millis(*t)) : json(nullptr);
 }
 
 json app_health_json(const AppHealthStatus& h) {
@@ -47,7 +47,7 @@ std::string state_line(const StatusView& v) {
   if (!v.is_leader || !v.valid_until) return "follower 0 0 -\n";
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(v.valid_until->time_since_epoch()).count();
   return "leader " + std::to_string(ms) + " " + std::to_string(v.fencing_token.value_or(0)) + " " +
-         kube::format_rfc3339_millis(*v.valid_until) + "\n";
+         util::format_rfc3339_millis(*v.valid_until) + "\n";
 }
 
 std::string StatusBodyCache::render(const StatusView& view) {

@@ -2,6 +2,7 @@
 # docs_test: the docs say what the product does.
 # - The README's flag table is exactly what `leasehold --help` says, and every flag of --help is
 #   in it.
+# - The README's layer table is the one the build enforces (cmake/layers.cmake).
 # - Every request docs/contract.md lists answers as written (status, Allow header, stream type),
 #   and its query-parameter rule holds.
 # - Every metric name docs/contract.md lists is exported from the start, counters with known
@@ -29,6 +30,23 @@ expect_eq "README documents no flag that --help lacks" "$readme_flags" "$help_fl
 expect "--help mentions the config file's elections: list" grep -q 'elections:' <("$LEASEHOLD" --help)
 for doc in docs/contract.md docs/controlplane.md docs/packaging.md; do
   expect "$doc exists" test -s "$root/$doc"
+done
+
+echo "--- the README's layer table is cmake/layers.cmake's"
+layers="$(sed -n 's/^set(LEASEHOLD_LAYERS \(.*\))$/\1/p' "$root/cmake/layers.cmake")"
+rows="$(sed -n '/^## Design/,/^\* /p' "$root/README.md" | grep -E '^\| `[a-z]+` \|')"
+expect_eq "one row per layer, lowest first" "$(echo "$rows" | cut -d'`' -f2 | xargs)" "$layers"
+below=""
+for layer in $layers; do
+  allowed="$(sed -n "s/^set(LEASEHOLD_LAYER_${layer} \([^)]*\)).*/\1/p" "$root/cmake/layers.cmake" | tr -d '"' | xargs -n1 | sort | xargs)"
+  cell="$(echo "$rows" | grep -E "^\| \`$layer\` \|" | cut -d'|' -f3)"
+  if [[ "$cell" == *"all of the above"* ]]; then
+    documented="$(echo $below | xargs -n1 | sort | xargs)"
+  else
+    documented="$(echo "$cell" | grep -oE '`[a-z]+`' | tr -d '`' | sort | xargs)"
+  fi
+  expect_eq "README: what $layer may include" "$documented" "$allowed"
+  below="$below $layer"
 done
 
 work="$(mktemp -d)"

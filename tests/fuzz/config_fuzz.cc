@@ -8,11 +8,13 @@
 #include <vector>
 
 #include "config/config.h"
-#include "config/duration.h"
 #include "fuzz_util.h"
+#include "util/dns_name.h"
+#include "util/duration.h"
 
 namespace config = leasehold::config;
 namespace fuzz = leasehold::fuzz;
+namespace util = leasehold::util;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::string path = fuzz::scratch_dir() + "/config.yaml";
@@ -31,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string error = config::validate(cfg);
   if (error.empty()) {
     // A valid configuration: what the agent builds on it must hold.
-    FUZZ_CHECK(config::is_dns1123_subdomain(cfg.election), "validate accepted a bad election name");
+    FUZZ_CHECK(util::is_dns1123_subdomain(cfg.election), "validate accepted a bad election name");
     FUZZ_CHECK(cfg.timings.lease_duration > cfg.timings.renew_deadline, "validate accepted lease <= renew");
     FUZZ_CHECK(cfg.api_qps > 0 && cfg.api_burst >= 1, "validate accepted a bad rate limit");
     // The identity goes into the Lease (JSON) and every status answer: it must serialize.
@@ -50,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Every duration setting prints back as it was read (help text, logs).
   for (const auto d : {cfg.timings.lease_duration, cfg.timings.renew_deadline, cfg.timings.retry_period,
                        cfg.timings.safety_margin, cfg.timings.request_timeout, cfg.release_timeout}) {
-    const auto back = config::parse_duration(config::format_duration(d));
+    const auto back = util::parse_duration(util::format_duration(d));
     FUZZ_CHECK(back && *back == d, "format_duration does not parse back to the same duration");
   }
   return 0;

@@ -4,18 +4,18 @@
 #include <cstdint>
 #include <string>
 
-#include "config/duration.h"
 #include "fuzz_util.h"
+#include "util/duration.h"
 
-namespace config = leasehold::config;
+namespace util = leasehold::util;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  const auto d = config::parse_duration(text);
+  const auto d = util::parse_duration(text);
   if (!d) return 0;
   FUZZ_CHECK(d->count() >= 0, "a negative duration");
-  const std::string printed = config::format_duration(*d);
-  const auto back = config::parse_duration(printed);
+  const std::string printed = util::format_duration(*d);
+  const auto back = util::parse_duration(printed);
   FUZZ_CHECK(back.has_value(), "format_duration output does not parse");
   FUZZ_CHECK(*back == *d, "parse_duration(format_duration(d)) != d");
   return 0;

@@ -9,11 +9,12 @@
 
 #include "fuzz_util.h"
 #include "kube/lease_json.h"
-#include "kube/micro_time.h"
+#include "util/rfc3339.h"
 
 using leasehold::election::WallTime;
 using nlohmann::json;
 namespace kube = leasehold::kube;
+namespace util = leasehold::util;
 
 namespace {
 
@@ -23,13 +24,13 @@ std::optional<WallTime> to_micros(const std::optional<WallTime>& t) {
 }
 
 void check_timestamp(const std::string& text) {
-  const auto t = kube::parse_rfc3339(text);
+  const auto t = util::parse_rfc3339(text);
   if (!t) return;
-  const std::string micro = kube::format_micro_time(*t);
-  const auto again = kube::parse_rfc3339(micro);
+  const std::string micro = util::format_micro_time(*t);
+  const auto again = util::parse_rfc3339(micro);
   FUZZ_CHECK(again.has_value(), "format_micro_time output does not parse");
   FUZZ_CHECK(*again == *to_micros(t), "parse(format_micro_time(t)) != t truncated to microseconds");
-  FUZZ_CHECK(kube::parse_rfc3339(kube::format_rfc3339_millis(*t)).has_value(), "format_rfc3339_millis does not parse");
+  FUZZ_CHECK(util::parse_rfc3339(util::format_rfc3339_millis(*t)).has_value(), "format_rfc3339_millis does not parse");
 }
 
 }  // namespace

@@ -2,30 +2,11 @@
 
 #include <doctest/doctest.h>
 
-#include "kube/micro_time.h"
+#include "util/rfc3339.h"
 
 namespace leasehold::kube {
 
 using nlohmann::json;
-
-TEST_CASE("MicroTime round-trips with microseconds") {
-  const auto t = parse_rfc3339("2026-11-26T19:04:05.123456Z");
-  REQUIRE(t.has_value());
-  CHECK(format_micro_time(*t) == "2026-11-26T19:04:05.123456Z");
-  CHECK(format_rfc3339_millis(*t) == "2026-11-26T19:04:05.123Z");
-}
-
-TEST_CASE("RFC 3339 parsing accepts offsets and whole seconds, rejects garbage") {
-  CHECK(parse_rfc3339("2026-11-26T21:04:05+02:00") == parse_rfc3339("2026-11-26T19:04:05Z"));
-  CHECK(parse_rfc3339("2026-11-26T19:04:05Z").has_value());
-  CHECK_FALSE(parse_rfc3339("2026-11-26 19:04:05").has_value());
-  CHECK_FALSE(parse_rfc3339("2026-13-26T19:04:05Z").has_value());
-  CHECK_FALSE(parse_rfc3339("2026-11-26T19:04:05.Z").has_value());
-  CHECK_FALSE(parse_rfc3339("").has_value());
-  CHECK_FALSE(parse_rfc3339("0001-01-01T00:00:00Z").has_value());  // not representable in nanoseconds
-  CHECK_FALSE(parse_rfc3339("9999-12-31T23:59:59Z").has_value());
-  CHECK_FALSE(parse_rfc3339("2026-11-26T19:04:05Zjunk").has_value());
-}
 
 TEST_CASE("a Lease as the API server returns it becomes a record") {
   const json object = json::parse(R"({
@@ -40,7 +21,7 @@ TEST_CASE("a Lease as the API server returns it becomes a record") {
   CHECK(record->lease_duration_seconds == 15);
   CHECK(record->lease_transitions == 3);
   CHECK(record->resource_version == "4711");
-  CHECK(format_micro_time(*record->acquire_time) == "2026-11-26T19:00:00.000001Z");
+  CHECK(util::format_micro_time(*record->acquire_time) == "2026-11-26T19:00:00.000001Z");
 
   SUBCASE("writing it back keeps the fields leasehold does not manage") {
     auto changed = *record;

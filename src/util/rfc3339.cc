@@ -1,15 +1,15 @@
-#include "kube/micro_time.h"
+#include "util/rfc3339.h"
 
 #include <cctype>
 #include <charconv>
 #include <cstdio>
 
-namespace leasehold::kube {
+namespace leasehold::util {
 namespace {
 
 using namespace std::chrono;
 
-std::string format_with_fraction(election::WallTime t, int digits) {
+std::string format_with_fraction(WallTime t, int digits) {
   const auto us = time_point_cast<microseconds>(t);
   const auto day = floor<days>(us);
   const year_month_day ymd{day};
@@ -35,10 +35,10 @@ bool read_int(std::string_view text, size_t pos, size_t len, int& out) {
 
 }  // namespace
 
-std::string format_micro_time(election::WallTime t) { return format_with_fraction(t, 6); }
-std::string format_rfc3339_millis(election::WallTime t) { return format_with_fraction(t, 3); }
+std::string format_micro_time(WallTime t) { return format_with_fraction(t, 6); }
+std::string format_rfc3339_millis(WallTime t) { return format_with_fraction(t, 3); }
 
-std::optional<election::WallTime> parse_rfc3339(std::string_view s) {
+std::optional<WallTime> parse_rfc3339(std::string_view s) {
   int y, mo, d, h, mi, se;
   if (!read_int(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !read_int(s, 5, 2, mo) || s[7] != '-' ||
       !read_int(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !read_int(s, 11, 2, h) || s[13] != ':' ||
@@ -80,7 +80,7 @@ std::optional<election::WallTime> parse_rfc3339(std::string_view s) {
   // (Go's zero time 0001-01-01 among them) cannot be represented.
   if (y < 1678 || y > 2261) return std::nullopt;
   auto t = sys_days{ymd} + hours{h} + minutes{mi} + seconds{se} + nanoseconds{nanos} - minutes{offset_minutes};
-  return time_point_cast<election::WallTime::duration>(t);
+  return time_point_cast<WallTime::duration>(t);
 }
 
-}  // namespace leasehold::kube
+}  // namespace leasehold::util

@@ -1,12 +1,12 @@
-#include "config/duration.h"
+#include "util/duration.h"
 
 #include <cctype>
 #include <cmath>
 
-namespace leasehold::config {
+namespace leasehold::util {
 
-std::optional<election::Duration> parse_duration(std::string_view s) {
-  if (s == "0") return election::Duration::zero();
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view s) {
+  if (s == "0") return std::chrono::nanoseconds::zero();
   if (s.empty()) return std::nullopt;
   double total_ns = 0;
   size_t i = 0;
@@ -43,10 +43,10 @@ std::optional<election::Duration> parse_duration(std::string_view s) {
     total_ns += value * scale;
   }
   if (!std::isfinite(total_ns) || total_ns > 1e18) return std::nullopt;
-  return election::Duration(static_cast<long long>(std::llround(total_ns)));
+  return std::chrono::nanoseconds(static_cast<long long>(std::llround(total_ns)));
 }
 
-std::string format_duration(election::Duration d) {
+std::string format_duration(std::chrono::nanoseconds d) {
   using namespace std::chrono;
   const auto ns = d.count();
   if (ns == 0) return "0s";
@@ -61,4 +61,4 @@ std::string format_duration(election::Duration d) {
   return std::to_string(ns) + "ns";
 }
 
-}  // namespace leasehold::config
+}  // namespace leasehold::util
