@@ -16,7 +16,7 @@
 #     begins no earlier than the old claim's end, the fencing token grows, Prometheus sees no
 #     leader meanwhile and the chart's LeaseholdNoLeader alert goes pending or firing;
 #   - leadership follows the app's health (the chart's appHealth on the example app's /healthz):
-#     the leader's app killed (kill -9 on the node), then hung (SIGSTOP): its sidecar stops
+#     the leader's app crash-looping (kill -9 on the node), then hung (SIGSTOP): its sidecar stops
 #     leading, a healthy pod takes over, the unhealthy pod never takes the Lease back, and the
 #     kubelet restarts the app (the hung one by its livenessProbe), healthy again;
 #   - `helm uninstall`: the Lease released, nothing left but what the user made;
@@ -384,10 +384,12 @@ figures "crash_failover_ms=$(ms_between "$t_kill" "${new_leader_at:-$t_kill}")" 
 expect "steady again: sum(leasehold_is_leader) == 1 in Prometheus" wait_until 20 prom_is "$leaders_q" 1
 
 # ============================================================================================
-# app_fails POD SIGNAL: the leader's app is killed (KILL) or hung (STOP) on the node. Its sidecar
-# must stop leading once appHealth's threshold is met, a healthy pod must take over (after the
-# handoff's wait for an acknowledgement that cannot come), the unhealthy pod must never take the
-# Lease back, and the kubelet restarts the app, after which it is healthy again.
+# app_fails SIGNAL: the leader's app is crash-looping (KILL: killed on the node each time the
+# kubelet restarts it, until its sidecar stops leading; a single quick restart may stay under the
+# failure threshold, as it should) or hung (STOP). Its sidecar must stop leading once appHealth's
+# threshold is met, a healthy pod must take over (after the handoff's wait for an acknowledgement
+# that cannot come), the unhealthy pod must never take the Lease back, and the kubelet restarts
+# the app, after which it is healthy again.
 app_fails() {
   local sig="$1" victim tok0 restarts0 pid t0 t_demoted="" t_new="" retook="" deadline h tok1 t1
   wait_until 30 settled || { fail "no settled leader before the app's $sig"; return; }
@@ -398,9 +400,14 @@ app_fails() {
   [ -n "$pid" ] || { fail "no app process of $victim on the node"; return; }
   t0=$(date +%s%N)
   kill -"$sig" "$pid"
-  deadline=$(($(date +%s) + 60))
+  local kills=1
+  deadline=$(($(date +%s) + 90))
   while [ "$(date +%s)" -lt "$deadline" ]; do
     [ -z "$t_demoted" ] && [ "$(pod_metric "$victim" '^leasehold_is_leader\{')" = 0 ] && t_demoted=$(date +%s%N)
+    if [ "$sig" = KILL ] && [ -z "$t_demoted" ]; then
+      pid="$(app_pid "$victim")"
+      [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && kills=$((kills + 1))
+    fi
     h="$(holder)"
     if [ -n "$h" ] && [ "${h%_*}" != "$victim" ]; then
       [ -z "$t_new" ] && t_new=$(date +%s%N)
@@ -422,10 +429,10 @@ app_fails() {
   tok1="$(pod_metric "$new" '^leasehold_fencing_token\{')"
   expect "the fencing token grows ($tok0 -> $tok1)" [ "${tok1:-0}" -gt "${tok0:-0}" ]
   wait_until 10 witness_has_token "${tok1:-0}"; t1="$(witness_ns_of "${tok1:-0}")"
-  figures "app_${sig}_to_demotion_ms=$(ms_between "$t0" "${t_demoted:-$t0}")" \
+  figures "app_${sig}_to_demotion_ms=$(ms_between "$t0" "${t_demoted:-$t0}")" "kills=$([ "$sig" = KILL ] && echo "$kills" || echo 0)" \
     "app_${sig}_to_new_leader_app_ms=$(ms_between "$t0" "${t1:-$t0}")" "handoff_timeout=$HANDOFF"
 }
-echo "== the leader's app killed (kill -9 on the node): leadership follows the app's health"
+echo "== the leader's app crash-looping (kill -9 on the node): leadership follows the app's health"
 app_fails KILL
 echo "== the leader's app hung (SIGSTOP on the node): leadership moves, the livenessProbe restarts it"
 app_fails STOP

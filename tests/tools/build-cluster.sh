@@ -11,36 +11,26 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-bin="${TOOLS_BIN:-$root/.cache/tools/bin}"
-mkdir -p "$bin"
+# shellcheck source=lib.sh
+. "$here/lib.sh"   # bin, KUBE_VERSION, kube_ldflags, tools_up_to_date
 
-KUBE_VERSION=v1.37.2       # k8s.io/kubernetes; its staging modules are served as v0.37.2
 PROMETHEUS_VERSION=v0.316.0    # github.com/prometheus/prometheus module version of ...
 PROMETHEUS_APP_VERSION=3.16.0  # ... Prometheus 3.16.0
+PROMETHEUS_TAGS=remove_all_sd,enable_kubernetes_sd
 
 stamp_input() {
-  echo "$KUBE_VERSION $PROMETHEUS_VERSION $(go env GOVERSION)"
-  cat "$here/cluster/go.mod" "$here/cluster/go.sum" "$here/build-cluster.sh"
+  echo "$KUBE_VERSION $PROMETHEUS_VERSION $PROMETHEUS_TAGS $(go env GOVERSION) $kube_ldflags"
+  cat "$here/cluster/go.mod" "$here/cluster/go.sum"
 }
 stamp="$(stamp_input | sha256sum | cut -d' ' -f1)"
 kube_cmds=(kubelet kube-controller-manager kube-scheduler kube-proxy)
 wanted=("${kube_cmds[@]}" prometheus promtool)
-all_present=1
-for b in "${wanted[@]}"; do [ -x "$bin/$b" ] || all_present=0; done
-if [ "$all_present" = 1 ] && [ "$(cat "$bin/.stamp-cluster" 2>/dev/null)" = "$stamp" ]; then
+if tools_up_to_date .stamp-cluster "$stamp" "${wanted[@]}"; then
   echo "tools (cluster): up to date in $bin"
   exit 0
 fi
 
 start=$(date +%s)
-export CGO_ENABLED=0
-minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
-kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
- -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor \
- -X k8s.io/component-base/version.gitTreeState=clean \
- -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION \
- -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 
 cd "$here/cluster"
 for c in "${kube_cmds[@]}"; do
@@ -54,7 +44,7 @@ done
 gobin="$(mktemp -d)"
 trap 'rm -rf "$gobin"' EXIT
 t=$(date +%s)
-GOBIN="$gobin" go install -trimpath -tags remove_all_sd,enable_kubernetes_sd \
+GOBIN="$gobin" go install -trimpath -tags "$PROMETHEUS_TAGS" \
   -ldflags "-s -w -X github.com/prometheus/common/version.Version=$PROMETHEUS_APP_VERSION" \
   "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
   "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"

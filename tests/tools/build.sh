@@ -4,36 +4,25 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-bin="${TOOLS_BIN:-$root/.cache/tools/bin}"
-mkdir -p "$bin"
+# shellcheck source=lib.sh
+. "$here/lib.sh"   # bin, KUBE_VERSION, kube_ldflags, tools_up_to_date
 
-KUBE_VERSION=v1.37.2   # k8s.io/kubernetes; its staging modules are served as v0.37.2
 HELM_VERSION=v3.21.4
 TOXIPROXY_VERSION=v2.12.0
 
 stamp_input() {
-  echo "$KUBE_VERSION $HELM_VERSION $TOXIPROXY_VERSION $(go env GOVERSION)"
-  cat "$here/go.mod" "$here/go.sum" "$here/build.sh"
+  echo "$KUBE_VERSION $HELM_VERSION $TOXIPROXY_VERSION $(go env GOVERSION) $kube_ldflags"
+  cat "$here/go.mod" "$here/go.sum"
   find "$here/reference-elector" -type f -name '*.go' | sort | xargs cat
 }
 stamp="$(stamp_input | sha256sum | cut -d' ' -f1)"
 wanted=(kube-apiserver kubectl etcd helm toxiproxy-server toxiproxy-cli reference-elector)
-all_present=1
-for b in "${wanted[@]}"; do [ -x "$bin/$b" ] || all_present=0; done
-if [ "$all_present" = 1 ] && [ "$(cat "$bin/.stamp" 2>/dev/null)" = "$stamp" ]; then
+if tools_up_to_date .stamp "$stamp" "${wanted[@]}"; then
   echo "tools: up to date in $bin"
   exit 0
 fi
 
 start=$(date +%s)
-export CGO_ENABLED=0
-minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
-kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
- -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor \
- -X k8s.io/component-base/version.gitTreeState=clean \
- -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION \
- -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
 
 cd "$here"
 echo "tools: building kube-apiserver $KUBE_VERSION"
