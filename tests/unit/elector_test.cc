@@ -809,7 +809,11 @@ TEST_CASE("the largest values the API server accepts are waited out, not overflo
 
 TEST_CASE("randomised faults: never two agents claiming at once") {
   // Seeded, so a failure reproduces. Faults: errors, partitions, slow answers,
-  // lost answers, pauses of one agent, releases, deletions, hand edits.
+  // lost answers, pauses of one agent, releases, deletions, hand edits, renewals by patch or by
+  // update, patches the server misreads.
+  int patched = 0;
+  int patch_tests_failed = 0;
+  int patching_turned_off = 0;
   for (unsigned seed = 1; seed <= 40; ++seed) {
     CAPTURE(seed);
     std::mt19937 rng(seed);
@@ -869,7 +873,17 @@ TEST_CASE("randomised faults: never two agents claiming at once") {
       clock.advance(std::chrono::milliseconds(100 + rng() % 900));
     }
     CHECK(leader_time > 0);
+    for (auto& agent : agents) {
+      patched += agent->store.renewed_by_patch;
+      patch_tests_failed += agent->store.patch_tests_failed;
+      patching_turned_off += agent->store.patching_turned_off;
+    }
   }
+  // Both ways of renewing were taken, and a 422 turned patching off.
+  CHECK(patched > 0);
+  CHECK(patching_turned_off > 0);
+  MESSAGE("renewals by patch: ", patched, ", patches answered 422: ", patch_tests_failed,
+          ", of them on an unchanged Lease: ", patching_turned_off);
 }
 
 }  // namespace leasehold::testing

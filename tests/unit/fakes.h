@@ -81,7 +81,9 @@ class FakeLeaseStore final : public election::LeaseStore {
   // The server reads the patch's test values differently from how they were
   // written: every test fails, even on an unchanged Lease.
   bool patch_tests_fail = false;
-  int patch_tests_failed = 0;  // 422 answers so far
+  int patch_tests_failed = 0;   // 422 answers so far
+  int renewed_by_patch = 0;     // renewals written by the patch
+  int patching_turned_off = 0;  // 422s on an unchanged Lease, settled by an update
   int calls = 0;
 
   StoreResult get(SteadyTime deadline) override {
@@ -120,12 +122,16 @@ class FakeLeaseStore final : public election::LeaseStore {
       LeaseRecord renewed = now;
       renewed.renew_time = record.renew_time;
       renewed.lease_duration_seconds = record.lease_duration_seconds;
+      ++renewed_by_patch;
       return {StoreError::kNone, server_.commit(renewed), {}, {}};
     });
     if (patched.detail != kTestFailed) return patched;
     ++patch_tests_failed;
     StoreResult settled = update(record, deadline);
-    if (settled.ok()) guarded_renew = false;
+    if (settled.ok()) {
+      guarded_renew = false;
+      ++patching_turned_off;
+    }
     return settled;
   }
 
