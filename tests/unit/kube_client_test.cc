@@ -238,7 +238,11 @@ TEST_CASE("ApiClient: a refused connection is a network error") {
 }
 
 TEST_CASE("ApiClient: after a 401 the token file is read again and the request retried once") {
-  const fs::path token = fs::temp_directory_path() / ("leasehold-token-" + std::to_string(std::random_device{}()));
+  struct TokenFile {
+    ~TokenFile() { fs::remove(path); }
+    fs::path path = fs::temp_directory_path() / ("leasehold-token-" + std::to_string(std::random_device{}()));
+  } file;
+  const fs::path& token = file.path;
   std::ofstream(token) << "old-token\n";
   ScriptedServer server;
   kube::KubeConfig config;
@@ -263,7 +267,6 @@ TEST_CASE("ApiClient: after a 401 the token file is read again and the request r
   CHECK(requests[2].header("authorization") == "Bearer new-token");
   CHECK(requests[3].target == "/c");
   CHECK(requests[4].target == "/c");
-  fs::remove(token);
 }
 
 // --- LeaseClient -------------------------------------------------------------
