@@ -57,6 +57,9 @@ CommandResult run_command(const std::string& shell_command,
     ::execve("/bin/sh", const_cast<char* const*>(argv), envp.data());
     ::_exit(127);
   }
+  // The parent sets the group too: a timeout that comes before the child ran setpgid() would
+  // otherwise find no group to kill, and wait for the command forever.
+  ::setpgid(pid, pid);
   ::close(pipe_fds[1]);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool open = true;

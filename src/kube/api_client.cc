@@ -1,6 +1,7 @@
 #include "kube/api_client.h"
 
 #include <boost/asio/ssl.hpp>
+#include <charconv>
 #include <condition_variable>
 #include <fstream>
 #include <sstream>
@@ -25,12 +26,14 @@ struct Pending {
 std::optional<election::Duration> parse_retry_after(const web::http::http_headers& headers) {
   auto it = headers.find("Retry-After");
   if (it == headers.end()) return std::nullopt;
-  try {
-    const long seconds = std::stol(it->second);
-    if (seconds >= 0 && seconds < 86400) return std::chrono::seconds(seconds);
-  } catch (const std::exception&) {
+  // Only the whole value as digits: "1.5" or "5abc" are not a number of seconds.
+  const std::string& value = it->second;
+  long seconds = -1;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (error != std::errc() || end != value.data() + value.size() || seconds < 0 || seconds >= 86400) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return std::chrono::seconds(seconds);
 }
 
 ApiClient::ApiClient(KubeConfig config, ApiClientOptions options, RequestObserver* observer)

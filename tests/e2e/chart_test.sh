@@ -15,12 +15,11 @@
 # the control-plane part.
 set -uo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-# shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
-source "$root/tests/lib/testlib.sh"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../lib/suite.sh
+source "$root/tests/lib/suite.sh"
 
-export PATH="${TOOLS_BIN:-$root/.cache/tools/bin}:$PATH"
+export PATH="$TOOLS_BIN:$PATH"
 for tool in helm kubectl jq; do
   command -v "$tool" >/dev/null || { echo "chart_test: $tool not found (build the tools: tests/tools/build.sh)" >&2; exit 1; }
 done
@@ -36,22 +35,15 @@ if [ -z "$PY" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 [ -n "$PY" ] || { echo "chart_test: no python3 with PyYAML (apt-get install python3-yaml)" >&2; exit 1; }
 
-tmp="$(mktemp -d)"
-cp_dir=""
-cleanup() {
-  if [ -n "$cp_dir" ]; then "$root/tests/controlplane/down" "$cp_dir" >/dev/null 2>&1 || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-export HELM_CACHE_HOME="$tmp/helm/cache" HELM_CONFIG_HOME="$tmp/helm/config" HELM_DATA_HOME="$tmp/helm/data"
+suite_begin chart_test
+export HELM_CACHE_HOME="$work/helm/cache" HELM_CONFIG_HOME="$work/helm/config" HELM_DATA_HOME="$work/helm/data"
 
-# The charts are staged in $tmp so that `helm dependency build` does not touch the work tree.
-mkdir -p "$tmp/charts"
-cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$tmp/charts/"
-rm -rf "$tmp/charts/leasehold-example/charts" "$tmp/charts/leasehold-example/Chart.lock"
-lib="$tmp/charts/leasehold"
-example="$tmp/charts/leasehold-example"
+# The charts are staged in $work so that `helm dependency build` does not touch the work tree.
+mkdir -p "$work/charts"
+cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$work/charts/"
+rm -rf "$work/charts/leasehold-example/charts" "$work/charts/leasehold-example/Chart.lock"
+lib="$work/charts/leasehold"
+example="$work/charts/leasehold-example"
 values="$root/tests/chart-values"
 
 # YAML documents on stdin -> one JSON array of the non-empty documents.
@@ -71,7 +63,7 @@ done
 expect_fail "the library chart alone is not installable" helm template x "$lib"
 
 echo "== default values (native sidecar)"
-out="$(render 2>"$tmp/err")" || { fail "helm template (default values): $(cat "$tmp/err")"; out=""; }
+out="$(render 2>"$work/err")" || { fail "helm template (default values): $(cat "$work/err")"; out=""; }
 d="$(to_json <<<"$out")"
 expect_eq "objects rendered" "$(q "$d" '[.[] | .kind] | sort')" '["Deployment","Role","RoleBinding","ServiceAccount"]'
 expect_eq "no object carries metadata.namespace" "$(q "$d" '[.[] | select(.metadata.namespace)] | length')" 0
@@ -199,7 +191,7 @@ expect_fail "schema rejects a path without a leading slash" render --set leaseho
 echo "== your own chart, as docs/packaging.md says, with elections"
 # block FILE HEADING: the first fenced block after the line that starts with HEADING.
 block() { awk -v h="$2" 'index($0, h) == 1 { on = 1; next } on && /^```/ { if (grab) exit; grab = 1; next } grab' "$1"; }
-mine="$tmp/charts/my-app"
+mine="$work/charts/my-app"
 mkdir -p "$mine/templates"
 { printf 'apiVersion: v2\nname: my-app\nversion: 0.1.0\n'; block "$root/docs/packaging.md" '`Chart.yaml`:'; } >"$mine/Chart.yaml"
 block "$root/docs/packaging.md" '`values.yaml`:' >"$mine/values.yaml"
@@ -207,21 +199,21 @@ block "$root/docs/packaging.md" '`templates/leasehold-rbac.yaml`:' >"$mine/templ
 block "$root/docs/packaging.md" '`templates/deployment.yaml` (the parts to add):' >"$mine/templates/deployment.yaml"
 expect "the recipe's deployment template includes leasehold.config" grep -q 'include "leasehold.config"' "$mine/templates/deployment.yaml"
 expect "helm dependency build of the recipe's chart" helm dependency build --skip-refresh "$mine"
-if out="$(helm template my-app "$mine" --set 'leasehold.elections[0].name=jobs-b' 2>"$tmp/err")"; then
+if out="$(helm template my-app "$mine" --set 'leasehold.elections[0].name=jobs-b' 2>"$work/err")"; then
   d="$(to_json <<<"$out")"
   expect_eq "recipe: the ConfigMap the sidecar mounts is rendered" \
     "$(q "$d" "[.[] | select(.kind == \"ConfigMap\") | .metadata.name] == [$pod | .volumes[] | .configMap.name // empty]")" true
   expect_eq "recipe: one ConfigMap, listing jobs-b" \
     "$(q "$d" '[.[] | select(.kind == "ConfigMap") | .data["config.yaml"]]')" '["elections:\n  - name: \"jobs-b\"\n"]'
 else
-  fail "helm template of the recipe's chart with elections: $(cat "$tmp/err")"
+  fail "helm template of the recipe's chart with elections: $(cat "$work/err")"
 fi
 expect "recipe without elections renders too" helm template my-app "$mine"
 sed -i '/include "leasehold.config"/d' "$mine/templates/deployment.yaml"
-if helm template my-app "$mine" --set 'leasehold.elections[0].name=jobs-b' >/dev/null 2>"$tmp/err"; then
+if helm template my-app "$mine" --set 'leasehold.elections[0].name=jobs-b' >/dev/null 2>"$work/err"; then
   fail "without leasehold.config, elections render a pod whose ConfigMap is missing (expected a render error)"
 else
-  expect_match "without leasehold.config, the render fails and says what to include" "$(tr '\n' ' ' <"$tmp/err")" \
+  expect_match "without leasehold.config, the render fails and says what to include" "$(tr '\n' ' ' <"$work/err")" \
     'include \\?"leasehold.config\\?"'
 fi
 expect "without elections, leasehold.config is not needed" helm template my-app "$mine"
@@ -244,10 +236,10 @@ expect_eq "custom: PodMonitor labels" "$(q "$d" "$pm | .metadata.labels.release"
 echo "== schema and template checks reject bad values"
 for f in "$values"/bad-*.yaml; do
   name="${f##*/}"
-  if render -f "$f" >/dev/null 2>"$tmp/err"; then
+  if render -f "$f" >/dev/null 2>"$work/err"; then
     fail "$name rendered (expected a rejection)"
   else
-    expect_match "$name rejected" "$(tr '\n' ' ' <"$tmp/err")" 'values don.t meet the specifications of the schema|leasehold: set election|Additional property|Invalid type|must be one of'
+    expect_match "$name rejected" "$(tr '\n' ' ' <"$work/err")" 'values don.t meet the specifications of the schema|leasehold: set election|Additional property|Invalid type|must be one of'
   fi
 done
 expect_fail "--set leasehold.statusPort=0 rejected" render --set leasehold.statusPort=0
@@ -257,13 +249,13 @@ expect_fail "--set leasehold.election=Not_A_Name rejected" render --set leasehol
 expect "--set leasehold.sidecarMode=classic accepted" render --set leasehold.sidecarMode=classic
 
 echo "== plain manifests"
-mkdir -p "$tmp/manifests"
-if HELM="$(command -v helm)" "$root/manifests/generate.sh" "$tmp/manifests" >/dev/null 2>"$tmp/err"; then
+mkdir -p "$work/manifests"
+if HELM="$(command -v helm)" "$root/manifests/generate.sh" "$work/manifests" >/dev/null 2>"$work/err"; then
   for f in rbac.yaml deployment.yaml leasehold-alerts.yaml; do
-    expect "manifests/$f is what manifests/generate.sh renders" diff -u "$root/manifests/$f" "$tmp/manifests/$f"
+    expect "manifests/$f is what manifests/generate.sh renders" diff -u "$root/manifests/$f" "$work/manifests/$f"
   done
 else
-  fail "manifests/generate.sh: $(cat "$tmp/err")"
+  fail "manifests/generate.sh: $(cat "$work/err")"
 fi
 expect_eq "manifests/ hold exactly the chart's default objects" \
   "$(cat "$root/manifests/rbac.yaml" "$root/manifests/deployment.yaml" | to_json | jq -c 'sort_by(.kind)')" \
@@ -277,14 +269,11 @@ if [ "${CHART_TEST_NO_CLUSTER:-}" = 1 ]; then
 fi
 
 echo "== against a real control plane"
-cp_dir="$(mktemp -d)"
-if ! "$root/tests/controlplane/up" "$cp_dir" >"$tmp/up.log" 2>&1; then
-  fail "control plane did not start: $(tail -n 5 "$tmp/up.log")"
+if ! controlplane_start "$work/cp"; then
+  fail "control plane did not start: $(tail -n 5 "$work/cp.log")"
   summary
   exit
 fi
-# shellcheck disable=SC1091
-source "$cp_dir/env"
 ns="chart-test"
 # Pods in this namespace must pass Pod Security "restricted" (enforced; warnings for workloads).
 kubectl create namespace "$ns" >/dev/null
@@ -317,24 +306,24 @@ expect_match "a pod without the restricted securityContext is refused (PSA is en
       pss-negative-control 2>&1)" 'violates PodSecurity "restricted'
 for f in default native classic custom; do
   args=(); [ "$f" = default ] || args=(-f "$values/$f.yaml")
-  render "${args[@]}" >"$tmp/$f.yaml"
+  render "${args[@]}" >"$work/$f.yaml"
   expect "$f: every object accepted by kubectl apply --dry-run=server" \
-    kubectl apply -n "$ns" --dry-run=server -f "$tmp/$f.yaml"
-  kubectl apply -n "$ns" --dry-run=server -f "$tmp/$f.yaml" >/dev/null 2>"$tmp/warn" || true
-  expect_eq "$f: no Pod Security warning" "$(grep -c 'would violate PodSecurity' "$tmp/warn")" 0
+    kubectl apply -n "$ns" --dry-run=server -f "$work/$f.yaml"
+  kubectl apply -n "$ns" --dry-run=server -f "$work/$f.yaml" >/dev/null 2>"$work/warn" || true
+  expect_eq "$f: no Pod Security warning" "$(grep -c 'would violate PodSecurity' "$work/warn")" 0
   # The pod template as a Pod: admission enforces "restricted" on Pods (and validates the sidecar).
-  to_json <"$tmp/$f.yaml" | jq '.[] | select(.kind == "Deployment")
+  to_json <"$work/$f.yaml" | jq '.[] | select(.kind == "Deployment")
       | {apiVersion: "v1", kind: "Pod", metadata: {name: "pss-check", labels: .spec.template.metadata.labels},
-         spec: .spec.template.spec}' >"$tmp/$f.pod.json"
+         spec: .spec.template.spec}' >"$work/$f.pod.json"
   expect "$f: pod template admitted under Pod Security restricted (server dry run)" \
-    kubectl create -n "$ns" --dry-run=server -f "$tmp/$f.pod.json"
+    kubectl create -n "$ns" --dry-run=server -f "$work/$f.pod.json"
 done
 expect "manifests/ accepted by kubectl apply --dry-run=server -n" \
   kubectl apply -n "$ns" --dry-run=server -f "$root/manifests/rbac.yaml" -f "$root/manifests/deployment.yaml"
 # The README's minimal sidecar, as written, in a pod with the volume and an app container it names.
 awk '/A minimal sidecar, for orientation:/ { on = 1 } on && /^```yaml/ { grab = 1; next } grab && /^```/ { exit } grab' \
-  "$root/README.md" >"$tmp/readme-sidecar.yaml"
-"$PY" - "$tmp/readme-sidecar.yaml" >"$tmp/readme-pod.json" <<'PY'
+  "$root/README.md" >"$work/readme-sidecar.yaml"
+"$PY" - "$work/readme-sidecar.yaml" >"$work/readme-pod.json" <<'PY'
 import json, sys, yaml
 spec = yaml.safe_load(open(sys.argv[1]))
 spec["serviceAccountName"] = "my-app"
@@ -345,17 +334,17 @@ spec["containers"] = [{"name": "app", "image": "app:1", "volumeMounts": [{"name"
 print(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "readme-sidecar"}, "spec": spec}))
 PY
 expect "the README's minimal sidecar passes Pod Security restricted on its own (server dry run)" \
-  kubectl create -n "$ns" --dry-run=server -f "$tmp/readme-pod.json"
+  kubectl create -n "$ns" --dry-run=server -f "$work/readme-pod.json"
 
 echo "== helm install / uninstall of the example chart"
 kubectl create namespace chart-install >/dev/null
 kubectl label namespace chart-install pod-security.kubernetes.io/enforce=restricted >/dev/null
-if helm install -n chart-install leasehold-example "$example" >"$tmp/install.out" 2>&1; then
+if helm install -n chart-install leasehold-example "$example" >"$work/install.out" 2>&1; then
   pass "helm install -n chart-install leasehold-example"
 else
-  fail "helm install: $(tail -n 3 "$tmp/install.out")"
+  fail "helm install: $(tail -n 3 "$work/install.out")"
 fi
-expect_match "NOTES tell who leads" "$(tr '\n' ' ' <"$tmp/install.out")" \
+expect_match "NOTES tell who leads" "$(tr '\n' ' ' <"$work/install.out")" \
   "kubectl -n chart-install get lease leasehold-example -o jsonpath='\{\.spec\.holderIdentity\}'"
 expect_eq "installed objects are in the release namespace" \
   "$(kubectl get -n chart-install deployment,serviceaccount,role,rolebinding -l app.kubernetes.io/instance=leasehold-example -o name | sort | tr '\n' ' ')" \
@@ -366,10 +355,10 @@ expect_eq "uninstall removes them" \
 
 echo "== the Role, bound to the ServiceAccount, allows exactly what the agent needs"
 kubectl apply -n "$ns" -f "$root/manifests/rbac.yaml" >/dev/null
-token="$(kubectl create token leasehold-example -n "$ns" --duration=10m 2>"$tmp/err")" || fail "kubectl create token: $(cat "$tmp/err")"
-: >"$tmp/empty-kubeconfig"
+token="$(kubectl create token leasehold-example -n "$ns" --duration=10m 2>"$work/err")" || fail "kubectl create token: $(cat "$work/err")"
+: >"$work/empty-kubeconfig"
 as_sa() {
-  kubectl --kubeconfig "$tmp/empty-kubeconfig" --server "$APISERVER_URL" --certificate-authority "$APISERVER_CA" \
+  kubectl --kubeconfig "$work/empty-kubeconfig" --server "$APISERVER_URL" --certificate-authority "$APISERVER_CA" \
     --token "$token" "$@"
 }
 expect_eq "the token authenticates as the ServiceAccount" \

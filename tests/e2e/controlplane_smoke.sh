@@ -7,38 +7,17 @@
 # client-go reference electors fail over on SIGTERM.
 set -uo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
-TESTLIB_SUITE=controlplane_smoke
-# shellcheck source=../lib/testlib.sh
-. "$root/tests/lib/testlib.sh"
-# shellcheck source=../lib/kube.sh
-. "$root/tests/lib/kube.sh"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=../lib/suite.sh
+. "$root/tests/lib/suite.sh"
+suite_begin controlplane_smoke
 up="$root/tests/controlplane/up"
 down="$root/tests/controlplane/down"
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-cp-smoke.XXXXXX")"
 cp1="$work/cp1"
 cp2="$work/cp2"
-bg_pids=()
-
-cleanup() {
-  local p
-  for p in "${bg_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null; done
-  "$down" "$cp2" >/dev/null 2>&1
-  "$down" "$cp1" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-# forget_bg PID: drop a reaped background PID so cleanup never signals a recycled one.
-forget_bg() {
-  local p keep=()
-  for p in "${bg_pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  bg_pids=("${keep[@]}")
-}
-trap 'exit 130' INT TERM
+# The EXIT trap stops the tracked processes and the control planes (2, then 1), and removes $work.
+at_exit "$down" "$cp1"
+at_exit "$down" "$cp2"
 
 echo "controlplane_smoke: tools from $TOOLS_BIN"
 
@@ -123,7 +102,7 @@ curl -sN --max-time 30 --cacert "$APISERVER_CA" "${admin[@]}" \
   "$APISERVER_URL$(leases_path "$ns")?watch=1&fieldSelector=metadata.name%3D$lease&resourceVersion=$rv&timeoutSeconds=25" \
   >"$work/watch.out" 2>"$work/watch.err" &
 watch_pid=$!
-bg_pids+=("$watch_pid")
+track_pid "$watch_pid"
 expect "kubectl patch changes the holder" \
   kube_kubectl patch lease -n "$ns" "$lease" --type=merge -p '{"spec":{"holderIdentity":"watched"}}'
 watch_saw() { grep -q '"type":"MODIFIED".*"holderIdentity":"watched"' "$work/watch.out"; }
@@ -131,7 +110,7 @@ expect "the watch (fieldSelector=metadata.name) sees MODIFIED with the new holde
 expect_eq "the watch saw no other event" "$(grep -c '"type"' "$work/watch.out")" 1
 kill "$watch_pid" 2>/dev/null
 wait "$watch_pid" 2>/dev/null
-forget_bg "$watch_pid"
+forget_pid "$watch_pid"
 
 # --- d. a minted ServiceAccount token with a leases-only Role -------------------------------------
 cat >"$work/rbac.yaml" <<'EOF'
@@ -204,9 +183,7 @@ expect_fail "control plane 2 does not know control plane 1's namespace" \
 pids2="$(cat "$cp2/pids" 2>/dev/null)"
 expect_eq "control plane 2 recorded 2 pids" "$(echo "$pids2" | grep -c '^[0-9][0-9]*$')" 2
 expect "down stops control plane 2" "$down" "$cp2"
-# gone PID: no such process, or only a zombie left.
-gone() { local st; st="$(ps -o stat= -p "$1" 2>/dev/null)"; [ -z "$st" ] || [ "${st:0:1}" = Z ]; }
-alive_any() { local p; for p in "$@"; do gone "$p" || return 0; done; return 1; }
+alive_any() { local p; for p in "$@"; do process_gone "$p" || return 0; done; return 1; }
 # shellcheck disable=SC2086
 expect_fail "no process of control plane 2 is left" alive_any $pids2
 expect "down removed control plane 2's dir" test ! -e "$cp2"
@@ -215,39 +192,38 @@ expect_eq "control plane 1 still readyz ok" "$(curl -s --max-time 5 --cacert "$A
 
 # --- f. client-go reference electors fail over ---------------------------------------------------
 ens="$(kube_new_namespace elect)"
-port1="$(kube_free_port)"
-port2="$(kube_free_port)"
-while [ "$port2" = "$port1" ]; do port2="$(kube_free_port)"; done
+read -r port1 port2 < <(kube_free_ports 2)
 start_elector() { # IDENTITY PORT
   "$TOOLS_BIN/reference-elector" --namespace "$ens" --election smoke --identity "$1" \
     --lease-duration 4s --renew-deadline 3s --retry-period 1s \
     --kubeconfig "$KUBECONFIG" --status-address "127.0.0.1:$2" >"$work/$1.log" 2>&1 &
-  bg_pids+=($!)
+  track_pid $!
 }
 start_elector e1 "$port1"; pid_e1=$!
 start_elector e2 "$port2"; pid_e2=$!
-leader_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/v1/leader"; }
-one_leader() { local s="$(leader_status "$port1")$(leader_status "$port2")"; [ "$s" = 200503 ] || [ "$s" = 503200 ]; }
+one_leader() {
+  local s; s="$(leader_code_at "127.0.0.1:$port1")$(leader_code_at "127.0.0.1:$port2")"
+  [ "$s" = 200503 ] || [ "$s" = 503200 ]
+}
 expect "exactly one elector answers 200, the other 503" wait_until 30 one_leader
-if [ "$(leader_status "$port1")" = 200 ]; then
+if leads_at "127.0.0.1:$port1"; then
   leader=e1 lpid=$pid_e1 other=e2 oport=$port2
 else
   leader=e2 lpid=$pid_e2 other=e1 oport=$port1
 fi
 expect_eq "the Lease names the leader ($leader)" "$(lease_holder "$ens" smoke)" "$leader"
 kill -TERM "$lpid"
-expect "the leader exits on SIGTERM" wait_until 10 gone "$lpid"
+expect "the leader exits on SIGTERM" wait_until 10 process_gone "$lpid"
 wait "$lpid" 2>/dev/null
-forget_bg "$lpid"
-other_leads() { [ "$(leader_status "$oport")" = 200 ]; }
-expect "the other elector ($other) answers 200 afterwards" wait_until 20 other_leads
+forget_pid "$lpid"
+expect "the other elector ($other) answers 200 afterwards" wait_until 20 leads_at "127.0.0.1:$oport"
 expect_eq "the Lease names $other" "$(lease_holder "$ens" smoke)" "$other"
 expect_match "the old leader released the lease on the way out" "$(cat "$work/$leader.log")" 'released and exiting'
 
 # --- teardown as an assertion (the EXIT trap is the safety net) ----------------------------------
-for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null; done
-bg_pids=()
+for p in "${tracked_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+for p in "${tracked_pids[@]}"; do wait "$p" 2>/dev/null; done
+tracked_pids=()
 pids1="$(cat "$cp1/pids" 2>/dev/null)"
 expect "down stops control plane 1" "$down" "$cp1"
 # shellcheck disable=SC2086

@@ -16,25 +16,15 @@
 # IMAGE_TEST_SKIP_BUILD=1 tests the existing $IMAGE (default leasehold:test) and $IMAGE-debian.
 set -uo pipefail
 
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-# shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
-source "$root/tests/lib/testlib.sh"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../lib/suite.sh
+source "$root/tests/lib/suite.sh"
 
-export PATH="${TOOLS_BIN:-$root/.cache/tools/bin}:$PATH"
+export PATH="$TOOLS_BIN:$PATH"
 image="${IMAGE:-leasehold:test}"
 max_bytes=$((40 * 1000 * 1000))
 
-tmp="$(mktemp -d)"
-cp_dir=""
-container=""
-cleanup() {
-  if [ -n "$container" ]; then docker rm -f "$container" >/dev/null 2>&1 || true; fi
-  if [ -n "$cp_dir" ]; then "$root/tests/controlplane/down" "$cp_dir" >/dev/null 2>&1 || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+suite_begin image_test
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 
@@ -47,11 +37,11 @@ start=$(date +%s)
 old_ids="$(docker image inspect -f '{{.Id}}' "$image" "$image-debian" "$image-build" 2>/dev/null)"
 if [ "${IMAGE_TEST_SKIP_BUILD:-}" = 1 ] && docker image inspect "$image" "$image-debian" >/dev/null 2>&1; then
   echo "  using the existing $image and $image-debian (IMAGE_TEST_SKIP_BUILD=1)"
-elif docker build --force-rm --network host -t "$image" "$root" >"$tmp/build.log" 2>&1; then
+elif docker build --force-rm --network host -t "$image" "$root" >"$work/build.log" 2>&1; then
   pass "docker build --network host -t $image . ($(($(date +%s) - start))s)"
 else
   fail "docker build --network host -t $image ."
-  grep -v '^ --->' "$tmp/build.log" | tail -n 30 | sed 's/^/        /'
+  grep -v '^ --->' "$work/build.log" | tail -n 30 | sed 's/^/        /'
   summary
   exit
 fi
@@ -65,11 +55,11 @@ for id in $old_ids; do
   docker image inspect -f '{{.RepoTags}}' "$id" 2>/dev/null | grep -q '^\[\]$' && docker rmi "$id" >/dev/null 2>&1
 done
 cid="$(docker create "$image")"
-docker export "$cid" | tar -t >"$tmp/files"
+docker export "$cid" | tar -t >"$work/files"
 docker rm "$cid" >/dev/null
 echo "  shared objects in the image (ldd's list):"
-grep -E '^(usr/)?lib[^/]*/.*\.so' "$tmp/files" | sort | sed 's/^/        /'
-expect_eq "the image holds /leasehold" "$(grep -c -x 'leasehold' "$tmp/files")" 1
+grep -E '^(usr/)?lib[^/]*/.*\.so' "$work/files" | sort | sed 's/^/        /'
+expect_eq "the image holds /leasehold" "$(grep -c -x 'leasehold' "$work/files")" 1
 
 echo "== image"
 version="$(docker run --rm "$image" --version 2>&1)"
@@ -89,7 +79,7 @@ expect_eq "OCI title" "$(jq -r '."org.opencontainers.image.title"' <<<"$labels")
 expect_eq "/bin/sh runs a hook command (busybox applets, no PATH entries)" \
   "$(docker run --rm --entrypoint /bin/sh "$image" -c 'echo "start $0" >/dev/null && date +%Y >/dev/null && echo ok' 2>&1)" ok
 expect_eq "/bin/sh is the only program besides /leasehold" \
-  "$(grep -E '^(usr/)?s?bin/.' "$tmp/files" | sort | tr '\n' ' ')" "bin/sh "
+  "$(grep -E '^(usr/)?s?bin/.' "$work/files" | sort | tr '\n' ' ')" "bin/sh "
 expect "--help runs read-only as 65532 with no capabilities" \
   docker run --rm --read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-privileges "$image" --help
 size="$(docker image inspect -f '{{.Size}}' "$image")"
@@ -104,21 +94,18 @@ if [ "${IMAGE_TEST_NO_CLUSTER:-}" = 1 ]; then
 fi
 
 echo "== the image against a real control plane"
-cp_dir="$(mktemp -d)"
-if ! "$root/tests/controlplane/up" "$cp_dir" >"$tmp/up.log" 2>&1; then
-  fail "control plane did not start: $(tail -n 5 "$tmp/up.log")"
+if ! controlplane_start "$work/cp"; then
+  fail "control plane did not start: $(tail -n 5 "$work/cp.log")"
   summary
   exit
 fi
-# shellcheck disable=SC1091
-source "$cp_dir/env"
 ns="image-test"
 kubectl create namespace "$ns" >/dev/null
 expect "kubectl apply -n $ns -f manifests/rbac.yaml" kubectl apply -n "$ns" -f "$root/manifests/rbac.yaml"
 token="$(kubectl create token leasehold-example -n "$ns" --duration=10m)"
 
 # The agent's kubeconfig: the ServiceAccount's token and the API server's CA, readable by 65532.
-kc="$tmp/kube"
+kc="$work/kube"
 mkdir -p "$kc"
 cp "$APISERVER_CA" "$kc/ca.crt"
 cat >"$kc/kubeconfig" <<EOF
@@ -138,23 +125,12 @@ users:
   user:
     token: $token
 EOF
-chmod 755 "$tmp" "$kc"
+chmod 755 "$work" "$kc"
 chmod 644 "$kc/ca.crt" "$kc/kubeconfig"
 
-read -r status_port ops_port < <(python3 - <<'EOF'
-import random, socket
-held = []
-while len(held) < 2:
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", random.randint(20000, 32000)))
-    except OSError:
-        s.close(); continue
-    held.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in held))
-EOF
-)
+read -r status_port ops_port < <(kube_free_ports 2)
 container="leasehold-image-test-$$"
+at_exit docker rm -f "$container"
 identity="image-test-$$"
 expect "docker run --read-only --user 65532 (kubeconfig and CA mounted read-only, tmpfs status dir)" \
   docker run -d --name "$container" --network host --read-only --user 65532:65532 \
@@ -166,17 +142,16 @@ expect "docker run --read-only --user 65532 (kubeconfig and CA mounted read-only
     --kubeconfig /etc/leasehold/kubeconfig \
     --status-address "127.0.0.1:$status_port" --ops-address "127.0.0.1:$ops_port" \
     --status-dir /run/leasehold
-leader() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$status_port/v1/leader")" = 200 ]; }
-if wait_until 60 leader; then
+if wait_until 60 leads_at "127.0.0.1:$status_port"; then
   pass "becomes the leader: GET /v1/leader -> 200"
 else
-  fail "did not become the leader within 60s (GET /v1/leader: $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$status_port/v1/leader"))"
+  fail "did not become the leader within 60s (GET /v1/leader: $(leader_code_at "127.0.0.1:$status_port"))"
   docker logs --tail 20 "$container" 2>&1 | sed 's/^/        /'
 fi
 expect_eq "the Lease names the container as holder" \
   "$(kubectl get lease -n "$ns" leasehold-example -o jsonpath='{.spec.holderIdentity}' 2>&1)" "$identity"
 expect_eq "GET /v1/status -> 200 JSON" \
-  "$(curl -s -o "$tmp/status.json" -w '%{http_code}' "http://127.0.0.1:$status_port/v1/status"):$(jq -e type "$tmp/status.json" 2>/dev/null)" '200:"object"'
+  "$(curl -s -o "$work/status.json" -w '%{http_code}' "http://127.0.0.1:$status_port/v1/status"):$(jq -e type "$work/status.json" 2>/dev/null)" '200:"object"'
 for path in healthz readyz metrics; do
   expect_eq "ops GET /$path -> 200" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops_port/$path")" 200
 done
@@ -195,7 +170,7 @@ docker rm -f "$container" >/dev/null 2>&1
 echo "== in-cluster, as the chart runs it (the sidecar's args from manifests/deployment.yaml)"
 # In-cluster configuration: KUBERNETES_SERVICE_HOST/PORT and the ServiceAccount's files at the
 # kubelet's path; POD_NAME/POD_NAMESPACE as the downward API sets them; no --kubeconfig.
-sa="$tmp/serviceaccount"
+sa="$work/serviceaccount"
 mkdir -p "$sa"
 cp "$APISERVER_CA" "$sa/ca.crt"
 printf '%s' "$token" >"$sa/token"
@@ -208,6 +183,7 @@ mapfile -t chart_args < <(kubectl create --dry-run=client -o json -f "$root/mani
 expect_match "the chart's args name the election" "${chart_args[*]}" '--election=leasehold-example'
 api_host="${APISERVER_URL#https://}"
 container="leasehold-image-test-incluster-$$"
+at_exit docker rm -f "$container"
 pod_name="leasehold-example-7d9f-abcde"
 expect "docker run in-cluster style (read-only, 65532, ServiceAccount files mounted read-only)" \
   docker run -d --name "$container" --network host --read-only --user 65532:65532 \
@@ -217,7 +193,7 @@ expect "docker run in-cluster style (read-only, 65532, ServiceAccount files moun
     -e KUBERNETES_SERVICE_HOST="${api_host%:*}" -e KUBERNETES_SERVICE_PORT="${api_host##*:}" \
     -e POD_NAME="$pod_name" -e POD_NAMESPACE="$ns" \
     "$image" "${chart_args[@]}"
-if wait_until 60 leader; then
+if wait_until 60 leads_at "127.0.0.1:$status_port"; then
   pass "becomes the leader in-cluster: GET /v1/leader -> 200"
 else
   fail "did not become the leader in-cluster within 60s"

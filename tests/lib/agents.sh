@@ -2,21 +2,15 @@
 # files in $work: NAME.status_port, NAME.ops_port (chosen once, kept across restarts), NAME.pid,
 # NAME.log (appended across restarts) and its status dir NAME/.
 #
-# Source it (it sources kube.sh); set $work before starting agents. `agents_suite SUITE` is the
-# whole set-up of a suite: testlib, a work dir, a fresh control plane (its env sourced) and a trap
-# that stops every process started here and removes it all, also when a check fails.
+# Source it (it sources suite.sh: testlib, kube.sh, track_pid); set $work before starting agents.
+# `agents_suite SUITE` is the whole set-up of a suite: suite_begin (a work dir and the clean-up at
+# exit) and a fresh control plane, its env sourced.
 
 agents_lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="${root:-$(cd "$agents_lib/../.." && pwd)}"
-export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
+. "$agents_lib/suite.sh"
 LEASEHOLD="${LEASEHOLD:-$root/build/leasehold}"
-. "$agents_lib/kube.sh"
 
-agent_pids=()
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# track_pid PID: a process for the cleanup to stop.
-track_pid() { agent_pids+=("$1"); }
 
 # agent_spawn NAME [FLAGS...]: starts $LEASEHOLD (after $AGENT_PREFIX, e.g. faketime) with
 # --identity ${AGENT_IDENTITY:-NAME}, its listeners on 127.0.0.1 and its status dir; the election,
@@ -44,7 +38,7 @@ agent_wait() { wait "$(pid_of "$1")" 2>/dev/null; }
 # url NAME PATH: the agent's status listener.
 url() { echo "127.0.0.1:$(sport "$1")$2"; }
 # leader_code NAME [PATH]: the HTTP status of GET PATH (default /v1/leader).
-leader_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$(url "$1" "${2:-/v1/leader}")"; }
+leader_code() { leader_code_at "127.0.0.1:$(sport "$1")" "${2:-/v1/leader}"; }
 is_leader() { [ "$(leader_code "$@")" = 200 ]; }
 status_field() { curl -s --max-time 2 "$(url "$1" /v1/status)" | jq -r ".$2"; }
 token_of() {
@@ -70,29 +64,13 @@ wait_leader() {
   leaders_among "$@" | head -1
 }
 
-agents_stop_all() {
-  local p
-  for p in "${agent_pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
-  for p in "${agent_pids[@]}"; do wait "$p" 2>/dev/null; done
-  agent_pids=()
-}
+# agents_stop_all: stops every agent and other tracked process (for scripts with their own trap).
+agents_stop_all() { stop_tracked; }
 
 # agents_suite SUITE: see the header. Leaves $work, $cp and the control plane's env.
 agents_suite() {
-  TESTLIB_SUITE="$1"
-  . "$agents_lib/testlib.sh"
-  work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-$1.XXXXXX")"
+  suite_begin "$1"
   cp="$work/cp"
-  trap agents_suite_cleanup EXIT
-  trap 'exit 130' INT TERM
   [ -x "$LEASEHOLD" ] || { fail "no agent binary at $LEASEHOLD (make build)"; summary; exit; }
-  if ! "$root/tests/controlplane/up" "$cp" >"$work/up.log" 2>&1; then
-    cat "$work/up.log"; fail "control plane up"; summary; exit
-  fi
-  . "$cp/env"
-}
-agents_suite_cleanup() {
-  agents_stop_all
-  "$root/tests/controlplane/down" "$cp" >/dev/null 2>&1
-  rm -rf "$work"
+  controlplane_start "$cp" || { cat "$cp.log"; fail "control plane up"; summary; exit; }
 }

@@ -2,8 +2,9 @@
 # Each check prints one line (ok/FAIL); `summary` prints "<suite>: N passed, N failed" and
 # returns non-zero when anything failed, so a suite's exit code is its verdict.
 
-TESTLIB_PASSED=0
-TESTLIB_FAILED=0
+# Sourcing it again (a library that needs it) keeps the counts.
+TESTLIB_PASSED="${TESTLIB_PASSED:-0}"
+TESTLIB_FAILED="${TESTLIB_FAILED:-0}"
 TESTLIB_SUITE="${TESTLIB_SUITE:-$(basename "${0%.sh}")}"
 
 pass() { TESTLIB_PASSED=$((TESTLIB_PASSED + 1)); echo "  ok    $*"; }

@@ -43,6 +43,14 @@ struct Agent {
     auto s = elector.state();
     return s.leading && clock_.steady_now() < s.valid_until;
   }
+  // Renews 2 s on (default timings): still claiming, valid 13 s from the renewal's send time.
+  void renews_in_time() {
+    clock_.advance(std::chrono::seconds(2));
+    const SteadyTime sent = clock_.steady_now();
+    elector.step();
+    CHECK(claims());
+    CHECK(elector.state().valid_until == sent + std::chrono::seconds(13));
+  }
 };
 
 // Runs every agent's due steps until `until`, advancing the clock to each next wake-up.
@@ -310,12 +318,8 @@ TEST_CASE_FIXTURE(ReleasedLease, "a guarded renewal goes through other writers' 
   a.store.interfering_writes = 3;
   for (int renewal = 0; renewal < 3; ++renewal) {
     CAPTURE(renewal);
-    clock.advance(2s);
-    const SteadyTime sent = clock.steady_now();
     const int calls = a.store.calls;
-    a.elector.step();
-    CHECK(a.claims());
-    CHECK(a.elector.state().valid_until == sent + 13s);
+    a.renews_in_time();
     CHECK(a.store.calls == calls + 1);  // no conflict, no re-read
   }
   CHECK(server.lease->holder_identity == "a");
@@ -336,8 +340,27 @@ TEST_CASE_FIXTURE(ReleasedLease, "a guarded renewal never overwrites another ter
   clock.advance(2s);
   a.elector.step();
   CHECK_FALSE(a.claims());
+  CHECK(a.store.patch_tests_failed == 1);  // the 422, then a conflicting update
   CHECK(server.lease->holder_identity == "intruder");
   CHECK(server.lease->renew_time == taken.renew_time);
+}
+
+TEST_CASE_FIXTURE(ReleasedLease,
+                  "a patch whose tests fail on an unchanged Lease: the term goes on, renewed by updates") {
+  Agent a("a", server, clock);
+  watched(a);
+  a.elector.step();
+  REQUIRE(a.claims());
+  const std::uint64_t token = a.elector.state().fencing_token;
+  a.store.guarded_renew = true;
+  a.store.patch_tests_fail = true;
+  for (int renewal = 0; renewal < 3; ++renewal) {
+    CAPTURE(renewal);
+    a.renews_in_time();
+  }
+  CHECK(a.store.patch_tests_failed == 1);
+  CHECK_FALSE(a.store.guarded_renew);
+  CHECK(a.elector.state().fencing_token == token);
 }
 
 TEST_CASE_FIXTURE(ReleasedLease, "release retries transient errors, within its deadline") {
@@ -786,14 +809,21 @@ TEST_CASE("the largest values the API server accepts are waited out, not overflo
 
 TEST_CASE("randomised faults: never two agents claiming at once") {
   // Seeded, so a failure reproduces. Faults: errors, partitions, slow answers,
-  // lost answers, pauses of one agent, releases, deletions, hand edits.
+  // lost answers, pauses of one agent, releases, deletions, hand edits, renewals by patch or by
+  // update, patches the server misreads.
+  int patched = 0;
+  int patch_tests_failed = 0;
+  int patching_turned_off = 0;
   for (unsigned seed = 1; seed <= 40; ++seed) {
     CAPTURE(seed);
     std::mt19937 rng(seed);
     FakeClock clock;
     FakeApiServer server;
     std::vector<std::unique_ptr<Agent>> agents;
-    for (int i = 0; i < 3; ++i) agents.push_back(std::make_unique<Agent>("agent-" + std::to_string(i), server, clock));
+    for (int i = 0; i < 3; ++i) {
+      agents.push_back(std::make_unique<Agent>("agent-" + std::to_string(i), server, clock));
+      agents.back()->store.guarded_renew = true;  // as LeaseClient renews
+    }
     std::vector<SteadyTime> due(agents.size(), clock.steady_now());
     std::vector<SteadyTime> paused_until(agents.size(), clock.steady_now());
     int leader_time = 0;
@@ -828,7 +858,9 @@ TEST_CASE("randomised faults: never two agents claiming at once") {
             }
           }
           break;
+        // Patching off (a Role without the verb) or on again (the agent restarted).
         case 8: agent.store.guarded_renew = !agent.store.guarded_renew; break;
+        case 9: agent.store.patch_tests_fail = !agent.store.patch_tests_fail; break;
         default: break;
       }
       for (size_t j = 0; j < agents.size(); ++j) {
@@ -841,7 +873,17 @@ TEST_CASE("randomised faults: never two agents claiming at once") {
       clock.advance(std::chrono::milliseconds(100 + rng() % 900));
     }
     CHECK(leader_time > 0);
+    for (auto& agent : agents) {
+      patched += agent->store.renewed_by_patch;
+      patch_tests_failed += agent->store.patch_tests_failed;
+      patching_turned_off += agent->store.patching_turned_off;
+    }
   }
+  // Both ways of renewing were taken, and a 422 turned patching off.
+  CHECK(patched > 0);
+  CHECK(patching_turned_off > 0);
+  MESSAGE("renewals by patch: ", patched, ", patches answered 422: ", patch_tests_failed,
+          ", of them on an unchanged Lease: ", patching_turned_off);
 }
 
 }  // namespace leasehold::testing

@@ -70,10 +70,20 @@ class FakeLeaseStore final : public election::LeaseStore {
   // Another writer changes the Lease just before each of the next N updates
   // (and guarded renewals).
   int interfering_writes = 0;
-  // renew() as the API server applies leasehold's guarded JSON patch: written
-  // when the term's fields equal expected's, whatever the resourceVersion.
-  // Otherwise renew() is the default, a compare-and-swap update.
+  // renew() as leasehold's LeaseClient does it: a JSON patch whose tests guard
+  // the term, written when the term's fields equal expected's whatever the
+  // resourceVersion. A failed test is answered 422, as the API server does, and
+  // settled as LeaseClient settles it: a compare-and-swap update on the
+  // revision held (409 if the Lease changed); if that succeeds, the patch was at
+  // fault and renewals are updates from then on (guarded_renew turns off).
+  // Off: renew() is the default, a compare-and-swap update.
   bool guarded_renew = false;
+  // The server reads the patch's test values differently from how they were
+  // written: every test fails, even on an unchanged Lease.
+  bool patch_tests_fail = false;
+  int patch_tests_failed = 0;   // 422 answers so far
+  int renewed_by_patch = 0;     // renewals written by the patch
+  int patching_turned_off = 0;  // 422s on an unchanged Lease, settled by an update
   int calls = 0;
 
   StoreResult get(SteadyTime deadline) override {
@@ -100,22 +110,34 @@ class FakeLeaseStore final : public election::LeaseStore {
   }
   StoreResult renew(const LeaseRecord& expected, const LeaseRecord& record, SteadyTime deadline) override {
     if (!guarded_renew) return update(record, deadline);
-    return run(deadline, [&]() -> StoreResult {
+    const StoreResult patched = run(deadline, [&]() -> StoreResult {
       if (!server_.lease) return {StoreError::kNotFound, std::nullopt, {}, "404"};
       interfere();
       const LeaseRecord& now = *server_.lease;
-      if (now.holder_identity != expected.holder_identity || now.lease_transitions != expected.lease_transitions ||
-          now.acquire_time != expected.acquire_time || now.renew_time != expected.renew_time) {
-        return {StoreError::kConflict, std::nullopt, {}, "422: a test failed"};
+      if (patch_tests_fail || now.holder_identity != expected.holder_identity ||
+          now.lease_transitions != expected.lease_transitions || now.acquire_time != expected.acquire_time ||
+          now.renew_time != expected.renew_time) {
+        return {StoreError::kInvalidResponse, std::nullopt, {}, kTestFailed};
       }
       LeaseRecord renewed = now;
       renewed.renew_time = record.renew_time;
       renewed.lease_duration_seconds = record.lease_duration_seconds;
+      ++renewed_by_patch;
       return {StoreError::kNone, server_.commit(renewed), {}, {}};
     });
+    if (patched.detail != kTestFailed) return patched;
+    ++patch_tests_failed;
+    StoreResult settled = update(record, deadline);
+    if (settled.ok()) {
+      guarded_renew = false;
+      ++patching_turned_off;
+    }
+    return settled;
   }
 
  private:
+  static constexpr const char* kTestFailed = "422: a test failed";
+
   StoreResult run(SteadyTime deadline, const std::function<StoreResult()>& call) {
     ++calls;
     if (partitioned) {

@@ -1,0 +1,73 @@
+# The shared harness of the end-to-end suites: clean-up at exit, background processes, a control
+# plane per suite and the leader probe. Source it (it sources testlib.sh and kube.sh); a suite
+# begins with `suite_begin NAME`, which makes its work dir $work and installs the EXIT trap that
+# stops the tracked processes, then runs every clean-up registered with `at_exit`, also when a
+# check fails or on ^C.
+
+suite_lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="${root:-$(cd "$suite_lib/../.." && pwd)}"
+export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
+. "$suite_lib/testlib.sh"
+. "$suite_lib/kube.sh"
+
+# --- clean-up -----------------------------------------------------------------------------------
+suite_at_exit=()
+# at_exit COMMAND [ARGS...]: runs at exit, the last registered first, its output discarded.
+# Call it in the suite's shell, not inside $(...) (a subshell's registration is lost).
+at_exit() {
+  local command
+  printf -v command '%q ' "$@"
+  suite_at_exit+=("$command")
+}
+suite_run_at_exit() {
+  local i
+  stop_tracked
+  for ((i = ${#suite_at_exit[@]} - 1; i >= 0; i--)); do eval "${suite_at_exit[i]}" >/dev/null 2>&1; done
+  suite_at_exit=()
+}
+
+# suite_begin NAME: names the suite for `summary`, makes the work dir $work (removed at exit; kept
+# with SUITE_KEEP=1) and installs the traps.
+suite_begin() {
+  TESTLIB_SUITE="$1"
+  work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-$1.XXXXXX")"
+  if [ -n "${SUITE_KEEP:-}" ]; then echo "$1: keeping $work"; else at_exit rm -rf "$work"; fi
+  trap suite_run_at_exit EXIT
+  trap 'exit 130' INT TERM
+}
+
+# --- background processes -----------------------------------------------------------------------
+tracked_pids=()
+# track_pid PID: a process for stop_tracked, which the clean-up of suite_begin runs first.
+track_pid() { tracked_pids+=("$1"); }
+# forget_pid PID: a process reaped already, so that the clean-up never signals a recycled PID.
+forget_pid() {
+  local p keep=()
+  for p in "${tracked_pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  tracked_pids=("${keep[@]}")
+}
+# stop_tracked: SIGKILL (after SIGCONT, for stopped ones) to every tracked process, and reaps them.
+stop_tracked() {
+  local p
+  for p in "${tracked_pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+  for p in "${tracked_pids[@]}"; do wait "$p" 2>/dev/null; done
+  tracked_pids=()
+}
+# process_gone PID: no such process, or only a zombie left.
+process_gone() { local st; st="$(ps -o stat= -p "$1" 2>/dev/null)"; [ -z "$st" ] || [ "${st:0:1}" = Z ]; }
+
+# --- control plane ------------------------------------------------------------------------------
+# controlplane_start DIR: a fresh etcd + kube-apiserver in DIR (tests/controlplane/up), stopped at
+# exit, its env sourced (KUBECONFIG, APISERVER_URL, APISERVER_CA, ADMIN_TOKEN). On failure returns
+# non-zero with up's output in DIR.log.
+controlplane_start() {
+  at_exit "$root/tests/controlplane/down" "$1"
+  "$root/tests/controlplane/up" "$1" >"$1.log" 2>&1 || return 1
+  # shellcheck disable=SC1091
+  . "$1/env"
+}
+
+# --- the leader probe ---------------------------------------------------------------------------
+# leader_code_at HOST:PORT [PATH]: the HTTP status of GET PATH (default /v1/leader), 000 if none.
+leader_code_at() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$1${2:-/v1/leader}"; }
+leads_at() { [ "$(leader_code_at "$@")" = 200 ]; }

@@ -1,0 +1,251 @@
+// run_command (exit codes, output, environment, the time limit that kills the
+// command's whole process group) and SideEffects (the hooks in order with their
+// environment, timeouts and failures counted, the leader pod label put on,
+// retried and taken off at stop) against a scripted API server.
+#include "agent/side_effects.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "agent/command.h"
+#include "fakes.h"
+#include "kube/kubeconfig.h"
+#include "scripted_server.h"
+#include "status/metrics.h"
+#include "status/status_board.h"
+
+namespace leasehold::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using agent::CommandResult;
+using agent::run_command;
+
+// Runs `command` on a thread of its own; fails the test rather than hanging when it does
+// not return within `bound` (which only keeps a broken run_command from hanging the suite).
+CommandResult bounded_run(const std::string& command, std::chrono::milliseconds timeout,
+                          const std::vector<std::pair<std::string, std::string>>& env = {}) {
+  auto promise = std::make_shared<std::promise<CommandResult>>();
+  auto result = promise->get_future();
+  std::thread([promise, command, env, timeout] { promise->set_value(run_command(command, env, timeout)); }).detach();
+  REQUIRE(result.wait_for(60s) == std::future_status::ready);
+  return result.get();
+}
+
+// A pipe whose write end the next commands inherit (no close-on-exec): its read
+// end sees EOF only once every process holding the write end has exited.
+struct InheritedPipe {
+  InheritedPipe() { REQUIRE(::pipe(fds) == 0); }
+  ~InheritedPipe() {
+    ::close(fds[0]);
+    close_write_end();
+  }
+  void close_write_end() {
+    if (fds[1] >= 0) ::close(fds[1]);
+    fds[1] = -1;
+  }
+  // True when every writer is gone (bounded only against hanging).
+  bool all_writers_exited() {
+    for (;;) {
+      pollfd p{fds[0], POLLIN, 0};
+      if (::poll(&p, 1, 60000) <= 0) return false;
+      char buffer[64];
+      if (::read(fds[0], buffer, sizeof buffer) == 0) return true;
+    }
+  }
+  int fds[2] = {-1, -1};
+};
+
+fs::path temp_path(const std::string& stem) {
+  return fs::temp_directory_path() / (stem + "-" + std::to_string(std::random_device{}()));
+}
+
+}  // namespace
+
+TEST_CASE("run_command: exit code and the output of both streams") {
+  const CommandResult result = bounded_run("echo out; echo err >&2; exit 3", 60s);
+  CHECK(result.exit_code == 3);
+  CHECK_FALSE(result.timed_out);
+  CHECK(result.output == "out\nerr\n");
+  CHECK(result.error.empty());
+}
+
+TEST_CASE("run_command: the extra environment is added and overrides; stdin is empty") {
+  REQUIRE(::setenv("LEASEHOLD_TEST_OUTER", "outer", 1) == 0);
+  REQUIRE(::setenv("LEASEHOLD_TEST_OVERRIDDEN", "old", 1) == 0);
+  const CommandResult result =
+      bounded_run(R"(echo "$LEASEHOLD_TEST_OUTER $LEASEHOLD_TEST_OVERRIDDEN $LEASEHOLD_TEST_NEW"; cat)", 60s,
+                  {{"LEASEHOLD_TEST_OVERRIDDEN", "new"}, {"LEASEHOLD_TEST_NEW", "added"}});
+  CHECK(result.exit_code == 0);
+  CHECK(result.output == "outer new added\n");
+  ::unsetenv("LEASEHOLD_TEST_OUTER");
+  ::unsetenv("LEASEHOLD_TEST_OVERRIDDEN");
+}
+
+TEST_CASE("run_command: at most 1 KiB of output is kept, and a talkative command is read to its end") {
+  const CommandResult result = bounded_run("head -c 100000 /dev/zero | tr '\\0' a", 60s);
+  CHECK(result.exit_code == 0);
+  CHECK(result.output == std::string(1024, 'a'));
+}
+
+TEST_CASE("run_command: the timeout kills the command and everything it started") {
+  // A background child holding the pipe outlives the shell unless the group is killed; the
+  // second command has closed its output, so only the time limit can end it.
+  for (const char* command : {"sleep 1000 & wait", "exec >/dev/null 2>&1; sleep 1000 & wait"}) {
+    CAPTURE(command);
+    InheritedPipe pipe;
+    const CommandResult result = bounded_run(command, 300ms);
+    pipe.close_write_end();
+    CHECK(result.timed_out);
+    CHECK(result.exit_code == -1);
+    CHECK(pipe.all_writers_exited());
+  }
+}
+
+TEST_CASE("run_command: a zero timeout kills the command before it can set up its group") {
+  for (int i = 0; i < 20; ++i) {
+    InheritedPipe pipe;
+    const CommandResult result = bounded_run("sleep 1000", 0ms);
+    pipe.close_write_end();
+    CHECK(result.timed_out);
+    CHECK(pipe.all_writers_exited());
+  }
+}
+
+// --- SideEffects -------------------------------------------------------------
+
+namespace {
+
+struct SideEffectsFixture {
+  SideEffectsFixture() : election_metrics(metrics.add_election("job", board)) {}
+  ~SideEffectsFixture() {
+    std::fclose(log_file);
+    fs::remove(record);
+  }
+
+  agent::SideEffectSettings settings() const {
+    agent::SideEffectSettings s;
+    s.election = "job";
+    s.identity = "pod-0_x";
+    s.namespace_name = "ns";
+    s.pod_name = "pod-0";
+    s.hook_timeout = 60s;
+    return s;
+  }
+  // A hook that appends its event, token, election and identity to `record`.
+  std::string recording_hook() const {
+    return "echo \"$LEASEHOLD_EVENT $LEASEHOLD_FENCING_TOKEN $LEASEHOLD_ELECTION $LEASEHOLD_IDENTITY\" >> '" +
+           record.string() + "'";
+  }
+  kube::KubeConfig api_config() const {
+    kube::KubeConfig config;
+    config.server = server.url();
+    return config;
+  }
+  bool counted(const std::string& hook, const std::string& outcome, int times) {
+    return metrics.render().find("leasehold_hook_runs_total{election=\"job\",hook=\"" + hook + "\",outcome=\"" +
+                                 outcome + "\"} " + std::to_string(times)) != std::string::npos;
+  }
+
+  FakeClock clock;
+  ScriptedServer server;
+  status::Metrics metrics{"test"};
+  status::StatusBoard board{{"job", "ns", "pod-0_x"}, clock};
+  status::ElectionMetrics& election_metrics;
+  std::FILE* log_file = std::tmpfile();
+  log::Logger logger{log::Level::kInfo, log_file};
+  kube::ApiClient api{api_config(), kube::ApiClientOptions{}, nullptr};
+  std::atomic<int> fatal{0};
+  std::function<void(const std::string&)> on_fatal = [this](const std::string&) { ++fatal; };
+  fs::path record = temp_path("leasehold-hooks");
+};
+
+SteadyTime soon() { return std::chrono::steady_clock::now() + 60s; }
+
+}  // namespace
+
+TEST_CASE_FIXTURE(SideEffectsFixture, "SideEffects: nothing configured, nothing runs") {
+  agent::SideEffects effects(settings(), api, election_metrics, logger, on_fatal);
+  CHECK_FALSE(effects.enabled());
+  effects.set_leading(true, 1);
+  effects.stop(soon());
+  CHECK(server.requests().empty());
+}
+
+TEST_CASE_FIXTURE(SideEffectsFixture, "SideEffects: the hooks run in order, with the event and fencing token") {
+  auto s = settings();
+  s.on_start_leading = recording_hook();
+  s.on_stop_leading = recording_hook();
+  {
+    agent::SideEffects effects(s, api, election_metrics, logger, on_fatal);
+    effects.set_leading(true, 7);
+    effects.set_leading(false, 7);
+    effects.set_leading(true, 9);
+    effects.stop(soon());
+  }
+  CHECK(kube::read_file_for(record.string(), "hook record") ==
+        "started-leading 7 job pod-0_x\n"
+        "stopped-leading 7 job pod-0_x\n"
+        "started-leading 9 job pod-0_x\n");
+  CHECK(counted("start", "success", 2));
+  CHECK(counted("stop", "success", 1));
+  CHECK(fatal == 0);
+  CHECK(server.requests().empty());
+}
+
+TEST_CASE_FIXTURE(SideEffectsFixture, "SideEffects: a failing hook and a hook past its timeout are counted as such") {
+  auto s = settings();
+  s.on_start_leading = "exit 4";
+  s.on_stop_leading = "sleep 1000";
+  s.hook_timeout = 300ms;
+  {
+    agent::SideEffects effects(s, api, election_metrics, logger, on_fatal);
+    effects.set_leading(true, 1);
+    effects.set_leading(false, 1);
+    effects.stop(soon());
+  }
+  CHECK(counted("start", "failure", 1));
+  CHECK(counted("stop", "timeout", 1));
+  CHECK(fatal == 0);
+}
+
+TEST_CASE_FIXTURE(SideEffectsFixture,
+                  "SideEffects: the leader label is put on, retried after a failure, and taken off at stop") {
+  auto s = settings();
+  s.leader_label = "leasehold.io/leader";
+  server.then({500, "{}"});
+  server.then({200, "{}"});
+  server.then({200, "{}"});
+  agent::SideEffects effects(s, api, election_metrics, logger, on_fatal);
+  effects.set_leading(true, 1);
+  REQUIRE(server.wait_for_requests(2));
+  effects.stop(soon());
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 3);
+  for (const auto& r : requests) {
+    CHECK(r.method == "PATCH");
+    CHECK(r.target == "/api/v1/namespaces/ns/pods/pod-0");
+    CHECK(r.header("content-type") == "application/merge-patch+json");
+  }
+  const nlohmann::json on = {{"metadata", {{"labels", {{"leasehold.io/leader", "true"}}}}}};
+  const nlohmann::json off = {{"metadata", {{"labels", {{"leasehold.io/leader", nullptr}}}}}};
+  CHECK(nlohmann::json::parse(requests[0].body) == on);
+  CHECK(nlohmann::json::parse(requests[1].body) == on);
+  CHECK(nlohmann::json::parse(requests[2].body) == off);
+  CHECK(counted("label", "failure", 1));
+  CHECK(counted("label", "success", 2));
+  CHECK(fatal == 0);
+}
+
+}  // namespace leasehold::testing
