@@ -178,7 +178,7 @@ expect_fail "schema rejects a named (string) probe port" render --set-string lea
 expect_fail "schema rejects failureThreshold 0" render --set leasehold.appHealth.failureThreshold=0
 expect_fail "schema rejects an unknown appHealth key" render --set leasehold.appHealth.initialDelaySeconds=5
 expect_fail "schema rejects app.healthPort above 65535" render --set app.healthPort=70000
-out="$(render --set app.healthPort=8081 2>"$tmp/err")" || { fail "helm template (app.healthPort): $(cat "$tmp/err")"; out=""; }
+out="$(render --set app.healthPort=8081 2>"$work/err")" || { fail "helm template (app.healthPort): $(cat "$work/err")"; out=""; }
 d="$(to_json <<<"$out")"
 expect_eq "app.healthPort: the app's livenessProbe checks its /healthz (hung app restarted)" \
   "$(q "$d" "$pod | .containers[0] | [.ports, .livenessProbe.httpGet, .livenessProbe.terminationGracePeriodSeconds]")" \
