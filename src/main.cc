@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
     agent->start();
   } catch (const std::exception& e) {
     logger.error("cannot start", {{"error", e.what()}});
+    // Whatever start() began ends here, before the process does: elections
+    // already running stop as on shutdown, and every thread of the agent
+    // (loops, watches, hook workers, listeners) is joined.
+    agent.reset();
     return 1;
   }
 
@@ -128,7 +132,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   const int code = agent->shutdown(signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(nullptr);
-  // Threads blocked inside cpprestsdk (a watch read) must not delay or crash
-  // the exit: leave without running destructors.
+  // Every election has released and joined its threads; cpprestsdk's own pool
+  // must not delay or crash the exit: leave without running destructors.
   std::_Exit(code);
 }

@@ -36,6 +36,8 @@ class ApiRequestMetrics final : public kube::RequestObserver {
 class Agent {
  public:
   Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& logger);
+  // Safe in any state, also after start() failed part-way: elections still
+  // running stop as on shutdown, and every thread is joined.
   ~Agent();
 
   // Binds the listeners (throws std::runtime_error naming the address on

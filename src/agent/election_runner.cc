@@ -20,6 +20,12 @@ std::vector<std::string> file_dirs(const RunnerContext& c, const std::string& na
   return dirs;
 }
 
+std::vector<std::string> ack_paths(const RunnerContext& c, const std::string& name, bool is_default) {
+  std::vector<std::string> paths;
+  for (const auto& dir : file_dirs(c, name, is_default)) paths.push_back(dir + "/ack");
+  return paths;
+}
+
 }  // namespace
 
 ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default,
@@ -39,14 +45,19 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
       publisher_(settings_.name, clock_, board_, file_dirs(context_, settings_.name, is_default), metrics_,
                  side_effects_, logger),
       elector_(context_.identity, settings_.timings, clock_, lease_client_, &publisher_),
-      watch_(api, lease_client_.collection_path(), settings_.name, *this),
-      hub_(std::make_shared<status::StatusHub>(io, board_)) {
+      watch_(api, clock_, lease_client_.collection_path(), settings_.name, *this),
+      hub_(std::make_shared<status::StatusHub>(io, board_)),
+      ack_files_(ack_paths(context_, settings_.name, is_default),
+                 [this](const std::string& path, const std::string& error) {
+                   log_.warn("cannot remove the ack file; ignoring it",
+                             {{"election", settings_.name}, {"path", path}, {"error", error}});
+                 }),
+      handoff_(clock_, context_.handoff_timeout) {
   publisher_.attach(elector_);
   elector_.trust_unmarked_releases(settings_.trust_unmarked_release);
   for (const auto& dir : file_dirs(context_, settings_.name, is_default)) {
     std::error_code ignored;
     std::filesystem::create_directories(dir, ignored);
-    ack_files_.push_back(dir + "/ack");
   }
   board_.set_listener([hub = hub_] { hub->notify(); });
   if (settings_.app_health.enabled()) {
@@ -60,8 +71,13 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
 }
 
 ElectionRunner::~ElectionRunner() {
-  // The prober pushes into the queue: it goes first.
+  // Started and never stopped (the agent failed to start after this runner
+  // did): stop as on shutdown, so that the loop ends and a Lease it may have
+  // taken goes back.
+  if (loop_thread_.joinable() && !shutting_down_) begin_shutdown();
+  // The prober and the watch call back into this runner: they end before it.
   if (prober_) prober_->stop();
+  watch_.stop();
   if (loop_thread_.joinable()) loop_thread_.join();
 }
 
@@ -151,19 +167,22 @@ void ElectionRunner::loop() {
     for (auto& event : events) {
       if (!handle(event)) return;
     }
-    if (handoff_ && !advance_handoff()) return;
+    if (handoff_.active()) {
+      if (ack_files_.present()) handoff_.acknowledge();
+      if (!carry_out(handoff_.advance(elector_.state().leading))) return;
+    }
     next = elector_.step();
     board_.heartbeat();
     publisher_.publish();
     // An operator asked the leader to resign (an annotation on the Lease):
     // exactly as POST /v1/resign, through the handoff.
-    if (!handoff_ && elector_.state().resign_requested) {
+    if (!handoff_.active() && elector_.state().resign_requested) {
       log_.info("the lease asks this leader to resign", {{"election", settings_.name}});
       resign("");
       next = clock_.steady_now();
     }
     // The ack file is looked for often while a handoff waits for it.
-    if (handoff_) next = std::min(next, clock_.steady_now() + std::chrono::milliseconds(20));
+    if (handoff_.active()) next = std::min(next, handoff_.wake_at());
   }
 }
 
@@ -177,25 +196,11 @@ bool ElectionRunner::handle(Event& event) {
   } else if (auto* resign = std::get_if<Resign>(&event)) {
     this->resign(resign->to);
   } else if (std::holds_alternative<Acknowledge>(event)) {
-    if (handoff_) handoff_->acknowledged = true;
+    handoff_.acknowledge();
   } else if (auto* app = std::get_if<AppHealthChanged>(&event)) {
     on_app_health(*app);
   } else if (std::holds_alternative<Shutdown>(event)) {
-    if (elector_.state().leading) {
-      if (!handoff_ || handoff_->reason != HandoffReason::kShutdown) {
-        const bool acknowledged = handoff_ && handoff_->acknowledged;
-        begin_handoff(HandoffReason::kShutdown, "");
-        handoff_->acknowledged = acknowledged;
-      }
-    } else {
-      handoff_.reset();
-      handoff_pending_ = false;
-      elector_.stop_claiming("shutting down");
-      publisher_.publish();
-      released_ = elector_.release(clock_.steady_now() + context_.release_timeout);
-      publisher_.publish();
-      return false;
-    }
+    return carry_out(handoff_.shutdown(elector_.state().leading));
   }
   return true;
 }
@@ -228,76 +233,52 @@ void ElectionRunner::on_app_health(AppHealthChanged& change) {
 }
 
 void ElectionRunner::resign(const std::string& successor) {
-  // One way to resign, whoever asks (POST /v1/resign, the Lease's annotation,
-  // the app's health): only a leader not already handing off or stopping.
-  if (handoff_ || shutting_down_ || !elector_.state().leading) return;
-  begin_handoff(HandoffReason::kResign, successor);
+  // A resign that arrives after the stop began is the stop's to handle.
+  if (shutting_down_) return;
+  carry_out(handoff_.resign(elector_.state().leading, successor));
 }
 
-void ElectionRunner::begin_handoff(HandoffReason reason, const std::string& successor) {
-  publisher_.stop_claiming_now();
-  remove_ack_files();
-  handoff_ = Handoff{reason, successor, clock_.steady_now() + context_.handoff_timeout};
-  handoff_pending_ = true;
-  log_.info(
-      "stepping down: no longer claiming leadership",
-      {{"election", settings_.name},
-       {"reason", reason == HandoffReason::kShutdown ? "shutdown" : "resign"},
-       {"successor", successor},
-       {"waitingForAckMs", std::chrono::duration_cast<std::chrono::milliseconds>(context_.handoff_timeout).count()}});
-}
-
-bool ElectionRunner::advance_handoff() {
-  const SteadyTime now = clock_.steady_now();
-  const bool acknowledged = handoff_->acknowledged || ack_file_present();
-  // Losing the Lease meanwhile ends the wait too: there is nothing left to hand over.
-  if (!acknowledged && now < handoff_->deadline && elector_.state().leading) return true;
-  if (context_.handoff_timeout > election::Duration::zero()) {
-    log_.info(acknowledged ? "the app acknowledged the handoff" : "handoff: no acknowledgement in time",
-              {{"election", settings_.name}});
+bool ElectionRunner::carry_out(const election::Handoff::Decision& decision) {
+  using Action = election::Handoff::Action;
+  switch (decision.action) {
+    case Action::kNone:
+    case Action::kWait: return true;
+    case Action::kStopClaiming:
+      // First, before anything that can wait: nothing reads as leader any more.
+      publisher_.stop_claiming_now();
+      ack_files_.clear();
+      handoff_pending_ = true;
+      log_.info("stepping down: no longer claiming leadership",
+                {{"election", settings_.name},
+                 {"reason", to_string(handoff_.reason())},
+                 {"successor", decision.successor},
+                 {"waitingForAckMs",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(context_.handoff_timeout).count()}});
+      return true;
+    case Action::kRelease:
+    case Action::kResign: break;
   }
-  const Handoff done = *handoff_;
-  handoff_.reset();
-  handoff_pending_ = false;
-  remove_ack_files();
+  if (decision.ended) {
+    if (context_.handoff_timeout > election::Duration::zero()) {
+      log_.info(*decision.ended == election::Handoff::Ended::kAcknowledged ? "the app acknowledged the handoff"
+                                                                           : "handoff: no acknowledgement in time",
+                {{"election", settings_.name}, {"ended", to_string(*decision.ended)}});
+    }
+    handoff_pending_ = false;
+    ack_files_.clear();
+  }
   const SteadyTime release_deadline = clock_.steady_now() + context_.release_timeout;
-  if (done.reason == HandoffReason::kShutdown) {
+  if (decision.action == Action::kRelease) {
     elector_.stop_claiming("shutting down");
     publisher_.publish();
     released_ = elector_.release(release_deadline);
     publisher_.publish();
     return false;
   }
-  elector_.resign(release_deadline, done.successor);
+  elector_.resign(release_deadline, decision.successor);
   publisher_.publish();
   if (!shutting_down_) board_.set_claiming(true);
   return true;
-}
-
-bool ElectionRunner::ack_file_present() const {
-  for (size_t i = 0; i < ack_files_.size(); ++i) {
-    if (i < ack_stuck_.size() && ack_stuck_[i]) continue;
-    std::error_code ignored;
-    if (std::filesystem::exists(ack_files_[i], ignored)) return true;
-  }
-  return false;
-}
-
-void ElectionRunner::remove_ack_files() {
-  // The app owns these paths: whatever is there (a directory, no permission),
-  // failing to remove it must neither end the handoff nor count as an
-  // acknowledgement: such a path is ignored until it can be removed.
-  // Non-throwing calls only.
-  ack_stuck_.assign(ack_files_.size(), false);
-  for (size_t i = 0; i < ack_files_.size(); ++i) {
-    std::error_code error;
-    std::filesystem::remove(ack_files_[i], error);
-    if (error && error != std::errc::no_such_file_or_directory) {
-      ack_stuck_[i] = true;
-      log_.warn("cannot remove the ack file; ignoring it",
-                {{"election", settings_.name}, {"path", ack_files_[i]}, {"error", error.message()}});
-    }
-  }
 }
 
 void ElectionRunner::on_lease(const election::LeaseRecord& record, const nlohmann::json& object) {

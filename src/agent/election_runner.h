@@ -1,8 +1,7 @@
 // ElectionRunner: one election of the sidecar: its Lease client, watch,
 // elector, status board, files, push hub, metrics and side effects, and the
-// loop thread that owns the elector. Also runs the handoff: on shutdown or
-// resign while leading, stop claiming at once, keep the Lease (renewing) until
-// the app acknowledges or --handoff-timeout passes, then release.
+// loop thread that owns the elector and the handoff (election/handoff.h): it
+// feeds both what happened and carries out what they decide.
 //
 // Thread-safety: the public methods may be called from any thread; the elector
 // is touched only by the loop thread.
@@ -20,11 +19,13 @@
 #include <variant>
 #include <vector>
 
+#include "agent/ack_files.h"
 #include "agent/election_publisher.h"
 #include "agent/side_effects.h"
 #include "config/config.h"
 #include "election/clock.h"
 #include "election/elector.h"
+#include "election/handoff.h"
 #include "health/prober.h"
 #include "kube/api_client.h"
 #include "kube/lease_client.h"
@@ -57,6 +58,8 @@ class ElectionRunner final : private kube::WatchSink {
  public:
   ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default, kube::ApiClient& api,
                  status::Metrics& metrics, boost::asio::io_context& io, log::Logger& logger);
+  // Stops a runner that was started and not shut down as shutdown would, and
+  // waits for its threads.
   ~ElectionRunner() override;
 
   void start();
@@ -95,25 +98,14 @@ class ElectionRunner final : private kube::WatchSink {
   };
   using Event = std::variant<LeaseSeen, LeaseGone, WatchHealth, Resign, Acknowledge, Shutdown, AppHealthChanged>;
 
-  enum class HandoffReason { kShutdown, kResign };
-  struct Handoff {
-    HandoffReason reason;
-    std::string successor;
-    election::SteadyTime deadline;
-    bool acknowledged = false;
-  };
-
   void run_loop();
   void loop();
   // Returns false when the loop must end (shutdown done).
   bool handle(Event& event);
-  void begin_handoff(HandoffReason reason, const std::string& successor);
   // Starts a resign handoff if this agent leads and no handoff or shutdown is under way.
   void resign(const std::string& successor);
-  // Returns false when the loop must end.
-  bool advance_handoff();
-  bool ack_file_present() const;
-  void remove_ack_files();
+  // Carries out the handoff's decision. Returns false when the loop must end.
+  bool carry_out(const election::Handoff::Decision& decision);
   void push(Event event);
   status::HttpAnswer acknowledge_request();
   status::HttpAnswer resign_request(const std::string& to);
@@ -139,8 +131,7 @@ class ElectionRunner final : private kube::WatchSink {
   election::Elector elector_;
   kube::LeaseWatch watch_;
   std::shared_ptr<status::StatusHub> hub_;
-  std::vector<std::string> ack_files_;
-  std::vector<bool> ack_stuck_;             // loop thread: ack paths that could not be removed
+  AckFiles ack_files_;                      // loop thread
   std::unique_ptr<health::Prober> prober_;  // health checking on
 
   std::mutex queue_mutex_;
@@ -149,7 +140,7 @@ class ElectionRunner final : private kube::WatchSink {
   std::thread loop_thread_;
 
   // Loop-thread state.
-  std::optional<Handoff> handoff_;
+  election::Handoff handoff_;
   bool last_watch_healthy_ = false;
 
   std::atomic<bool> shutting_down_{false};

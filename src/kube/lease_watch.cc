@@ -77,14 +77,28 @@ WatchEvent parse_watch_line(const std::string& line) {
   return event;
 }
 
-LeaseWatch::LeaseWatch(ApiClient& api, std::string collection_path, std::string name, WatchSink& sink)
-    : api_(api), collection_path_(std::move(collection_path)), name_(std::move(name)), sink_(sink) {}
+ReconnectBackoff::ReconnectBackoff(std::function<std::uint32_t()> random) : random_(std::move(random)) {}
 
-LeaseWatch::~LeaseWatch() {
-  stop();
-  // The stream read may be blocked inside cpprestsdk; never hang shutdown on it.
-  if (thread_.joinable()) thread_.detach();
+election::Duration ReconnectBackoff::next(bool clean, std::optional<election::Duration> retry_after) {
+  if (clean) {
+    backoff_ = kInitial;
+    return election::Duration::zero();
+  }
+  // Meanwhile the elector polls, itself honouring Retry-After.
+  if (retry_after) {
+    const auto asked = std::chrono::duration_cast<std::chrono::milliseconds>(*retry_after);
+    backoff_ = std::max(backoff_, std::min(asked, kMax));
+  }
+  const auto jittered = backoff_ + std::chrono::milliseconds(random_() % (backoff_.count() / 2 + 1));
+  backoff_ = std::min(backoff_ * 2, kMax);
+  return jittered;
 }
+
+LeaseWatch::LeaseWatch(ApiClient& api, const election::Clock& clock, std::string collection_path, std::string name,
+                       WatchSink& sink)
+    : api_(api), clock_(clock), collection_path_(std::move(collection_path)), name_(std::move(name)), sink_(sink) {}
+
+LeaseWatch::~LeaseWatch() { stop(); }
 
 void LeaseWatch::start() {
   thread_ = std::thread([this] {
@@ -100,41 +114,35 @@ void LeaseWatch::start() {
 }
 
 void LeaseWatch::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  // Cancelling closes the connection: a request or a stream read in flight
+  // ends at once (cpprestsdk's inactivity timeout bounds it otherwise). The
+  // thread holds `this` and the sink, so it is waited for, never left behind.
   cancel_.cancel();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
-namespace {
-constexpr std::chrono::milliseconds kMaxBackoff{10000};
-}  // namespace
+void LeaseWatch::wait_until(election::SteadyTime until) {
+  std::unique_lock lock(stop_mutex_);
+  for (auto now = clock_.steady_now(); now < until && !stopping_; now = clock_.steady_now()) {
+    stop_cv_.wait_for(lock, until - now);
+  }
+}
 
 void LeaseWatch::run() {
   std::mt19937 rng(std::random_device{}());
-  auto backoff = std::chrono::milliseconds(100);
+  ReconnectBackoff backoff([&rng] { return static_cast<std::uint32_t>(rng()); });
   while (!stopping_) {
     const WatchEnd end = watch_once();
     sink_.on_watch_state(false, end.reason);
     if (stopping_) break;
-    if (end.clean) {
-      backoff = std::chrono::milliseconds(100);
-      continue;
-    }
-    // An overloaded server's Retry-After is honoured up to the longest backoff;
-    // meanwhile the elector polls, itself honouring Retry-After.
-    if (end.retry_after) {
-      const auto asked = std::chrono::duration_cast<std::chrono::milliseconds>(*end.retry_after);
-      backoff = std::max(backoff, std::min(asked, kMaxBackoff));
-    }
-    // Jitter spreads the reconnects of many agents after an API server restart.
-    const auto jittered = backoff + std::chrono::milliseconds(rng() % (backoff.count() / 2 + 1));
-    // In short naps, to notice stop(); against a deadline, so oversleeping does not add up.
-    const auto resume_at = std::chrono::steady_clock::now() + jittered;
-    for (auto now = std::chrono::steady_clock::now(); now < resume_at && !stopping_;
-         now = std::chrono::steady_clock::now()) {
-      std::this_thread::sleep_for(
-          std::min<std::chrono::steady_clock::duration>(resume_at - now, std::chrono::milliseconds(50)));
-    }
-    backoff = std::min(backoff * 2, kMaxBackoff);
+    // Against a deadline, so that waking early does not add up.
+    const election::Duration wait = backoff.next(end.clean, end.retry_after);
+    if (wait > election::Duration::zero()) wait_until(clock_.steady_now() + wait);
   }
 }
 
@@ -143,16 +151,16 @@ LeaseWatch::WatchEnd LeaseWatch::watch_once() {
                      std::to_string(240 + std::random_device{}() % 60) +
                      "&fieldSelector=" + query_escape("metadata.name=" + name_);
   if (!resource_version_.empty()) path += "&resourceVersion=" + query_escape(resource_version_);
-  const auto sent = std::chrono::steady_clock::now();
+  const auto sent = clock_.steady_now();
   web::http::http_response response;
   try {
     auto task = api_.stream_client().request(api_.make_request(web::http::methods::GET, path), cancel_.get_token());
     response = task.get();
   } catch (const std::exception& e) {
-    api_.observe("watch", "network", std::chrono::steady_clock::now() - sent);
+    api_.observe("watch", "network", clock_.steady_now() - sent);
     return {false, std::string("watch request failed: ") + e.what(), {}};
   }
-  api_.observe("watch", std::to_string(response.status_code()), std::chrono::steady_clock::now() - sent);
+  api_.observe("watch", std::to_string(response.status_code()), clock_.steady_now() - sent);
   if (response.status_code() != 200) {
     if (response.status_code() == 401) api_.invalidate_token();
     if (response.status_code() == 410) resource_version_.clear();

@@ -64,6 +64,8 @@ class StatusBoard {
   void set_app_health(const AppHealthStatus& health);
   // While leading and claiming: when the claim runs out by itself.
   std::optional<election::SteadyTime> claim_deadline() const;
+  // The clock the views and the claim deadline are read on.
+  const election::Clock& clock() const { return clock_; }
   // Called (outside the lock, on the publishing thread) whenever the revision
   // changes through publish() or set_claiming(). Set once, before use.
   void set_listener(std::function<void()> listener) { listener_ = std::move(listener); }

@@ -104,10 +104,12 @@ void StatusHub::arm_expiry() {
   // publishing: wake up at that moment to tell the waiting clients.
   const auto deadline = board_.claim_deadline();
   if (!deadline || (waiters_.empty() && streams_.empty())) return;
-  // A claim already past reads as lapsed and will not change again by itself:
-  // re-arming for a past time would spin.
-  if (*deadline < std::chrono::steady_clock::now()) return;
-  expiry_timer_.expires_at(*deadline + std::chrono::milliseconds(1));
+  // On the board's clock, the one its deadlines are on. A claim at or past its
+  // deadline reads as lapsed and will not change again by itself: re-arming
+  // for a past time would spin.
+  const election::Duration left = *deadline - board_.clock().steady_now();
+  if (left <= election::Duration::zero()) return;
+  expiry_timer_.expires_after(left + std::chrono::milliseconds(1));
   expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->check();
   });

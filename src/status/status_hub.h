@@ -5,6 +5,9 @@
 // socket each, are refused (503) over the server's cap on held requests, and
 // are dropped as soon as they leave; they never touch the election thread.
 //
+// Time comes from the board's clock: a claim that runs out by itself wakes
+// the waiting clients when that clock reaches the claim's deadline.
+//
 // Thread-safety: notify() may be called from any thread; everything else runs
 // on the io_context's thread (the listeners' thread).
 #pragma once

@@ -294,6 +294,38 @@ TEST_CASE("long polls and streams over the server's cap get 503; a client that l
   CHECK(poll->answers.empty());  // nobody left to answer
 }
 
+TEST_CASE("waiting clients are answered when the claim runs out by itself, on the board's clock") {
+  // Renewals stopped: nobody publishes again, yet the answer must change at
+  // the claim's deadline. The hub's timer fires on the io_context; what it
+  // finds is judged on the fake clock, which alone decides the answer.
+  FakeClock clock;
+  Router r(clock);
+  election::ElectionState claim = leading_state(clock, 0s);
+  claim.valid_until = clock.steady_now() + 5ms;
+  r.board.publish(claim);
+  auto poll = std::make_shared<RecordingExchange>();
+  r.handle(HttpRequest{"GET", "/v1/leader", "wait=30s&after=" + std::to_string(r.board.view().revision), "", true},
+           poll);
+  auto stream = std::make_shared<RecordingExchange>();
+  r.handle(HttpRequest{"GET", "/v1/events", "", "", true}, stream);
+  CHECK(stream->streamed.find("\"isLeader\":true") != std::string::npos);
+  const std::size_t first = stream->streamed.size();
+
+  // The timer fires before the deadline on the board's clock: nothing to tell yet.
+  clock.advance(4ms);
+  r.io.run_one();
+  CHECK(poll->answers.empty());
+  CHECK(stream->streamed.substr(first).find("isLeader") == std::string::npos);
+
+  // Past the deadline: the next firing answers the long poll and tells the stream.
+  clock.advance(1ms);
+  while (poll->answers.empty()) r.io.run_one();
+  CHECK(poll->answers[0].status == 503);
+  CHECK(nlohmann::json::parse(poll->answers[0].body)["isLeader"] == false);
+  CHECK(stream->streamed.substr(first).find("\"isLeader\":false") != std::string::npos);
+  r.hub->close_all();
+}
+
 TEST_CASE("after= and wait= follow one rule: a value given is checked, a bad one is 400") {
   FakeClock clock;
   Router r(clock);

@@ -1,0 +1,34 @@
+// AckFiles: the files by which the app acknowledges a handoff (`ack` in each
+// of an election's status directories). The app owns these paths: whatever is
+// there (a directory, a path without permission), failing to remove it must
+// neither end a handoff nor count as an acknowledgement, so such a path is
+// ignored until a later clear() removes it.
+//
+// Thread-safety: none. The election loop owns it.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace leasehold::agent {
+
+class AckFiles {
+ public:
+  // Told about each path that could not be removed.
+  using OnStuck = std::function<void(const std::string& path, const std::string& error)>;
+
+  AckFiles(std::vector<std::string> paths, OnStuck on_stuck);
+
+  // Removes every ack file (a handoff begins or ends). Non-throwing.
+  void clear();
+  // Whether an ack file exists at a path that clear() could remove.
+  bool present() const;
+
+ private:
+  std::vector<std::string> paths_;
+  std::vector<bool> stuck_;
+  OnStuck on_stuck_;
+};
+
+}  // namespace leasehold::agent

@@ -1,0 +1,251 @@
+#include "election/handoff.h"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/ack_files.h"
+#include "fakes.h"
+
+namespace leasehold::election {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeClock;
+using Action = Handoff::Action;
+using Ended = Handoff::Ended;
+
+constexpr bool kLeading = true;
+constexpr bool kNotLeading = false;
+
+// A scratch directory for the ack files, removed afterwards.
+struct TempDir {
+  TempDir() {
+    char pattern[] = "/tmp/leasehold-handoff-XXXXXX";
+    path = ::mkdtemp(pattern);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  void touch(const std::string& name) const { std::ofstream(path + "/" + name) << "done\n"; }
+  std::string path;
+};
+
+}  // namespace
+
+TEST_CASE("resign, then the app acknowledges by POST: resign at once, naming the successor") {
+  FakeClock clock;
+  Handoff handoff(clock, 30s);
+  const Handoff::Decision begun = handoff.resign(kLeading, "pod-b");
+  CHECK(begun.action == Action::kStopClaiming);
+  CHECK(begun.successor == "pod-b");
+  CHECK(handoff.active());
+  CHECK(handoff.reason() == Handoff::Reason::kResign);
+
+  // The app is still finishing its work: the Lease is kept.
+  clock.advance(5s);
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+  CHECK(handoff.acknowledge());
+  const Handoff::Decision done = handoff.advance(kLeading);
+  CHECK(done.action == Action::kResign);
+  CHECK(done.successor == "pod-b");
+  CHECK(done.ended == Ended::kAcknowledged);
+  CHECK_FALSE(handoff.active());
+  CHECK_FALSE(handoff.stopping());
+}
+
+TEST_CASE("no acknowledgement: the handoff ends exactly at the timeout") {
+  FakeClock clock;
+  Handoff handoff(clock, 30s);
+  REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
+  clock.advance(30s - 1ns);
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+  clock.advance(1ns);
+  const Handoff::Decision done = handoff.advance(kLeading);
+  CHECK(done.action == Action::kResign);
+  CHECK(done.successor.empty());
+  CHECK(done.ended == Ended::kTimedOut);
+}
+
+TEST_CASE("a zero timeout releases on the first turn after stepping down") {
+  FakeClock clock;
+  Handoff handoff(clock, 0s);
+  REQUIRE(handoff.shutdown(kLeading).action == Action::kStopClaiming);
+  const Handoff::Decision done = handoff.advance(kLeading);
+  CHECK(done.action == Action::kRelease);
+  CHECK(done.ended == Ended::kTimedOut);
+}
+
+TEST_CASE("shutdown while leading: stop claiming, wait for the ack, then release") {
+  FakeClock clock;
+  Handoff handoff(clock, 30s);
+  CHECK(handoff.shutdown(kLeading).action == Action::kStopClaiming);
+  CHECK(handoff.stopping());
+  CHECK(handoff.reason() == Handoff::Reason::kShutdown);
+  clock.advance(1s);
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+  CHECK(handoff.acknowledge());
+  const Handoff::Decision done = handoff.advance(kLeading);
+  CHECK(done.action == Action::kRelease);
+  CHECK(done.ended == Ended::kAcknowledged);
+  CHECK_FALSE(handoff.active());
+}
+
+TEST_CASE("shutdown while not leading releases at once, with no handoff") {
+  FakeClock clock;
+  Handoff handoff(clock, 30s);
+  const Handoff::Decision done = handoff.shutdown(kNotLeading);
+  CHECK(done.action == Action::kRelease);
+  CHECK_FALSE(done.ended.has_value());
+  CHECK_FALSE(handoff.active());
+}
+
+TEST_CASE("a successor that appears (the Lease is no longer ours) ends the wait at once") {
+  FakeClock clock;
+  Handoff handoff(clock, 30s);
+  REQUIRE(handoff.resign(kLeading, "pod-b").action == Action::kStopClaiming);
+  clock.advance(1s);
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+  const Handoff::Decision done = handoff.advance(kNotLeading);
+  CHECK(done.action == Action::kResign);
+  CHECK(done.ended == Ended::kLeaseLost);
+
+  SUBCASE("and during a shutdown") {
+    REQUIRE(handoff.shutdown(kLeading).action == Action::kStopClaiming);
+    const Handoff::Decision stop = handoff.advance(kNotLeading);
+    CHECK(stop.action == Action::kRelease);
+    CHECK(stop.ended == Ended::kLeaseLost);
+  }
+  SUBCASE("and when the stop is asked for after the Lease was lost") {
+    REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
+    const Handoff::Decision stop = handoff.shutdown(kNotLeading);
+    CHECK(stop.action == Action::kRelease);
+    CHECK(stop.ended == Ended::kLeaseLost);
+    CHECK_FALSE(handoff.active());
+  }
+}
+
+TEST_CASE("a stop during a resign turns it into the stop: same deadline, the ack still counts") {
+  FakeClock clock;
+  Handoff handoff(clock, 30s);
+  REQUIRE(handoff.resign(kLeading, "pod-b").action == Action::kStopClaiming);
+  clock.advance(10s);
+
+  SUBCASE("acknowledged before the stop") {
+    CHECK(handoff.acknowledge());
+    // Already not claiming: nothing to begin again.
+    CHECK(handoff.shutdown(kLeading).action == Action::kWait);
+    const Handoff::Decision done = handoff.advance(kLeading);
+    CHECK(done.action == Action::kRelease);
+    CHECK(done.ended == Ended::kAcknowledged);
+  }
+  SUBCASE("no acknowledgement: released at the resign's deadline, not a new one") {
+    CHECK(handoff.shutdown(kLeading).action == Action::kWait);
+    CHECK(handoff.reason() == Handoff::Reason::kShutdown);
+    clock.advance(20s - 1ns);
+    CHECK(handoff.advance(kLeading).action == Action::kWait);
+    clock.advance(1ns);
+    const Handoff::Decision done = handoff.advance(kLeading);
+    CHECK(done.action == Action::kRelease);
+    CHECK(done.successor.empty());
+    CHECK(done.ended == Ended::kTimedOut);
+  }
+}
+
+TEST_CASE("resign is ignored while not leading, during a handoff, and once a stop was asked for") {
+  FakeClock clock;
+  Handoff handoff(clock, 30s);
+  CHECK(handoff.resign(kNotLeading, "pod-b").action == Action::kNone);
+  CHECK_FALSE(handoff.active());
+
+  REQUIRE(handoff.resign(kLeading, "pod-b").action == Action::kStopClaiming);
+  CHECK(handoff.resign(kLeading, "pod-c").action == Action::kNone);
+  CHECK(handoff.acknowledge());
+  CHECK(handoff.advance(kLeading).successor == "pod-b");
+
+  REQUIRE(handoff.shutdown(kLeading).action == Action::kStopClaiming);
+  CHECK(handoff.resign(kLeading, "pod-c").action == Action::kNone);
+  CHECK(handoff.reason() == Handoff::Reason::kShutdown);
+}
+
+TEST_CASE("an acknowledgement with no handoff under way is refused and not remembered") {
+  FakeClock clock;
+  Handoff handoff(clock, 30s);
+  CHECK_FALSE(handoff.acknowledge());
+  REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
+  // The early acknowledgement does not end the handoff that began after it.
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+}
+
+TEST_CASE("after a resign a later term can resign again, with a fresh deadline") {
+  FakeClock clock;
+  Handoff handoff(clock, 30s);
+  REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
+  clock.advance(30s);
+  REQUIRE(handoff.advance(kLeading).action == Action::kResign);
+  clock.advance(5min);
+  REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
+  clock.advance(29s);
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+  clock.advance(1s);
+  CHECK(handoff.advance(kLeading).ended == Ended::kTimedOut);
+}
+
+TEST_CASE("the loop looks again for the ack file often, and never later than the deadline") {
+  FakeClock clock;
+  Handoff handoff(clock, 1s);
+  REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
+  CHECK(handoff.wake_at() == clock.steady_now() + Handoff::kAckPollInterval);
+  clock.advance(1s - Handoff::kAckPollInterval / 2);
+  CHECK(handoff.wake_at() == clock.steady_now() + Handoff::kAckPollInterval / 2);
+}
+
+TEST_CASE("ack via the file: a stale file is cleared when the handoff begins; a new one acknowledges") {
+  FakeClock clock;
+  TempDir dir;
+  std::vector<std::string> stuck;
+  agent::AckFiles files({dir.path + "/ack", dir.path + "/elections-b-ack"},
+                        [&](const std::string& path, const std::string&) { stuck.push_back(path); });
+  Handoff handoff(clock, 30s);
+  dir.touch("ack");  // left over from an earlier handoff or run
+
+  // As the election loop does: stop claiming, clear the files, then look for them each turn.
+  REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
+  files.clear();
+  CHECK_FALSE(files.present());
+  clock.advance(Handoff::kAckPollInterval);
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+
+  dir.touch("elections-b-ack");
+  REQUIRE(files.present());
+  CHECK(handoff.acknowledge());
+  const Handoff::Decision done = handoff.advance(kLeading);
+  CHECK(done.action == Action::kResign);
+  CHECK(done.ended == Ended::kAcknowledged);
+  files.clear();
+  CHECK_FALSE(std::filesystem::exists(dir.path + "/elections-b-ack"));
+  CHECK(stuck.empty());
+}
+
+TEST_CASE("an ack path that cannot be removed is ignored, neither acknowledging nor failing the handoff") {
+  TempDir dir;
+  std::vector<std::string> stuck;
+  agent::AckFiles files({dir.path + "/ack"},
+                        [&](const std::string& path, const std::string&) { stuck.push_back(path); });
+  // A non-empty directory: remove() fails.
+  std::filesystem::create_directories(dir.path + "/ack/inside");
+  files.clear();
+  CHECK(stuck == std::vector<std::string>{dir.path + "/ack"});
+  CHECK_FALSE(files.present());
+  // Once it can be removed, the path counts again.
+  std::filesystem::remove_all(dir.path + "/ack");
+  files.clear();
+  dir.touch("ack");
+  CHECK(files.present());
+}
+
+}  // namespace leasehold::election

@@ -1,0 +1,196 @@
+// Teardown: no thread of the agent outlives the object it works for. Each
+// test destroys a component while its threads are busy (a watch blocked in
+// its stream read, an election loop and watch running, an agent whose start
+// failed); the sanitizer builds flag any thread left behind that touches
+// freed memory.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "agent/agent.h"
+#include "agent/election_runner.h"
+#include "kube/api_client.h"
+#include "kube/lease_watch.h"
+#include "log/logger.h"
+#include "status/metrics.h"
+
+namespace leasehold {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A listening socket on a free loopback port.
+struct Listener {
+  Listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    REQUIRE(::listen(fd, 8) == 0);
+    socklen_t length = sizeof address;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    port = ntohs(address.sin_port);
+  }
+  ~Listener() { ::close(fd); }
+  int fd = -1;
+  unsigned short port = 0;
+};
+
+// An API server that answers one watch with its headers and then holds the
+// stream open without sending an event, until the client closes it.
+class HeldWatchServer {
+ public:
+  HeldWatchServer() {
+    thread_ = std::thread([this] {
+      const int connection = ::accept(listener_.fd, nullptr, nullptr);
+      if (connection < 0) return;
+      std::string request;
+      char buffer[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        request.append(buffer, static_cast<std::size_t>(n));
+      }
+      const std::string head =
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+      ::send(connection, head.data(), head.size(), MSG_NOSIGNAL);
+      // Until the client goes away.
+      while (::recv(connection, buffer, sizeof buffer, 0) > 0) {
+      }
+      ::close(connection);
+    });
+  }
+  ~HeldWatchServer() {
+    ::shutdown(listener_.fd, SHUT_RDWR);  // ends a pending accept
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(listener_.port); }
+
+ private:
+  Listener listener_;
+  std::thread thread_;
+};
+
+// Records the watch's calls, and whether any came after the watch was destroyed.
+class RecordingSink final : public kube::WatchSink {
+ public:
+  void on_lease(const election::LeaseRecord&, const nlohmann::json&) override { note(); }
+  void on_lease_deleted(std::optional<std::uint64_t>) override { note(); }
+  void on_watch_state(bool healthy, const std::string&) override {
+    std::lock_guard lock(mutex_);
+    late_ = late_ || watch_gone;
+    (healthy ? streaming_ : ended_) = true;
+    cv_.notify_all();
+  }
+  void on_watch_garbage(const std::string&) override { note(); }
+  void on_watch_fatal(const std::string&) override { note(); }
+
+  void wait_streaming() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return streaming_; });
+  }
+  // Waits for the watch's report that its stream ended; whether it came late.
+  bool ended_late() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return ended_; });
+    return late_;
+  }
+
+  std::atomic<bool> watch_gone{false};
+
+ private:
+  void note() {
+    std::lock_guard lock(mutex_);
+    late_ = late_ || watch_gone;
+  }
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool streaming_ = false;
+  bool ended_ = false;
+  bool late_ = false;
+};
+
+kube::KubeConfig kube_config_for(const std::string& server) {
+  kube::KubeConfig config;
+  config.server = server;
+  config.namespace_name = "ns";
+  config.source = "test";
+  return config;
+}
+
+// A logger that writes nowhere.
+struct QuietLogger {
+  QuietLogger() : out(std::fopen("/dev/null", "w")), logger(log::Level::kError, out) {}
+  ~QuietLogger() { std::fclose(out); }
+  std::FILE* out;
+  log::Logger logger;
+};
+
+}  // namespace
+
+TEST_CASE("a watch destroyed while blocked in its stream read ends its thread first; the sink hears nothing after") {
+  HeldWatchServer server;
+  kube::ApiClient api(kube_config_for(server.url()), {}, nullptr);
+  election::SystemClock clock;
+  RecordingSink sink;
+  auto watch =
+      std::make_unique<kube::LeaseWatch>(api, clock, "/apis/coordination.k8s.io/v1/namespaces/ns/leases", "job", sink);
+  watch->start();
+  sink.wait_streaming();  // the thread is now waiting for the next line of an open stream
+
+  watch.reset();
+  sink.watch_gone = true;
+  // The watch's last word (its stream ended) came before its destructor returned.
+  CHECK_FALSE(sink.ended_late());
+}
+
+TEST_CASE("an election runner started and never shut down stops its loop and watch when destroyed") {
+  // An API server that refuses connections: the elector polls, the watch backs off.
+  std::string url;
+  {
+    Listener closed;
+    url = "http://127.0.0.1:" + std::to_string(closed.port);
+  }
+  QuietLogger quiet;
+  status::Metrics metrics("0.0.0-test");
+  agent::ApiRequestMetrics api_metrics(metrics);
+  kube::ApiClient api(kube_config_for(url), {}, &api_metrics);
+  boost::asio::io_context io;
+  agent::RunnerContext context{"ns", "pod-a", "pod-a", "", 1s, 0s, 1s, [](const std::string&, const std::string&) {}};
+  config::ElectionSettings settings;
+  settings.name = "job";
+  settings.on_start_leading = "true";  // a hook worker runs too
+  auto runner = std::make_unique<agent::ElectionRunner>(context, settings, true, api, metrics, io, quiet.logger);
+  runner->start();
+  runner.reset();  // returns only once the loop, the watch and the hook worker have ended
+  CHECK(true);
+}
+
+TEST_CASE("an agent whose listener cannot bind fails to start and is destroyed with its threads joined") {
+  Listener taken;
+  QuietLogger quiet;
+  config::Config cfg;
+  cfg.election = "job";
+  cfg.namespace_name = "ns";
+  cfg.identity = "pod-a";
+  cfg.status_address = "127.0.0.1:0";
+  cfg.ops_address = "127.0.0.1:" + std::to_string(taken.port);
+  cfg.on_start_leading = "true";
+  cfg.more_elections.push_back(config::ElectionOverrides{"other", {}});
+  auto agent = std::make_unique<agent::Agent>(cfg, kube_config_for("http://127.0.0.1:1"), quiet.logger);
+  CHECK_THROWS_AS(agent->start(), std::runtime_error);
+  agent.reset();
+}
+
+}  // namespace leasehold
