@@ -55,7 +55,12 @@ cleanup() {
   if [ -n "${CLUSTER_KEEP:-}" ]; then
     "$root/tests/cluster/down" --keep "$cdir" >/dev/null 2>&1; echo "  (kept $work)"
   else
-    "$root/tests/cluster/down" "$cdir" || echo "  cluster down reported leftovers"
+    # The host must be as before: a leftover fails the suite (its exit code; the checks above
+    # were already counted).
+    if ! "$root/tests/cluster/down" "$cdir"; then
+      echo "  FAIL  tests/cluster/down left something behind (kept $work)"
+      exit 1
+    fi
     rm -rf "$work"
   fi
 }
