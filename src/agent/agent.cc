@@ -16,7 +16,7 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
       metrics_(LEASEHOLD_VERSION),
       api_(std::move(kube_config),
            kube::ApiClientOptions{config_.api_qps, config_.api_burst, std::string("leasehold/") + LEASEHOLD_VERSION},
-           &api_metrics_) {
+           &api_metrics_, clock_) {
   const RunnerContext context{
       config_.namespace_name,  config_.identity,
       config_.pod_name,        config_.status_dir,

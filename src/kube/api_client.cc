@@ -36,10 +36,12 @@ std::optional<election::Duration> parse_retry_after(const web::http::http_header
   return std::chrono::seconds(seconds);
 }
 
-ApiClient::ApiClient(KubeConfig config, ApiClientOptions options, RequestObserver* observer)
+ApiClient::ApiClient(KubeConfig config, ApiClientOptions options, RequestObserver* observer,
+                     const election::Clock& clock)
     : config_(std::move(config)),
       options_(std::move(options)),
       observer_(observer),
+      clock_(clock),
       limiter_(options_.qps, options_.burst) {
   client_ = make_client(std::chrono::seconds(60));
   // The watch stream is bounded by the server's timeoutSeconds; this only
@@ -67,7 +69,7 @@ std::unique_ptr<web::http::client::http_client> ApiClient::make_client(std::chro
 std::string ApiClient::bearer_token() {
   std::lock_guard lock(token_mutex_);
   if (config_.token_file.empty()) return config_.token;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_.steady_now();
   if (token_stale_ || now - token_read_at_ >= options_.token_refresh) {
     std::ifstream in(config_.token_file);
     if (in) {
@@ -106,16 +108,16 @@ void ApiClient::observe(const std::string& verb, const std::string& outcome, ele
 ApiResponse ApiClient::send(const std::string& verb, const web::http::method& method, const std::string& path,
                             const std::string* json_body, election::SteadyTime deadline,
                             const std::string& content_type) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = clock_.steady_now();
   const auto go_at = limiter_.reserve(start, deadline);
   if (!go_at) {
     observe(verb, "rate_limited", election::Duration::zero());
     return {Transport::kRateLimited, 0, {}, std::nullopt, "client-side rate limit: no slot before the deadline"};
   }
-  std::this_thread::sleep_until(*go_at);
+  std::this_thread::sleep_for(*go_at - start);
 
   for (int attempt = 0;; ++attempt) {
-    const auto sent = std::chrono::steady_clock::now();
+    const auto sent = clock_.steady_now();
     web::http::http_request request = make_request(method, path);
     if (json_body) {
       // As bytes: the string overload reaches cpprestsdk's char-to-byte stream cast (undefined
@@ -152,15 +154,15 @@ ApiResponse ApiClient::send(const std::string& verb, const web::http::method& me
     ApiResponse response;
     {
       std::unique_lock lock(pending->mutex);
-      if (!pending->done_cv.wait_until(lock, deadline, [&] { return pending->done; })) {
+      if (!pending->done_cv.wait_for(lock, deadline - sent, [&] { return pending->done; })) {
         lock.unlock();
         cancel.cancel();
-        observe(verb, "timeout", std::chrono::steady_clock::now() - sent);
+        observe(verb, "timeout", clock_.steady_now() - sent);
         return {Transport::kTimeout, 0, {}, std::nullopt, "no answer before the deadline"};
       }
       response = pending->response;
     }
-    const auto latency = std::chrono::steady_clock::now() - sent;
+    const auto latency = clock_.steady_now() - sent;
     if (response.transport != Transport::kNone) {
       observe(verb, response.transport == Transport::kTimeout ? "timeout" : "network", latency);
       return response;
@@ -169,7 +171,7 @@ ApiResponse ApiClient::send(const std::string& verb, const web::http::method& me
     if (response.status == 401 && !config_.token_file.empty()) {
       invalidate_token();
       // A rotated token: one retry with the fresh file, if time remains.
-      if (attempt == 0 && std::chrono::steady_clock::now() < deadline) continue;
+      if (attempt == 0 && clock_.steady_now() < deadline) continue;
     }
     return response;
   }

@@ -59,7 +59,9 @@ struct ApiClientOptions {
 
 class ApiClient {
  public:
-  ApiClient(KubeConfig config, ApiClientOptions options, RequestObserver* observer);
+  // clock: every time the client reads (the token's age, the rate limit, latencies, what is left
+  // before a deadline) comes from it; the waits themselves are real ones, for that long.
+  ApiClient(KubeConfig config, ApiClientOptions options, RequestObserver* observer, const election::Clock& clock);
 
   // Sends one request and returns by `deadline` whatever happens.
   // `verb` is the Kubernetes verb for metrics (get, create, update, watch).
@@ -85,6 +87,7 @@ class ApiClient {
   const KubeConfig config_;
   const ApiClientOptions options_;
   RequestObserver* observer_;
+  const election::Clock& clock_;
   RateLimiter limiter_;
   std::unique_ptr<web::http::client::http_client> client_;
   std::unique_ptr<web::http::client::http_client> stream_client_;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "fakes.h"
 #include "kube/api_client.h"
 #include "kube/lease_client.h"
 #include "kube/rate_limiter.h"
@@ -18,6 +19,8 @@
 
 namespace leasehold::testing {
 namespace {
+
+const election::SystemClock system_clock;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -169,7 +172,7 @@ TEST_CASE("ApiClient: a request carries the token, agent and body; the answer an
   ScriptedServer server;
   server.then({429, R"({"kind":"Status","message":"slow down"})", {{"Retry-After", "4"}}});
   CountingObserver observer;
-  ApiClient api(config_for(server), unlimited(), &observer);
+  ApiClient api(config_for(server), unlimited(), &observer, system_clock);
   const std::string body = R"({"a":1})";
   const ApiResponse response = api.send("update", web::http::methods::PUT, "/x", &body, in(30s));
   CHECK(response.transport == kube::Transport::kNone);
@@ -192,7 +195,7 @@ TEST_CASE("ApiClient: a hung API server costs a timeout at the deadline, and the
   server.then(Answer::hung());
   server.then({200, "{}"});
   CountingObserver observer;
-  ApiClient api(config_for(server), unlimited(), &observer);
+  ApiClient api(config_for(server), unlimited(), &observer, system_clock);
   // The bound of the future only keeps a broken client from hanging the test.
   auto timed_out = std::async(std::launch::async,
                               [&] { return api.send("get", web::http::methods::GET, "/hung", nullptr, in(300ms)); });
@@ -212,7 +215,7 @@ TEST_CASE("ApiClient: a deadline already past is a timeout, and nothing is sent"
   kube::ApiClientOptions limited;
   limited.qps = 1;
   limited.burst = 1;
-  ApiClient api(config_for(server), limited, &observer);
+  ApiClient api(config_for(server), limited, &observer, system_clock);
   server.then({200, "{}"});
   REQUIRE(api.send("get", web::http::methods::GET, "/a", nullptr, in(30s)).status == 200);
   // The one token is spent: the next slot is a second away, past this deadline.
@@ -231,7 +234,7 @@ TEST_CASE("ApiClient: a refused connection is a network error") {
   kube::KubeConfig config;
   config.server = url;
   CountingObserver observer;
-  ApiClient api(config, unlimited(), &observer);
+  ApiClient api(config, unlimited(), &observer, system_clock);
   const ApiResponse response = api.send("get", web::http::methods::GET, "/x", nullptr, in(30s));
   CHECK(response.transport == kube::Transport::kNetwork);
   CHECK(observer.outcomes() == std::vector<std::string>{"get network"});
@@ -249,7 +252,7 @@ TEST_CASE("ApiClient: after a 401 the token file is read again and the request r
   config.server = server.url();
   config.token_file = token.string();
   CountingObserver observer;
-  ApiClient api(config, unlimited(), &observer);
+  ApiClient api(config, unlimited(), &observer, system_clock);
   server.then({200, "{}"});
   REQUIRE(api.send("get", web::http::methods::GET, "/a", nullptr, in(30s)).status == 200);
   std::ofstream(token) << "new-token\n";  // rotated; the client reads it again only after a minute or a 401
@@ -269,6 +272,57 @@ TEST_CASE("ApiClient: after a 401 the token file is read again and the request r
   CHECK(requests[4].target == "/c");
 }
 
+TEST_CASE("ApiClient: the token file is read again once its age on the client's clock reaches token_refresh") {
+  struct TokenFile {
+    ~TokenFile() { fs::remove(path); }
+    fs::path path = fs::temp_directory_path() / ("leasehold-token-" + std::to_string(std::random_device{}()));
+  } file;
+  std::ofstream(file.path) << "first\n";
+  ScriptedServer server;
+  kube::KubeConfig config;
+  config.server = server.url();
+  config.token_file = file.path.string();
+  kube::ApiClientOptions options = unlimited();
+  options.token_refresh = 60s;
+  FakeClock clock;
+  ApiClient api(config, options, nullptr, clock);
+  const auto get = [&] {
+    server.then({200, "{}"});
+    return api.send("get", web::http::methods::GET, "/a", nullptr, clock.steady_now() + 30s).status;
+  };
+  REQUIRE(get() == 200);
+  std::ofstream(file.path) << "second\n";  // the kubelet rotated the projected token
+  clock.advance(59s);
+  REQUIRE(get() == 200);
+  clock.advance(1s);
+  REQUIRE(get() == 200);
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 3);
+  CHECK(requests[0].header("authorization") == "Bearer first");
+  CHECK(requests[1].header("authorization") == "Bearer first");
+  CHECK(requests[2].header("authorization") == "Bearer second");
+}
+
+TEST_CASE("ApiClient: the client-side rate limit counts on the client's clock") {
+  ScriptedServer server;
+  kube::ApiClientOptions limited;
+  limited.qps = 1;
+  limited.burst = 1;
+  FakeClock clock;
+  ApiClient api(config_for(server), limited, nullptr, clock);
+  const auto get = [&](election::Duration within) {
+    return api.send("get", web::http::methods::GET, "/a", nullptr, clock.steady_now() + within).transport;
+  };
+  server.then({200, "{}"});
+  REQUIRE(get(10s) == kube::Transport::kNone);
+  // The bucket is empty and the clock has not moved: the next slot is a second away.
+  CHECK(get(500ms) == kube::Transport::kRateLimited);
+  clock.advance(1s);
+  server.then({200, "{}"});
+  CHECK(get(500ms) == kube::Transport::kNone);
+  CHECK(server.requests().size() == 2);
+}
+
 // --- LeaseClient -------------------------------------------------------------
 
 namespace {
@@ -277,7 +331,7 @@ namespace {
 struct LeaseFixture {
   ScriptedServer server;
   CountingObserver observer;
-  ApiClient api{config_for(server), unlimited(), &observer};
+  ApiClient api{config_for(server), unlimited(), &observer, system_clock};
   LeaseClient client{api, "ns", "job"};
 
   std::vector<std::string> methods() {
@@ -370,7 +424,7 @@ TEST_CASE_FIXTURE(LeaseFixture,
   for (const int refusal : {403, 405, 415}) {
     CAPTURE(refusal);
     ScriptedServer own;
-    ApiClient api_of_own(config_for(own), unlimited(), nullptr);
+    ApiClient api_of_own(config_for(own), unlimited(), nullptr, system_clock);
     LeaseClient lease(api_of_own, "ns", "job");
     own.then({refusal, R"({"kind":"Status","message":"patch is not allowed"})"});
     own.then({200, lease_body("me", 2, "101")});

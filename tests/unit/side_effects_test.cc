@@ -27,6 +27,8 @@
 namespace leasehold::testing {
 namespace {
 
+const election::SystemClock system_clock;
+
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using agent::CommandResult;
@@ -165,7 +167,7 @@ struct SideEffectsFixture {
   status::ElectionMetrics& election_metrics;
   std::FILE* log_file = std::tmpfile();
   log::Logger logger{log::Level::kInfo, log_file};
-  kube::ApiClient api{api_config(), kube::ApiClientOptions{}, nullptr};
+  kube::ApiClient api{api_config(), kube::ApiClientOptions{}, nullptr, system_clock};
   std::atomic<int> fatal{0};
   std::function<void(const std::string&)> on_fatal = [this](const std::string&) { ++fatal; };
   fs::path record = temp_path("leasehold-hooks");

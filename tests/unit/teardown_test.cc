@@ -27,6 +27,8 @@
 namespace leasehold {
 namespace {
 
+const election::SystemClock system_clock;
+
 using namespace std::chrono_literals;
 
 // A listening socket on a free loopback port.
@@ -141,11 +143,10 @@ struct QuietLogger {
 
 TEST_CASE("a watch destroyed while blocked in its stream read ends its thread first; the sink hears nothing after") {
   HeldWatchServer server;
-  kube::ApiClient api(kube_config_for(server.url()), {}, nullptr);
-  election::SystemClock clock;
+  kube::ApiClient api(kube_config_for(server.url()), {}, nullptr, system_clock);
   RecordingSink sink;
-  auto watch =
-      std::make_unique<kube::LeaseWatch>(api, clock, "/apis/coordination.k8s.io/v1/namespaces/ns/leases", "job", sink);
+  auto watch = std::make_unique<kube::LeaseWatch>(api, system_clock,
+                                                  "/apis/coordination.k8s.io/v1/namespaces/ns/leases", "job", sink);
   watch->start();
   sink.wait_streaming();  // the thread is now waiting for the next line of an open stream
 
@@ -165,7 +166,7 @@ TEST_CASE("an election runner started and never shut down stops its loop and wat
   QuietLogger quiet;
   status::Metrics metrics("0.0.0-test");
   agent::ApiRequestMetrics api_metrics(metrics);
-  kube::ApiClient api(kube_config_for(url), {}, &api_metrics);
+  kube::ApiClient api(kube_config_for(url), {}, &api_metrics, system_clock);
   boost::asio::io_context io;
   agent::RunnerContext context{"ns", "pod-a", "pod-a", "", 1s, 0s, 1s, [](const std::string&, const std::string&) {}};
   config::ElectionSettings settings;
