@@ -369,7 +369,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // The connection's deadline. A later deadline moves without touching the timer (re-arming a
   // timer costs a timerfd_settime system call per request): the timer fires at the deadline it was
   // set for, and re-arms itself for the new one if the deadline moved meanwhile. An earlier one
-  // (the idle wait's 60 s becoming a read's 10 s) re-arms it at once.
+  // (the idle wait's 60 s becoming a read's 10 s) re-arms it at once. These are I/O deadlines of
+  // the event loop, on asio's own steady clock: a fake Clock could not move an asio timer, and no
+  // answer about leadership depends on them (those are timed on the board's Clock).
   void expire_after(std::chrono::steady_clock::duration timeout) {
     deadline_ = std::chrono::steady_clock::now() + timeout;
     if (!timer_armed_ || deadline_ < armed_for_) arm_timer();
