@@ -212,6 +212,25 @@ app_pid() { # the app container's main process, as the node sees it
 app_healthy_again() { # POD RESTARTS0: the kubelet restarted the app and the sidecar finds it healthy
   [ "$(app_restarts "$1")" -gt "$2" ] && [ "$(pod_metric "$1" '^leasehold_app_healthy\{')" = 1 ]
 }
+show_election() { # after a failed check: the Lease, the pods, and what each sidecar said last
+  k get lease -n "$NS" "$ELECTION" -o json | jq -c '{spec, annotations: .metadata.annotations}' | sed 's/^/        /'
+  k get pods -n "$NS" -o wide | sed 's/^/        /'
+  local p
+  for p in $(k get pods -n "$NS" -o name); do
+    echo "        --- $p"
+    k logs -n "$NS" "$p" -c leasehold --tail 12 2>&1 | cut -c1-400 | sed 's/^/        /'
+  done
+}
+no_terminating_pods() { [ "$(k get pods -n "$NS" -l "$sel" -o name | wc -l)" = "$(live_pods | wc -l)" ]; }
+# rollout_done: the Deployment's rollout completed, and the replaced pods are gone too (rollout
+# status does not wait for them; how soon their containers are stopped is the kubelet's doing,
+# within the pods' termination grace period), with the time that took as a figure.
+rollout_done() {
+  expect "rollout completes" k rollout status -n "$NS" deployment/"$deploy" --timeout=180s
+  local t; t=$(date +%s%N)
+  expect "the replaced pods are gone" wait_until 60 no_terminating_pods
+  figures "replaced_pods_gone_after_rollout_ms=$(ms_between "$t" "$(date +%s%N)")"
+}
 no_pods() { [ -z "$(k get pods -n "$NS" -o name)" ]; }
 all_ready() {
   [ "$(k get pods -n "$NS" -l "$sel" -o json | jq '[.items[] | select(.metadata.deletionTimestamp == null and
@@ -280,14 +299,14 @@ expect_match "renewals counter moves ($r0 -> $(prom 'sum(leasehold_renewals_tota
   "$(prom "sum(leasehold_renewals_total{outcome=\"success\"}) > $r0")" '^[0-9.e+]+$'
 expect_match "renew latency histogram moves ($h0 -> $(prom 'sum(leasehold_renew_duration_seconds_count)'))" \
   "$(prom "sum(leasehold_renew_duration_seconds_count) > $h0")" '^[0-9.e+]+$'
-expect_match "API request counter moves" "$(prom "sum(leasehold_api_requests_total) > $a0")" '^[0-9.e+]+$'
+expect "API request counter moves" wait_until 15 prom_changed 'sum(leasehold_api_requests_total)' "$a0"
 expect_eq "no alert fires in steady state" "$(curl -s "127.0.0.1:$prom_port/api/v1/alerts" | jq -r '[.data.alerts[] | select(.state == "firing")] | length')" 0
 
 # ============================================================================================
 echo "== kubectl rollout restart (handover, no overlap)"
 t_roll=$(date +%s%N)
 k rollout restart -n "$NS" deployment/"$deploy" >/dev/null
-expect "rollout completes" k rollout status -n "$NS" deployment/"$deploy" --timeout=180s
+rollout_done
 expect "one leader among the new pods" wait_until 30 settled
 t_roll_end=$(date +%s%N)
 report --from-ns "$t_roll" --to-ns "$t_roll_end" --gap-ms 500 >"$work/roll.txt"; sed 's/^/  /' "$work/roll.txt"
@@ -334,8 +353,8 @@ echo "== helm upgrade: lease timings 4s/3s/1s -> 5s/3s/1s, app acks by the ack f
 LD=5
 values+=(--set leasehold.leaseDuration=${LD}s --set app.ack=file)
 expect "helm upgrade --wait" helm upgrade "$release" "$chart" -n "$NS" "${values[@]}" --wait --timeout 3m
-expect "rollout completes" k rollout status -n "$NS" deployment/"$deploy" --timeout=180s
-expect "one leader after the upgrade" wait_until 30 settled
+rollout_done
+if wait_until 30 settled; then pass "one leader after the upgrade"; else fail "one leader after the upgrade"; show_election; fi
 expect_eq "the Lease carries the new duration" "$(k get lease -n "$NS" "$ELECTION" -o jsonpath='{.spec.leaseDurationSeconds}')" "$LD"
 expect_eq "the sidecars run with the new duration" \
   "$(k get pods -n "$NS" -l "$sel" -o json | jq -r '[.items[] | select(.metadata.deletionTimestamp == null) | .spec.initContainers[0].args[] | select(startswith("--lease-duration"))] | unique | join(",")')" "--lease-duration=${LD}s"
