@@ -34,6 +34,18 @@ struct TempDir {
   std::string path;
 };
 
+// Moves the clock to 1 ns before `deadline_in`, where the handoff must still wait, then onto it,
+// where it must end unacknowledged with `action` and no successor.
+void expect_times_out_exactly(Handoff& handoff, FakeClock& clock, Duration deadline_in, Action action) {
+  clock.advance(deadline_in - 1ns);
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+  clock.advance(1ns);
+  const Handoff::Decision done = handoff.advance(kLeading);
+  CHECK(done.action == action);
+  CHECK(done.successor.empty());
+  CHECK(done.ended == Ended::kTimedOut);
+}
+
 }  // namespace
 
 TEST_CASE("resign, then the app acknowledges by POST: resign at once, naming the successor") {
@@ -61,13 +73,7 @@ TEST_CASE("no acknowledgement: the handoff ends exactly at the timeout") {
   FakeClock clock;
   Handoff handoff(clock, 30s);
   REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
-  clock.advance(30s - 1ns);
-  CHECK(handoff.advance(kLeading).action == Action::kWait);
-  clock.advance(1ns);
-  const Handoff::Decision done = handoff.advance(kLeading);
-  CHECK(done.action == Action::kResign);
-  CHECK(done.successor.empty());
-  CHECK(done.ended == Ended::kTimedOut);
+  expect_times_out_exactly(handoff, clock, 30s, Action::kResign);
 }
 
 TEST_CASE("a zero timeout releases on the first turn after stepping down") {
@@ -145,13 +151,7 @@ TEST_CASE("a stop during a resign turns it into the stop: same deadline, the ack
   SUBCASE("no acknowledgement: released at the resign's deadline, not a new one") {
     CHECK(handoff.shutdown(kLeading).action == Action::kWait);
     CHECK(handoff.reason() == Handoff::Reason::kShutdown);
-    clock.advance(20s - 1ns);
-    CHECK(handoff.advance(kLeading).action == Action::kWait);
-    clock.advance(1ns);
-    const Handoff::Decision done = handoff.advance(kLeading);
-    CHECK(done.action == Action::kRelease);
-    CHECK(done.successor.empty());
-    CHECK(done.ended == Ended::kTimedOut);
+    expect_times_out_exactly(handoff, clock, 20s, Action::kRelease);
   }
 }
 
