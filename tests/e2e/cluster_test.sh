@@ -415,7 +415,7 @@ expect "steady again: sum(leasehold_is_leader) == 1 in Prometheus" wait_until 20
 # that cannot come), the unhealthy pod must never take the Lease back, and the kubelet restarts
 # the app, after which it is healthy again.
 app_fails() {
-  local sig="$1" victim tok0 restarts0 pid t0 t_demoted="" t_new="" retook="" deadline h tok1 t1
+  local sig="$1" victim new tok0 restarts0 pid t0 t_demoted="" t_new="" retook="" deadline h tok1 t1
   wait_until 30 settled || { fail "no settled leader before the app's $sig"; return; }
   victim="$(holder_pod)"; tok0="$(pod_metric "$victim" '^leasehold_fencing_token\{')"
   restarts0="$(app_restarts "$victim")"; pid="$(app_pid "$victim")"
