@@ -44,12 +44,13 @@ void Agent::start() {
     const auto& t = runner->settings().timings;
     max_silence = std::max(max_silence, 3 * t.request_timeout + 2 * t.retry_period);
   }
-  status_server_ = std::make_unique<status::HttpServer>(io_, config_.status_address,
-                                                        status::make_status_router(std::move(endpoints)));
-  ops_server_ = std::make_unique<status::HttpServer>(
-      io_, config_.ops_address,
-      status::answer_at_once(
-          status::make_ops_handler(std::move(boards), metrics_, clock_, status::HealthPolicy{max_silence})));
+  status_server_ = std::make_unique<status::HttpServer>(
+      io_, config_.status_address, status::make_status_router(std::move(endpoints)), status::HttpLimits{}, clock_);
+  ops_server_ =
+      std::make_unique<status::HttpServer>(io_, config_.ops_address,
+                                           status::answer_at_once(status::make_ops_handler(
+                                               std::move(boards), metrics_, clock_, status::HealthPolicy{max_silence})),
+                                           status::HttpLimits{}, clock_);
   status_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("status", why); });
   ops_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("ops", why); });
   status_server_->start();

@@ -10,6 +10,8 @@
 #include <deque>
 #include <optional>
 
+#include "status/connection_deadline.h"
+
 namespace leasehold::status {
 
 namespace asio = boost::asio;
@@ -18,8 +20,8 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 struct HttpServer::Shared {
-  Shared(asio::io_context& io_context, HttpHandler h, HttpLimits l)
-      : io(io_context), acceptor(io_context), backoff(io_context), handler(std::move(h)), limits(l) {}
+  Shared(asio::io_context& io_context, HttpHandler h, HttpLimits l, const election::Clock& c)
+      : io(io_context), acceptor(io_context), backoff(io_context), handler(std::move(h)), limits(l), clock(c) {}
   void refuse(Refusal why) const {
     if (refused) refused(why);
   }
@@ -28,6 +30,7 @@ struct HttpServer::Shared {
   asio::steady_timer backoff;  // after a failed accept
   HttpHandler handler;
   HttpLimits limits;
+  const election::Clock& clock;  // the connections' deadlines
   std::function<void(Refusal)> refused;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::size_t> held{0};
@@ -50,7 +53,10 @@ void append_number(std::string& out, std::size_t n) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), shared_(std::move(shared)) {
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        shared_(std::move(shared)),
+        deadline_(shared_->clock) {
     beast::error_code peer_error;
     const auto peer = socket_.remote_endpoint(peer_error).address();
     from_loopback_ =
@@ -366,31 +372,23 @@ class Session : public std::enable_shared_from_this<Session> {
     notify_gone();
   }
 
-  // The connection's deadline. A later deadline moves without touching the timer (re-arming a
-  // timer costs a timerfd_settime system call per request): the timer fires at the deadline it was
-  // set for, and re-arms itself for the new one if the deadline moved meanwhile. An earlier one
-  // (the idle wait's 60 s becoming a read's 10 s) re-arms it at once. These are I/O deadlines of
-  // the event loop, on asio's own steady clock: a fake Clock could not move an asio timer, and no
-  // answer about leadership depends on them (those are timed on the board's Clock).
-  void expire_after(std::chrono::steady_clock::duration timeout) {
-    deadline_ = std::chrono::steady_clock::now() + timeout;
-    if (!timer_armed_ || deadline_ < armed_for_) arm_timer();
+  // The connection's deadline, on the server's Clock (ConnectionDeadline decides when the one
+  // timer must be armed, and for how long).
+  void expire_after(election::Duration timeout) {
+    if (const auto wait = deadline_.expire_after(timeout)) arm_timer(*wait);
   }
-  void expire_never() { deadline_ = std::chrono::steady_clock::time_point::max(); }
-  void arm_timer() {
-    timer_armed_ = true;
-    armed_for_ = deadline_;
+  void expire_never() { deadline_.expire_never(); }
+  void arm_timer(election::Duration wait) {
     const auto generation = ++timer_generation_;
-    timer_.expires_at(deadline_);  // cancels a pending wait, whose handler finds itself outdated
+    timer_.expires_after(wait);  // cancels a pending wait, whose handler finds itself outdated
     // A weak reference: a pending timer must not keep a finished connection (and its slot) alive.
     timer_.async_wait([weak = weak_from_this(), generation](beast::error_code ec) {
       const auto self = weak.lock();
       if (!self || generation != self->timer_generation_) return;
-      self->timer_armed_ = false;
-      if (ec == asio::error::operation_aborted || self->deadline_ == std::chrono::steady_clock::time_point::max()) {
-        return;
-      }
-      if (std::chrono::steady_clock::now() < self->deadline_) return self->arm_timer();
+      if (ec == asio::error::operation_aborted) return self->deadline_.timer_cancelled();
+      const ConnectionDeadline::Fired fired = self->deadline_.timer_fired();
+      if (fired.rearm) return self->arm_timer(*fired.rearm);
+      if (!fired.expired) return;
       // Time is up: closing cancels the pending read or write, whose handler ends the session.
       self->closed_ = true;
       beast::error_code ignored;
@@ -400,15 +398,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   tcp::socket socket_;
   asio::steady_timer timer_;
-  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
-  std::chrono::steady_clock::time_point armed_for_;  // the deadline the pending wait is for
   std::uint64_t timer_generation_ = 0;
-  bool timer_armed_ = false;
   bool from_loopback_ = false;
   bool direct_writes_ = false;  // the socket is non-blocking, so write_some may be tried first
   beast::flat_buffer buffer_{8192};
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Shared> shared_;
+  ConnectionDeadline deadline_;
   bool first_request_ = true;
   bool answered_ = false;
   bool streaming_ = false;
@@ -466,8 +462,9 @@ tcp::endpoint parse_listen_address(const std::string& address) {
   return tcp::endpoint(ip, static_cast<unsigned short>(port));
 }
 
-HttpServer::HttpServer(asio::io_context& io, const std::string& address, HttpHandler handler, HttpLimits limits)
-    : shared_(std::make_shared<Shared>(io, std::move(handler), limits)) {
+HttpServer::HttpServer(asio::io_context& io, const std::string& address, HttpHandler handler, HttpLimits limits,
+                       const election::Clock& clock)
+    : shared_(std::make_shared<Shared>(io, std::move(handler), limits, clock)) {
   const tcp::endpoint endpoint = parse_listen_address(address);
   beast::error_code ec;
   shared_->acceptor.open(endpoint.protocol(), ec);

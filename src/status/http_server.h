@@ -1,6 +1,6 @@
 // HttpServer: a small HTTP/1.1 server (Boost.Beast) for the status and ops
 // listeners: keep-alive, TCP_NODELAY, header and body size limits, idle
-// timeouts, a cap on open connections and a smaller one on held requests
+// timeouts (on an injected Clock), a cap on open connections and a smaller one on held requests
 // (long polls, streams), so that no client (slow, idle, waiting or abusive)
 // can hold up other readers or the election: the connections left over the
 // held cap are always there for the plain questions (/v1/leader).
@@ -19,6 +19,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "election/clock.h"
 
 namespace leasehold::status {
 
@@ -99,8 +101,10 @@ boost::asio::ip::tcp::endpoint parse_listen_address(const std::string& address);
 
 class HttpServer {
  public:
-  // Binds at once; throws std::runtime_error when the address cannot be used.
-  HttpServer(boost::asio::io_context& io, const std::string& address, HttpHandler handler, HttpLimits limits = {});
+  // Binds at once; throws std::runtime_error when the address cannot be used. The connections'
+  // read and idle timeouts are kept on `clock`, which must outlive the server.
+  HttpServer(boost::asio::io_context& io, const std::string& address, HttpHandler handler, HttpLimits limits,
+             const election::Clock& clock);
   ~HttpServer();
   unsigned short port() const;
   // Before start(): called on the server's thread for every refusal.

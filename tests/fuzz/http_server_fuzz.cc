@@ -43,7 +43,7 @@ struct Server {
     server = std::make_unique<status::HttpServer>(
         io, "127.0.0.1:0",
         [this](const status::HttpRequest& r, std::shared_ptr<status::HttpExchange> x) { handle(r, std::move(x)); },
-        limits);
+        limits, clock);
     server->start();
     port = server->port();
     thread = std::thread([this] {
@@ -82,6 +82,7 @@ struct Server {
     x->reply(status::HttpAnswer{r.path == "/v1/leader" ? 200 : 404, summary, "text/plain", {{"X-Test", "1"}}});
   }
 
+  election::SystemClock clock;
   boost::asio::io_context io;
   std::unique_ptr<status::HttpServer> server;
   unsigned short port = 0;

@@ -18,12 +18,14 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+const election::SystemClock system_clock;
+
 struct Running {
   explicit Running(HttpLimits limits = {})
       : server(io, "127.0.0.1:0", answer_at_once([](const HttpRequest& r) {
                  return HttpAnswer{r.path == "/ok" ? 200 : 404, r.method + " " + r.path + " " + r.query};
                }),
-               limits) {
+               limits, system_clock) {
     server.start();
     thread = std::thread([this] { io.run(); });
   }
@@ -108,7 +110,7 @@ TEST_CASE("a client that closes while its request is held frees its slot at once
         std::lock_guard lock(mutex);
         held.push_back(std::move(exchange));
       },
-      limits);
+      limits, system_clock);
   server.start();
   std::thread thread([&] { server_io.run(); });
   const auto held_count = [&] {
@@ -200,7 +202,7 @@ TEST_CASE("held requests are capped apart from the connections; refusals are cou
         std::lock_guard lock(mutex);
         held.push_back(std::move(exchange));
       },
-      limits);
+      limits, system_clock);
   server.on_refused([&](Refusal why) {
     std::lock_guard lock(mutex);
     refusals.push_back(why);
@@ -244,7 +246,7 @@ TEST_CASE("a failed accept (EMFILE) backs off instead of spinning") {
   HttpServer server(io, "127.0.0.1:0", answer_at_once([](const HttpRequest&) {
                       return HttpAnswer{200, "ok"};
                     }),
-                    limits);
+                    limits, system_clock);
   int accept_errors = 0;
   server.on_refused([&](Refusal why) { accept_errors += why == Refusal::kAcceptError; });
   asio::io_context client_io;
