@@ -30,15 +30,12 @@ for c in python3 wrk curl; do
   command -v "$c" >/dev/null || { echo "bench: $c not found (apt-get install wrk)" >&2; exit 1; }
 done
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-bench-run.XXXXXX")"
+. "$root/tests/lib/suite.sh"
+suite_begin bench bench-run
 bench_pid=""
-cleanup() {
-  [ -n "$bench_pid" ] && kill -TERM "$bench_pid" 2>/dev/null && wait "$bench_pid" 2>/dev/null
-  "$root/tests/controlplane/down" "$work/cp" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# bench.py is asked to stop (SIGTERM: it stops the processes it started), not killed.
+stop_bench() { [ -n "$bench_pid" ] && kill -TERM "$bench_pid" 2>/dev/null && wait "$bench_pid" 2>/dev/null; }
+at_exit stop_bench
 
 t0=$(date +%s)
 # A quiet machine first: other work on the 2 cores would show up in every number.
@@ -58,8 +55,7 @@ cp "$LEASEHOLD" "$work/leasehold" && "$work/leasehold" --version >/dev/null 2>&1
 export LEASEHOLD="$work/leasehold"
 echo "bench: leasehold $("$LEASEHOLD" --version) from $src_bin (sha256 $(sha256sum "$LEASEHOLD" | cut -c1-12))"
 
-"$root/tests/controlplane/up" "$work/cp" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
-. "$work/cp/env"
+controlplane_start "$work/cp" || { cat "$work/cp.log"; exit 1; }
 
 mkdir -p "$(dirname "$results")"
 python3 "$root/bench/bench.py" --out "$results" --phases "$PHASES" &

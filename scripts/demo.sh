@@ -8,22 +8,16 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 . "$root/tests/lib/agents.sh"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-demo.XXXXXX")"
-cleanup() {
-  say "cleaning up"
-  agents_stop_all
-  "$root/tests/controlplane/down" "$work/cp" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 t0=$(date +%s%N)
 say() { printf 'demo [%6.1fs] %s\n' "$(echo "($(date +%s%N) - $t0) / 1000000000" | bc -l)" "$*"; }
 
+# The harness of the test suites: the work dir, and at exit the agents stopped, the control
+# plane down and the work dir removed (also on failure or ^C).
+suite_begin demo
+
 say "starting a local control plane (etcd + kube-apiserver on 127.0.0.1)"
-"$root/tests/controlplane/up" "$work/cp" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
-. "$work/cp/env"
+controlplane_start "$work/cp" || { cat "$work/cp.log"; exit 1; }
+at_exit_checked say "cleaning up"
 ns="$(kube_new_namespace demo)"
 kube_apply_rbac "$ns" "$root/manifests/rbac.yaml" >/dev/null
 kube_write_kubeconfig "$work/sa.kubeconfig" "$(kube_mint_token "$ns" leasehold-example 1h)" "$ns"

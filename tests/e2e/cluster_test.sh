@@ -33,9 +33,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
 # shellcheck source=../faults/lib.sh
-. "$root/tests/faults/lib.sh"   # testlib, agents.sh, report/rj/figures of the witness
-. "$root/tests/lib/kube.sh"
-TESTLIB_SUITE=cluster
+. "$root/tests/faults/lib.sh"   # suite.sh, agents.sh, report/rj/figures of the witness
 export PATH="$TOOLS_BIN:$PATH"
 
 image="${IMAGE:-leasehold:test}"
@@ -46,26 +44,19 @@ LD=4 RD=3 RP=1   # short timings, as the fault cases use
 HANDOFF=8s
 APP_HEALTH_PORT=8081   # the example app's /healthz, checked by the kubelet and by the sidecar
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-cluster.XXXXXX")"
+SUITE_KEEP="${SUITE_KEEP:-${CLUSTER_KEEP:-}}" suite_begin cluster
 cdir="$work/cluster"
-prom_pid="" witness_pid="" logs_pids=()
-cleanup() {
-  for p in "${logs_pids[@]}" $prom_pid $witness_pid; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  if [ -n "${CLUSTER_KEEP:-}" ]; then
-    "$root/tests/cluster/down" --keep "$cdir" >/dev/null 2>&1; echo "  (kept $work)"
-  else
-    # The host must be as before: a leftover fails the suite (its exit code; the checks above
-    # were already counted).
-    if ! "$root/tests/cluster/down" "$cdir"; then
-      echo "  FAIL  tests/cluster/down left something behind (kept $work)"
-      exit 1
-    fi
-    rm -rf "$work"
+# At exit, after the tracked processes (witness, Prometheus, log streams): the cluster down. The
+# host must be as before: a leftover fails the suite (the checks were already counted).
+cluster_down() {
+  if [ -n "${SUITE_KEEP:-}" ]; then
+    "$root/tests/cluster/down" --keep "$cdir" >/dev/null 2>&1
+  elif ! "$root/tests/cluster/down" "$cdir"; then
+    echo "  FAIL  tests/cluster/down left something behind"
+    return 1
   fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+at_exit_checked cluster_down
 FAULT_T0="$(now_ms)"
 suite_start=$(date +%s)
 
@@ -113,7 +104,7 @@ chart="$work/charts/leasehold-example"
 WITNESS_PORT=$(kube_free_port)
 WITNESS_LOG="$work/witness.log"
 python3 "$root/tests/faults/witness.py" --host "$NODE_IP" --link lh-cni0 --port "$WITNESS_PORT" --log "$WITNESS_LOG" &
-witness_pid=$!
+track_pid $!
 wait_until 10 curl -sf "http://$NODE_IP:$WITNESS_PORT/healthz" || bail "witness did not start"
 
 # ---- Prometheus: pods of $NS with a port named leasehold-ops, rules rendered by the chart
@@ -159,7 +150,7 @@ EOF
 expect "promtool check config (the chart's rules included)" promtool check config "$work/prometheus.yml"
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prom" \
   --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$work/prometheus.log" 2>&1 &
-prom_pid=$!
+track_pid $!
 wait_until 30 curl -sf "127.0.0.1:$prom_port/-/ready" || bail "prometheus not ready"
 prom() { # prom EXPR: the instant query's first value ("" when empty)
   curl -s --max-time 5 "127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // ""'
@@ -328,7 +319,7 @@ delete_leader() {
   wait_until 30 settled || { fail "no settled leader before the delete"; return; }
   old="$(holder_pod)"; tok0="$(pod_metric "$old" '^leasehold_fencing_token\{')"
   k logs -f -n "$NS" "$old" -c leasehold >"$logf" 2>&1 &
-  logs_pids+=($!)
+  track_pid $!
   wait_until 10 test -s "$logf"   # the stream is attached once the earlier lines arrived
   t0=$(date +%s%N)
   k delete pod -n "$NS" "$old" --wait=false >/dev/null

@@ -13,9 +13,8 @@
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LEASEHOLD="${LEASEHOLD:-$root/build/leasehold}"
-TESTLIB_SUITE=docs_test
-. "$root/tests/lib/testlib.sh"
-. "$root/tests/lib/kube.sh"
+. "$root/tests/lib/suite.sh"
+suite_begin docs_test
 
 echo "--- the flag table"
 rows="$("$LEASEHOLD" --help | python3 "$root/tests/e2e/flag_table.py")"
@@ -49,13 +48,6 @@ for layer in $layers; do
   below="$below $layer"
 done
 
-work="$(mktemp -d)"
-agent_pid=""
-cleanup() {
-  [ -n "$agent_pid" ] && kill -CONT "$agent_pid" 2>/dev/null && kill -KILL "$agent_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
 cat >"$work/kubeconfig" <<'EOF'
 apiVersion: v1
 kind: Config
@@ -72,6 +64,7 @@ mkdir -p "$work/status"
   --status-address "127.0.0.1:$sp" --ops-address "127.0.0.1:$op" --status-dir "$work/status" \
   >"$work/agent.log" 2>&1 &
 agent_pid=$!
+track_pid "$agent_pid"
 base="127.0.0.1:$sp"
 expect "the agent answers" wait_until 20 curl -s -m 1 -o /dev/null "$base/v1/status"
 
@@ -189,6 +182,6 @@ kill -CONT "$agent_pid"
 kill -TERM "$agent_pid"
 wait "$agent_pid"
 expect_eq "SIGTERM: exits 0" "$?" 0
-agent_pid=""
+forget_pid "$agent_pid"
 expect_fail "a follower does not say it released the lease" grep -q '"released the lease"' "$work/agent.log"
 summary

@@ -4,7 +4,9 @@
 #   * uses the control plane of the suite run when $FAULTS_CP_DIR is set (run.sh starts one per
 #     run), else starts its own (tests/controlplane/up), so every case also runs on its own;
 #   * starts a toxiproxy-server, a witness (witness.py) and makes a fresh namespace ($NS);
-#   * installs a trap that stops every process started here (also on failure or ^C).
+#   * begins the suite with tests/lib/suite.sh's harness: its work dir ($work, kept with
+#     FAULTS_KEEP=1 or SUITE_KEEP=1) and the clean-up at exit, which stops every process started
+#     here and runs what the case registered with `at_exit` (also on failure or ^C).
 # Agents reach the API server only through their own toxiproxy proxy (named after the agent),
 # with the admin credentials unless AGENT_KUBECONFIG is given.
 #
@@ -14,8 +16,7 @@
 
 faults_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$faults_dir/../.." && pwd)"
-. "$root/tests/lib/testlib.sh"
-. "$root/tests/lib/agents.sh"
+. "$root/tests/lib/agents.sh"   # suite.sh, testlib.sh, kube.sh
 
 case "${FAULT_TIMINGS:-short}" in
   short) LD=4 RD=3 RP=1 MARGIN_MS=500 RT=1 ;;
@@ -32,32 +33,19 @@ now_ns() { date +%s%N; }
 scaled() { awk -v s="$1" -v ld="$LD" 'BEGIN { printf "%.1f", s * ld / 15 }'; }
 log() { echo "  [$(awk -v a="$FAULT_T0" -v b="$(now_ms)" 'BEGIN { printf "%6.1fs", (b - a) / 1000 }')] $*"; }
 
-# --- processes --------------------------------------------------------------------------------
-fault_cleanup() {
-  agents_stop_all
-  if [ -n "${FAULT_OWN_CP:-}" ]; then "$root/tests/controlplane/down" "$work/cp" >/dev/null 2>&1; fi
-  if [ -n "${FAULT_CGROUP:-}" ] && [ -d "$FAULT_CGROUP" ]; then
-    for p in 1 2 3 4 5 6 7 8 9 10; do rmdir "$FAULT_CGROUP" 2>/dev/null && break; sleep 0.2; done
-  fi
-  if [ -n "${FAULTS_KEEP:-}" ]; then echo "  (kept $work)"; else rm -rf "$work"; fi
-}
-
+# --- set-up ------------------------------------------------------------------------------------
 # fault_init SUITE: see the header.
 fault_init() {
-  TESTLIB_SUITE="$1"
   FAULT_T0="$(now_ms)"
-  work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-faults-$1.XXXXXX")"
-  trap fault_cleanup EXIT
-  trap 'exit 130' INT TERM
+  SUITE_KEEP="${SUITE_KEEP:-${FAULTS_KEEP:-}}" suite_begin "$1" "faults-$1"
   for b in "$LEASEHOLD" "$TOOLS_BIN/toxiproxy-server" "$TOOLS_BIN/kubectl"; do
     [ -x "$b" ] || { fail "missing $b (make build tools)"; summary; exit 1; }
   done
   if [ -n "${FAULTS_CP_DIR:-}" ]; then
     CP_DIR="$FAULTS_CP_DIR"
   else
-    CP_DIR="$work/cp"; FAULT_OWN_CP=1
-    "$root/tests/controlplane/up" "$CP_DIR" >"$work/up.log" 2>&1 ||
-      { cat "$work/up.log"; fail "control plane up"; summary; exit 1; }
+    CP_DIR="$work/cp"
+    controlplane_start "$CP_DIR" || { cat "$CP_DIR.log"; fail "control plane up"; summary; exit 1; }
   fi
   . "$CP_DIR/env"
   API_PORT="${APISERVER_URL##*:}"

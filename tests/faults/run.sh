@@ -16,21 +16,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
 export LEASEHOLD="${LEASEHOLD:-$root/build/leasehold}"
-TESTLIB_SUITE=faults
-. "$root/tests/lib/testlib.sh"
+. "$root/tests/lib/suite.sh"
 
 t0=$(date +%s)
-work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-faults-run.XXXXXX")"
-cleanup() {
-  "$root/tests/controlplane/down" "$work/cp" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+suite_begin faults faults-run
 
 [ -x "$LEASEHOLD" ] || { fail "no agent binary at $LEASEHOLD (make build)"; summary; exit; }
 echo "faults: agent $LEASEHOLD ($("$LEASEHOLD" --version 2>/dev/null)); timings ${FAULT_TIMINGS:-short}"
-"$root/tests/controlplane/up" "$work/cp" >"$work/up.log" 2>&1 || { cat "$work/up.log"; fail "control plane up"; summary; exit; }
+controlplane_start "$work/cp" || { cat "$work/cp.log"; fail "control plane up"; summary; exit; }
 export FAULTS_CP_DIR="$work/cp"
 export FAULTS_FIGURES="$work/figures"
 : >"$FAULTS_FIGURES"

@@ -14,23 +14,37 @@ export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
 suite_at_exit=()
 # at_exit COMMAND [ARGS...]: runs at exit, the last registered first, its output discarded.
 # Call it in the suite's shell, not inside $(...) (a subshell's registration is lost).
-at_exit() {
-  local command
+at_exit() { suite_at_exit_add quiet "$@"; }
+# at_exit_checked COMMAND [ARGS...]: the same, with its output shown; when it fails, the suite
+# exits 1 (for a clean-up that must leave the host as it was).
+at_exit_checked() { suite_at_exit_add checked "$@"; }
+suite_at_exit_add() {
+  local mode="$1" command
+  shift
   printf -v command '%q ' "$@"
-  suite_at_exit+=("$command")
+  suite_at_exit+=("$mode $command")
 }
 suite_run_at_exit() {
-  local i
+  local rc=$? i entry
   stop_tracked
-  for ((i = ${#suite_at_exit[@]} - 1; i >= 0; i--)); do eval "${suite_at_exit[i]}" >/dev/null 2>&1; done
+  for ((i = ${#suite_at_exit[@]} - 1; i >= 0; i--)); do
+    entry="${suite_at_exit[i]}"
+    if [ "${entry%% *}" = checked ]; then
+      eval "${entry#* }" || rc=1
+    else
+      eval "${entry#* }" >/dev/null 2>&1
+    fi
+  done
   suite_at_exit=()
+  exit "$rc"
 }
 
-# suite_begin NAME: names the suite for `summary`, makes the work dir $work (removed at exit; kept
-# with SUITE_KEEP=1) and installs the traps.
+# suite_begin NAME [DIR_NAME]: names the suite for `summary`, makes the work dir $work
+# (leasehold-DIR_NAME.XXXXXX, DIR_NAME defaulting to NAME; removed at exit, kept with
+# SUITE_KEEP=1) and installs the traps.
 suite_begin() {
   TESTLIB_SUITE="$1"
-  work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-$1.XXXXXX")"
+  work="$(mktemp -d "${TMPDIR:-/tmp}/leasehold-${2:-$1}.XXXXXX")"
   if [ -n "${SUITE_KEEP:-}" ]; then echo "$1: keeping $work"; else at_exit rm -rf "$work"; fi
   trap suite_run_at_exit EXIT
   trap 'exit 130' INT TERM

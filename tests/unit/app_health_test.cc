@@ -17,6 +17,7 @@
 #include "fakes.h"
 #include "health/probe_settings.h"
 #include "health/prober.h"
+#include "loopback_listener.h"
 #include "status/status_board.h"
 #include "status/status_json.h"
 
@@ -327,37 +328,7 @@ TEST_CASE("health flags, environment and per-election YAML; errors name the sett
 
 namespace {
 
-// A listening socket on an ephemeral loopback port.
-struct Listener {
-  Listener() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    REQUIRE(::listen(fd, 8) == 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-  }
-  ~Listener() { ::close(fd); }
-  // Accepts one connection, reads the request head and answers `reply` (if any).
-  std::string serve_one(const std::string& reply) {
-    const int c = ::accept(fd, nullptr, nullptr);
-    std::string request;
-    char buffer[512];
-    while (request.find("\r\n\r\n") == std::string::npos) {
-      const ssize_t n = ::recv(c, buffer, sizeof(buffer), 0);
-      if (n <= 0) break;
-      request.append(buffer, static_cast<size_t>(n));
-    }
-    if (!reply.empty()) ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-    ::close(c);
-    return request;
-  }
-  int fd;
-  int port;
-};
+using Listener = testing::LoopbackListener;
 
 health::ProbeTarget http_target(int port) {
   std::string error;

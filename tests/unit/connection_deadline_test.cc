@@ -16,18 +16,24 @@ using testing::FakeClock;
 constexpr Duration kRead = 10s;  // HttpLimits' defaults
 constexpr Duration kIdle = 60s;
 
+// The timer fires with `left` still to go on the clock: it re-arms for exactly that, and the
+// connection gives up once `left` has passed.
+void expect_rearmed_then_expired(ConnectionDeadline& deadline, FakeClock& clock, Duration left) {
+  const ConnectionDeadline::Fired early = deadline.timer_fired();
+  CHECK_FALSE(early.expired);
+  CHECK(early.rearm == left);
+  clock.advance(left);
+  CHECK(deadline.timer_fired().expired);
+}
+
 }  // namespace
 
 TEST_CASE("a request that does not arrive whole is given up exactly at the read timeout") {
   FakeClock clock;
   ConnectionDeadline deadline(clock);
   CHECK(deadline.expire_after(kRead) == kRead);
-  clock.advance(kRead - 1ns);
-  const ConnectionDeadline::Fired early = deadline.timer_fired();  // a timer may fire early
-  CHECK_FALSE(early.expired);
-  CHECK(early.rearm == 1ns);
-  clock.advance(1ns);
-  CHECK(deadline.timer_fired().expired);
+  clock.advance(kRead - 1ns);  // a timer may fire early
+  expect_rearmed_then_expired(deadline, clock, 1ns);
 }
 
 TEST_CASE("a later deadline leaves the pending timer alone; it re-arms itself for what is left") {
@@ -38,11 +44,7 @@ TEST_CASE("a later deadline leaves the pending timer alone; it re-arms itself fo
   // The next request began: the deadline moves 4 s later, without a system call.
   CHECK_FALSE(deadline.expire_after(kRead).has_value());
   clock.advance(6s);  // the timer fires at the first deadline
-  const ConnectionDeadline::Fired first = deadline.timer_fired();
-  CHECK_FALSE(first.expired);
-  CHECK(first.rearm == 4s);
-  clock.advance(4s);
-  CHECK(deadline.timer_fired().expired);
+  expect_rearmed_then_expired(deadline, clock, 4s);
 }
 
 // A keep-alive connection waits up to the idle timeout for its next request; once that request

@@ -20,6 +20,9 @@ using election::StoreError;
 using election::StoreResult;
 using election::WallTime;
 
+// The real clocks, for tests of components that run on real time (sockets, processes).
+inline const election::SystemClock system_clock;
+
 class FakeClock final : public election::Clock {
  public:
   SteadyTime steady_now() const override { return steady_; }

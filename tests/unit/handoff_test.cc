@@ -34,6 +34,12 @@ struct TempDir {
   std::string path;
 };
 
+// A handoff with a 30 s timeout, on a fake clock.
+struct HandoffOnFakeClock {
+  FakeClock clock;
+  Handoff handoff{clock, 30s};
+};
+
 // Moves the clock to 1 ns before `deadline_in`, where the handoff must still wait, then onto it,
 // where it must end unacknowledged with `action` and no successor.
 void expect_times_out_exactly(Handoff& handoff, FakeClock& clock, Duration deadline_in, Action action) {
@@ -46,32 +52,41 @@ void expect_times_out_exactly(Handoff& handoff, FakeClock& clock, Duration deadl
   CHECK(done.ended == Ended::kTimedOut);
 }
 
+// A decision that ends the handoff: what to do with the Lease, and why it ended.
+void expect_ends(const Handoff::Decision& decision, Action action, Ended ended) {
+  CHECK(decision.action == action);
+  CHECK(decision.ended == ended);
+}
+
+// The app acknowledges `after` into the handoff: until then the Lease is kept; the next turn
+// ends the handoff, acknowledged, with `action`.
+Handoff::Decision expect_acknowledged_after(Handoff& handoff, FakeClock& clock, Duration after, Action action) {
+  clock.advance(after);
+  CHECK(handoff.advance(kLeading).action == Action::kWait);
+  CHECK(handoff.acknowledge());
+  const Handoff::Decision done = handoff.advance(kLeading);
+  CHECK(done.action == action);
+  CHECK(done.ended == Ended::kAcknowledged);
+  CHECK_FALSE(handoff.active());
+  return done;
+}
+
 }  // namespace
 
-TEST_CASE("resign, then the app acknowledges by POST: resign at once, naming the successor") {
-  FakeClock clock;
-  Handoff handoff(clock, 30s);
+TEST_CASE_FIXTURE(HandoffOnFakeClock,
+                  "resign, then the app acknowledges by POST: resign at once, naming the successor") {
   const Handoff::Decision begun = handoff.resign(kLeading, "pod-b");
   CHECK(begun.action == Action::kStopClaiming);
   CHECK(begun.successor == "pod-b");
   CHECK(handoff.active());
   CHECK(handoff.reason() == Handoff::Reason::kResign);
 
-  // The app is still finishing its work: the Lease is kept.
-  clock.advance(5s);
-  CHECK(handoff.advance(kLeading).action == Action::kWait);
-  CHECK(handoff.acknowledge());
-  const Handoff::Decision done = handoff.advance(kLeading);
-  CHECK(done.action == Action::kResign);
-  CHECK(done.successor == "pod-b");
-  CHECK(done.ended == Ended::kAcknowledged);
-  CHECK_FALSE(handoff.active());
+  // The app is still finishing its work for 5 s: the Lease is kept meanwhile.
+  CHECK(expect_acknowledged_after(handoff, clock, 5s, Action::kResign).successor == "pod-b");
   CHECK_FALSE(handoff.stopping());
 }
 
-TEST_CASE("no acknowledgement: the handoff ends exactly at the timeout") {
-  FakeClock clock;
-  Handoff handoff(clock, 30s);
+TEST_CASE_FIXTURE(HandoffOnFakeClock, "no acknowledgement: the handoff ends exactly at the timeout") {
   REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
   expect_times_out_exactly(handoff, clock, 30s, Action::kResign);
 }
@@ -80,63 +95,42 @@ TEST_CASE("a zero timeout releases on the first turn after stepping down") {
   FakeClock clock;
   Handoff handoff(clock, 0s);
   REQUIRE(handoff.shutdown(kLeading).action == Action::kStopClaiming);
-  const Handoff::Decision done = handoff.advance(kLeading);
-  CHECK(done.action == Action::kRelease);
-  CHECK(done.ended == Ended::kTimedOut);
+  expect_ends(handoff.advance(kLeading), Action::kRelease, Ended::kTimedOut);
 }
 
-TEST_CASE("shutdown while leading: stop claiming, wait for the ack, then release") {
-  FakeClock clock;
-  Handoff handoff(clock, 30s);
+TEST_CASE_FIXTURE(HandoffOnFakeClock, "shutdown while leading: stop claiming, wait for the ack, then release") {
   CHECK(handoff.shutdown(kLeading).action == Action::kStopClaiming);
   CHECK(handoff.stopping());
   CHECK(handoff.reason() == Handoff::Reason::kShutdown);
-  clock.advance(1s);
-  CHECK(handoff.advance(kLeading).action == Action::kWait);
-  CHECK(handoff.acknowledge());
-  const Handoff::Decision done = handoff.advance(kLeading);
-  CHECK(done.action == Action::kRelease);
-  CHECK(done.ended == Ended::kAcknowledged);
-  CHECK_FALSE(handoff.active());
+  expect_acknowledged_after(handoff, clock, 1s, Action::kRelease);
 }
 
-TEST_CASE("shutdown while not leading releases at once, with no handoff") {
-  FakeClock clock;
-  Handoff handoff(clock, 30s);
+TEST_CASE_FIXTURE(HandoffOnFakeClock, "shutdown while not leading releases at once, with no handoff") {
   const Handoff::Decision done = handoff.shutdown(kNotLeading);
   CHECK(done.action == Action::kRelease);
   CHECK_FALSE(done.ended.has_value());
   CHECK_FALSE(handoff.active());
 }
 
-TEST_CASE("a successor that appears (the Lease is no longer ours) ends the wait at once") {
-  FakeClock clock;
-  Handoff handoff(clock, 30s);
+TEST_CASE_FIXTURE(HandoffOnFakeClock, "a successor that appears (the Lease is no longer ours) ends the wait at once") {
   REQUIRE(handoff.resign(kLeading, "pod-b").action == Action::kStopClaiming);
   clock.advance(1s);
   CHECK(handoff.advance(kLeading).action == Action::kWait);
-  const Handoff::Decision done = handoff.advance(kNotLeading);
-  CHECK(done.action == Action::kResign);
-  CHECK(done.ended == Ended::kLeaseLost);
+  expect_ends(handoff.advance(kNotLeading), Action::kResign, Ended::kLeaseLost);
 
   SUBCASE("and during a shutdown") {
     REQUIRE(handoff.shutdown(kLeading).action == Action::kStopClaiming);
-    const Handoff::Decision stop = handoff.advance(kNotLeading);
-    CHECK(stop.action == Action::kRelease);
-    CHECK(stop.ended == Ended::kLeaseLost);
+    expect_ends(handoff.advance(kNotLeading), Action::kRelease, Ended::kLeaseLost);
   }
   SUBCASE("and when the stop is asked for after the Lease was lost") {
     REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
-    const Handoff::Decision stop = handoff.shutdown(kNotLeading);
-    CHECK(stop.action == Action::kRelease);
-    CHECK(stop.ended == Ended::kLeaseLost);
+    expect_ends(handoff.shutdown(kNotLeading), Action::kRelease, Ended::kLeaseLost);
     CHECK_FALSE(handoff.active());
   }
 }
 
-TEST_CASE("a stop during a resign turns it into the stop: same deadline, the ack still counts") {
-  FakeClock clock;
-  Handoff handoff(clock, 30s);
+TEST_CASE_FIXTURE(HandoffOnFakeClock,
+                  "a stop during a resign turns it into the stop: same deadline, the ack still counts") {
   REQUIRE(handoff.resign(kLeading, "pod-b").action == Action::kStopClaiming);
   clock.advance(10s);
 
@@ -144,9 +138,7 @@ TEST_CASE("a stop during a resign turns it into the stop: same deadline, the ack
     CHECK(handoff.acknowledge());
     // Already not claiming: nothing to begin again.
     CHECK(handoff.shutdown(kLeading).action == Action::kWait);
-    const Handoff::Decision done = handoff.advance(kLeading);
-    CHECK(done.action == Action::kRelease);
-    CHECK(done.ended == Ended::kAcknowledged);
+    expect_ends(handoff.advance(kLeading), Action::kRelease, Ended::kAcknowledged);
   }
   SUBCASE("no acknowledgement: released at the resign's deadline, not a new one") {
     CHECK(handoff.shutdown(kLeading).action == Action::kWait);
@@ -155,9 +147,8 @@ TEST_CASE("a stop during a resign turns it into the stop: same deadline, the ack
   }
 }
 
-TEST_CASE("resign is ignored while not leading, during a handoff, and once a stop was asked for") {
-  FakeClock clock;
-  Handoff handoff(clock, 30s);
+TEST_CASE_FIXTURE(HandoffOnFakeClock,
+                  "resign is ignored while not leading, during a handoff, and once a stop was asked for") {
   CHECK(handoff.resign(kNotLeading, "pod-b").action == Action::kNone);
   CHECK_FALSE(handoff.active());
 
@@ -171,9 +162,7 @@ TEST_CASE("resign is ignored while not leading, during a handoff, and once a sto
   CHECK(handoff.reason() == Handoff::Reason::kShutdown);
 }
 
-TEST_CASE("an acknowledgement with no handoff under way is refused and not remembered") {
-  FakeClock clock;
-  Handoff handoff(clock, 30s);
+TEST_CASE_FIXTURE(HandoffOnFakeClock, "an acknowledgement with no handoff under way is refused and not remembered") {
   CHECK_FALSE(handoff.acknowledge());
   REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
   // The early acknowledgement does not end the handoff that began after it.
@@ -181,9 +170,7 @@ TEST_CASE("an acknowledgement with no handoff under way is refused and not remem
   CHECK(handoff.advance(kLeading).action == Action::kWait);
 }
 
-TEST_CASE("after a resign a later term can resign again, with a fresh deadline") {
-  FakeClock clock;
-  Handoff handoff(clock, 30s);
+TEST_CASE_FIXTURE(HandoffOnFakeClock, "after a resign a later term can resign again, with a fresh deadline") {
   REQUIRE(handoff.resign(kLeading, "").action == Action::kStopClaiming);
   clock.advance(30s);
   REQUIRE(handoff.advance(kLeading).action == Action::kResign);
@@ -223,9 +210,7 @@ TEST_CASE("ack via the file: a stale file is cleared when the handoff begins; a 
   dir.touch("elections-b-ack");
   REQUIRE(files.present());
   CHECK(handoff.acknowledge());
-  const Handoff::Decision done = handoff.advance(kLeading);
-  CHECK(done.action == Action::kResign);
-  CHECK(done.ended == Ended::kAcknowledged);
+  expect_ends(handoff.advance(kLeading), Action::kResign, Ended::kAcknowledged);
   files.clear();
   CHECK_FALSE(std::filesystem::exists(dir.path + "/elections-b-ack"));
   CHECK(stuck.empty());

@@ -12,13 +12,15 @@
 #include <mutex>
 #include <thread>
 
+#include "fakes.h"
+
 namespace leasehold::status {
 namespace {
 
+using testing::system_clock;
+
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-
-const election::SystemClock system_clock;
 
 struct Running {
   explicit Running(HttpLimits limits = {})

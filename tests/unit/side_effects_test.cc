@@ -27,8 +27,6 @@
 namespace leasehold::testing {
 namespace {
 
-const election::SystemClock system_clock;
-
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using agent::CommandResult;

@@ -19,35 +19,21 @@
 
 #include "agent/agent.h"
 #include "agent/election_runner.h"
+#include "fakes.h"
 #include "kube/api_client.h"
 #include "kube/lease_watch.h"
 #include "log/logger.h"
+#include "loopback_listener.h"
 #include "status/metrics.h"
 
 namespace leasehold {
 namespace {
 
-const election::SystemClock system_clock;
+using testing::system_clock;
 
 using namespace std::chrono_literals;
 
-// A listening socket on a free loopback port.
-struct Listener {
-  Listener() {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(fd, 8) == 0);
-    socklen_t length = sizeof address;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    port = ntohs(address.sin_port);
-  }
-  ~Listener() { ::close(fd); }
-  int fd = -1;
-  unsigned short port = 0;
-};
+using Listener = testing::LoopbackListener;
 
 // An API server that answers one watch with its headers and then holds the
 // stream open without sending an event, until the client closes it.

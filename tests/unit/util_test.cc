@@ -44,22 +44,28 @@ TEST_CASE("RFC 3339 parsing accepts offsets and whole seconds, rejects garbage")
   CHECK_FALSE(parse_rfc3339("2026-11-26T19:04:05Zjunk").has_value());
 }
 
-TEST_CASE("DNS-1123 names") {
-  CHECK(is_dns1123_subdomain("a.b-c"));
-  CHECK_FALSE(is_dns1123_subdomain("-a"));
-  CHECK_FALSE(is_dns1123_subdomain("a..b"));
-  CHECK_FALSE(is_dns1123_subdomain("A"));
-  CHECK(is_dns1123_label("team-1"));
-  CHECK_FALSE(is_dns1123_label(std::string(64, 'a')));
-}
-
-TEST_CASE("label keys: an optional DNS-1123 prefix, a name of 1-63 characters") {
-  CHECK(is_label_key("leader"));
-  CHECK(is_label_key("a.b/x_y.Z-1"));
-  CHECK_FALSE(is_label_key("-leader"));
-  CHECK_FALSE(is_label_key("Bad_Prefix/x"));
-  CHECK_FALSE(is_label_key("x/"));
-  CHECK_FALSE(is_label_key(std::string(64, 'a')));
+// Each text against the three name rules the API server applies: a DNS-1123 subdomain (object
+// names), a DNS-1123 label, and a label key (an optional DNS-1123 prefix, a name of 1-63).
+TEST_CASE("Kubernetes names: subdomains, labels and label keys") {
+  struct Case {
+    std::string text;
+    bool subdomain, label, label_key;
+  };
+  const std::string long_name(64, 'a');
+  const Case cases[] = {
+      {"a.b-c", true, false, true},     {"-a", false, false, false},
+      {"a..b", false, false, true},     {"A", false, false, true},
+      {"team-1", true, true, true},     {long_name, false, false, false},
+      {"leader", true, true, true},     {"a.b/x_y.Z-1", false, false, true},
+      {"-leader", false, false, false}, {"Bad_Prefix/x", false, false, false},
+      {"x/", false, false, false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.text);
+    CHECK(is_dns1123_subdomain(c.text) == c.subdomain);
+    CHECK(is_dns1123_label(c.text) == c.label);
+    CHECK(is_label_key(c.text) == c.label_key);
+  }
 }
 
 TEST_CASE("UTF-8: overlong forms, surrogates and truncated sequences are refused") {

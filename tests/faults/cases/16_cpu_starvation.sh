@@ -16,6 +16,9 @@ fi
 [ -n "$cg_root" ] || { fail "no writable cgroup cpu controller (run as root)"; summary; exit 1; }
 FAULT_CGROUP="$cg_root/leasehold-faults-$$"
 mkdir -p "$FAULT_CGROUP" || { fail "cannot create $FAULT_CGROUP"; summary; exit 1; }
+# At exit, once its processes are stopped (the kernel may take a moment to let the group go).
+cgroup_remove() { local i; for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$1" 2>/dev/null && return; sleep 0.2; done; }
+at_exit cgroup_remove "$FAULT_CGROUP"
 set_quota() { # QUOTA_US PERIOD_US
   if [ "$v" = 1 ]; then
     echo "$2" >"$FAULT_CGROUP/cpu.cfs_period_us"; echo "$1" >"$FAULT_CGROUP/cpu.cfs_quota_us"
