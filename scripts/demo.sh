@@ -47,7 +47,9 @@ new="$(await_leader "${rest[@]}")"
 took=$(($(now_ms) - killed_at))
 acquired="$(date -d "$(kube_lease_json "$ns" leasehold-example | jq -r .spec.acquireTime)" +%s%3N)"
 say "failover: $new leads $((took))ms after the kill (fencing token $(token "$new"))"
-say "  $leader's claim ended at +$((valid_until - killed_at))ms; $new's term began at +$((acquired - killed_at))ms: no overlap"
+if [ "$acquired" -ge "$valid_until" ]; then overlap="no overlap"; else overlap="OVERLAP: two leaders"; fi
+say "  $leader's claim ended at +$((valid_until - killed_at))ms; $new's term began at +$((acquired - killed_at))ms: $overlap"
+[ "$overlap" = "no overlap" ] || exit 1
 
 say "SIGTERM $new (graceful: stop claiming, release the Lease, exit 0)"
 last=(); for a in "${rest[@]}"; do [ "$a" = "$new" ] || last+=("$a"); done
