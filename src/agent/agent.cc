@@ -1,14 +1,24 @@
 #include "agent/agent.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <future>
+#include <string_view>
 
 #include "status/routes.h"
 
 namespace leasehold::agent {
+
+namespace {
+// The Agent that std::terminate ends through fatal(); set while one is started.
+std::atomic<Agent*> terminating_agent{nullptr};
+}  // namespace
 
 Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& logger)
     : config_(std::move(config)),
@@ -21,7 +31,7 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
       config_.namespace_name,  config_.identity,
       config_.pod_name,        config_.status_dir,
       config_.release_timeout, config_.handoff_timeout,
-      config_.hook_timeout,    [this](const std::string& where, const std::string& what) { fatal(where, what); }};
+      config_.hook_timeout,    [this](std::string_view where, std::string_view what) { fatal(where, what); }};
   bool is_default = true;
   for (const auto& settings : config::elections_of(config_)) {
     runners_.push_back(std::make_unique<ElectionRunner>(context, settings, is_default, api_, metrics_, io_, log_));
@@ -30,11 +40,15 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
 }
 
 Agent::~Agent() {
+  Agent* self = this;
+  terminating_agent.compare_exchange_strong(self, nullptr);
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
 }
 
 void Agent::start() {
+  terminating_agent = this;
+  std::set_terminate(&Agent::on_terminate);
   std::vector<status::ElectionEndpoint> endpoints;
   std::vector<const status::StatusBoard*> boards;
   election::Duration max_silence = election::Duration::zero();
@@ -84,14 +98,46 @@ void Agent::start() {
   for (auto& runner : runners_) runner->start();
 }
 
-void Agent::fatal(const std::string& where, const std::string& what) {
+void Agent::fatal(std::string_view where, std::string_view what) noexcept {
   // Claims end first, on every channel of every election; then the process
   // ends with a non-zero status so that it is restarted (a Lease not released
-  // here expires: followers take over after one lease duration).
+  // here expires: followers take over after one lease duration). The error may
+  // have been running out of memory: no step may throw or keep the process
+  // from ending, and the log line has a fallback that allocates nothing.
+  static std::atomic<std::thread::id> ending_thread{};
+  std::thread::id none{};
+  if (!ending_thread.compare_exchange_strong(none, std::this_thread::get_id())) {
+    // Already ending: on this thread, a step below failed (end now); on another, that thread
+    // ends the process.
+    if (none == std::this_thread::get_id()) std::_Exit(70);
+    for (;;) ::pause();
+  }
   for (auto& runner : runners_) runner->abandon();
-  log_.error("internal error: exiting", {{"thread", where}, {"error", what}});
+  try {
+    log_.error("internal error: exiting", {{"thread", where}, {"error", what}});
+  } catch (...) {
+    const std::string_view parts[] = {"{\"level\":\"error\",\"msg\":\"internal error: exiting\",\"thread\":\"", where,
+                                      "\"}\n"};
+    for (const std::string_view part : parts) {
+      if (::write(STDERR_FILENO, part.data(), part.size()) < 0) break;
+    }
+  }
   std::fflush(nullptr);
   std::_Exit(70);
+}
+
+void Agent::on_terminate() noexcept {
+  // Whatever escaped, the claims end first (fatal); its text only when there is one to read.
+  std::string_view what = "std::terminate";
+  try {
+    if (const std::exception_ptr escaped = std::current_exception()) std::rethrow_exception(escaped);
+  } catch (const std::exception& e) {
+    if (Agent* agent = terminating_agent.load()) agent->fatal("terminate", e.what());
+  } catch (...) {
+    what = "std::terminate: unknown exception";
+  }
+  if (Agent* agent = terminating_agent.load()) agent->fatal("terminate", what);
+  std::abort();  // no Agent to end: as without this handler
 }
 
 int Agent::shutdown(const std::string& reason) {

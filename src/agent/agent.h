@@ -47,7 +47,11 @@ class Agent {
   // the configured bounds, and stops. Returns the process exit code.
   int shutdown(const std::string& reason);
   // An error no thread can handle: stop claiming everywhere, exit 70. Any thread.
-  [[noreturn]] void fatal(const std::string& where, const std::string& what);
+  [[noreturn]] void fatal(std::string_view where, std::string_view what) noexcept;
+  // From start() until the Agent is destroyed, std::terminate (an exception that escaped a thread
+  // of a library, such as the HTTP client's own, or was thrown while one was handled) ends the
+  // process through fatal() as well, not by abort().
+  static void on_terminate() noexcept;
 
  private:
   const config::Config config_;

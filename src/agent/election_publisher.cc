@@ -39,6 +39,17 @@ void ElectionPublisher::stop_claiming_now() {
   write_files();
 }
 
+void ElectionPublisher::abandon() noexcept {
+  try {
+    board_.set_claiming(false);  // the flag first; telling the waiting clients may fail after it
+  } catch (...) {
+  }
+  try {
+    write_files();
+  } catch (...) {
+  }
+}
+
 void ElectionPublisher::write_files() {
   std::lock_guard lock(files_mutex_);
   const status::StatusView view = board_.view();

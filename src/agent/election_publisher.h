@@ -48,6 +48,9 @@ class ElectionPublisher final : public election::ElectionObserver {
   // Shutdown or resign: nothing reads as leader any more, on any channel, from
   // now on (the Elector may still hold the Lease while the app acknowledges).
   void stop_claiming_now();
+  // The same on the way out after an internal error (perhaps out of memory): every channel is
+  // tried on its own, so that one failing does not keep the next from saying "not leader".
+  void abandon() noexcept;
   // Writes the state files from the board's view as of now.
   void write_files();
 

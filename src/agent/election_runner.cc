@@ -40,8 +40,7 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
       side_effects_(SideEffectSettings{settings_.name, context_.identity, context_.namespace_name, context_.pod_name,
                                        settings_.on_start_leading, settings_.on_stop_leading, settings_.leader_label,
                                        context_.hook_timeout},
-                    api, metrics_, logger,
-                    [this](const std::string& what) { context_.on_fatal("hooks of " + settings_.name, what); }),
+                    api, metrics_, logger, [this](std::string_view what) { context_.on_fatal(hooks_thread_, what); }),
       publisher_(settings_.name, clock_, board_, file_dirs(context_, settings_.name, is_default), metrics_,
                  side_effects_, logger),
       elector_(context_.identity, settings_.timings, clock_, lease_client_, &publisher_),
@@ -134,25 +133,28 @@ status::HttpAnswer ElectionRunner::resign_request(const std::string& to) {
 }
 
 void ElectionRunner::run_loop() {
-  // The loop thread's one boundary: stop claiming, release what can be
-  // released, and end the process so that it is restarted.
-  std::string what;
+  // The loop thread's one boundary. The ending runs inside the handler, where the error's text
+  // still lives: copying it out could fail the same way (running out of memory).
   try {
     loop();
-    return;
   } catch (const std::exception& e) {
-    what = e.what();
+    end_after_internal_error(e.what());
   } catch (...) {
-    what = "unknown exception";
+    end_after_internal_error("unknown exception");
   }
+}
+
+void ElectionRunner::end_after_internal_error(std::string_view what) noexcept {
+  // Stop claiming, release what can be released, and end the process so that it is restarted.
+  publisher_.abandon();
   try {
-    publisher_.stop_claiming_now();
     elector_.stop_claiming("internal error");
     elector_.release(clock_.steady_now() + context_.release_timeout);
   } catch (...) {
     // Nothing more can be done here; the process ends next.
   }
-  context_.on_fatal("election " + settings_.name, what);
+  context_.on_fatal(election_thread_, what);
+  std::abort();  // on_fatal does not return
 }
 
 void ElectionRunner::loop() {
@@ -306,6 +308,6 @@ void ElectionRunner::on_watch_garbage(const std::string& what) {
   log_.warn("ignored a watch event", {{"election", settings_.name}, {"reason", what}});
 }
 
-void ElectionRunner::on_watch_fatal(const std::string& what) { context_.on_fatal("watch of " + settings_.name, what); }
+void ElectionRunner::on_watch_fatal(std::string_view what) noexcept { context_.on_fatal(watch_thread_, what); }
 
 }  // namespace leasehold::agent

@@ -51,7 +51,7 @@ struct RunnerContext {
   // Called from any of the agent's threads on an error it cannot handle (an
   // exception at a thread's boundary): stops claiming everywhere and ends
   // the process with a non-zero status so that it is restarted. Never returns.
-  std::function<void(const std::string& where, const std::string& what)> on_fatal;
+  std::function<void(std::string_view where, std::string_view what)> on_fatal;
 };
 
 class ElectionRunner final : private kube::WatchSink {
@@ -70,7 +70,7 @@ class ElectionRunner final : private kube::WatchSink {
   bool finish_shutdown();
   // After a fatal error elsewhere in the process: stop claiming on every
   // channel, at once. Any thread.
-  void abandon() { publisher_.stop_claiming_now(); }
+  void abandon() noexcept { publisher_.abandon(); }
 
   status::ElectionEndpoint endpoint();
   const status::StatusBoard& board() const { return board_; }
@@ -117,10 +117,16 @@ class ElectionRunner final : private kube::WatchSink {
   void on_lease_deleted(std::optional<std::uint64_t> revision) override;
   void on_watch_state(bool healthy, const std::string& reason) override;
   void on_watch_garbage(const std::string& what) override;
-  void on_watch_fatal(const std::string& what) override;
+  void on_watch_fatal(std::string_view what) noexcept override;
+  [[noreturn]] void end_after_internal_error(std::string_view what) noexcept;
 
   const RunnerContext context_;
   const config::ElectionSettings settings_;
+  // This election's threads as a fatal error's log line names them, made up front: the error may
+  // be running out of memory.
+  const std::string election_thread_ = "election " + settings_.name;
+  const std::string watch_thread_ = "watch of " + settings_.name;
+  const std::string hooks_thread_ = "hooks of " + settings_.name;
   log::Logger& log_;
   election::SystemClock clock_;
   kube::LeaseClient lease_client_;

@@ -6,7 +6,7 @@
 namespace leasehold::agent {
 
 SideEffects::SideEffects(SideEffectSettings settings, kube::ApiClient& api, status::ElectionMetrics& metrics,
-                         log::Logger& logger, std::function<void(const std::string&)> on_fatal)
+                         log::Logger& logger, std::function<void(std::string_view)> on_fatal)
     : settings_(std::move(settings)), api_(api), metrics_(metrics), log_(logger), on_fatal_(std::move(on_fatal)) {
   if (!enabled()) return;
   worker_ = std::thread([this] {

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "agent/election_publisher.h"
@@ -40,7 +41,7 @@ class SideEffects final : public LeadershipListener {
  public:
   // on_fatal: called from the worker on an error it cannot handle; must not return.
   SideEffects(SideEffectSettings settings, kube::ApiClient& api, status::ElectionMetrics& metrics, log::Logger& logger,
-              std::function<void(const std::string&)> on_fatal);
+              std::function<void(std::string_view)> on_fatal);
   ~SideEffects() override;
   bool enabled() const;
   // Leadership as the app sees it changed.
@@ -59,7 +60,7 @@ class SideEffects final : public LeadershipListener {
   kube::ApiClient& api_;
   status::ElectionMetrics& metrics_;
   log::Logger& log_;
-  const std::function<void(const std::string&)> on_fatal_;
+  const std::function<void(std::string_view)> on_fatal_;
   std::mutex mutex_;
   std::condition_variable cv_;
   struct Change {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "election/clock.h"
@@ -36,7 +37,7 @@ class WatchSink {
   // An event that could not be understood (counted; never changes leadership).
   virtual void on_watch_garbage(const std::string& what) = 0;
   // The watch thread hit an error it cannot handle and ends.
-  virtual void on_watch_fatal(const std::string& what) = 0;
+  virtual void on_watch_fatal(std::string_view what) noexcept = 0;
 };
 
 // One decoded watch line. Exposed for tests and fuzzing.

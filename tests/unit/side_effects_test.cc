@@ -167,7 +167,7 @@ struct SideEffectsFixture {
   log::Logger logger{log::Level::kInfo, log_file};
   kube::ApiClient api{api_config(), kube::ApiClientOptions{}, nullptr, system_clock};
   std::atomic<int> fatal{0};
-  std::function<void(const std::string&)> on_fatal = [this](const std::string&) { ++fatal; };
+  std::function<void(std::string_view)> on_fatal = [this](std::string_view) { ++fatal; };
   fs::path record = temp_path("leasehold-hooks");
 };
 

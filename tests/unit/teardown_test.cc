@@ -82,7 +82,7 @@ class RecordingSink final : public kube::WatchSink {
     cv_.notify_all();
   }
   void on_watch_garbage(const std::string&) override { note(); }
-  void on_watch_fatal(const std::string&) override { note(); }
+  void on_watch_fatal(std::string_view) noexcept override { note(); }
 
   void wait_streaming() {
     std::unique_lock lock(mutex_);
@@ -154,7 +154,7 @@ TEST_CASE("an election runner started and never shut down stops its loop and wat
   agent::ApiRequestMetrics api_metrics(metrics);
   kube::ApiClient api(kube_config_for(url), {}, &api_metrics, system_clock);
   boost::asio::io_context io;
-  agent::RunnerContext context{"ns", "pod-a", "pod-a", "", 1s, 0s, 1s, [](const std::string&, const std::string&) {}};
+  agent::RunnerContext context{"ns", "pod-a", "pod-a", "", 1s, 0s, 1s, [](std::string_view, std::string_view) {}};
   config::ElectionSettings settings;
   settings.name = "job";
   settings.on_start_leading = "true";  // a hook worker runs too
