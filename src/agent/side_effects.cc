@@ -122,9 +122,8 @@ bool SideEffects::apply_label(bool present) {
       {"metadata",
        {{"labels", {{settings_.leader_label, present ? nlohmann::json("true") : nlohmann::json(nullptr)}}}}}};
   const std::string body = json_text(patch);
-  const auto response =
-      api_.send("patch", web::http::methods::PATCH, path, &body,
-                std::chrono::steady_clock::now() + std::chrono::seconds(5), "application/merge-patch+json");
+  const auto response = api_.send("patch", web::http::methods::PATCH, path, &body,
+                                  api_.clock().steady_now() + std::chrono::seconds(5), "application/merge-patch+json");
   const bool ok = response.transport == kube::Transport::kNone && response.status == 200;
   metrics_.side_effect("label", ok ? "success" : "failure");
   log_.log(ok ? log::Level::kInfo : log::Level::kWarn, ok ? "pod label updated" : "pod label update failed",

@@ -63,6 +63,9 @@ class ApiClient {
   // before a deadline) comes from it; the waits themselves are real ones, for that long.
   ApiClient(KubeConfig config, ApiClientOptions options, RequestObserver* observer, const election::Clock& clock);
 
+  // The clock the deadlines given to send() are on.
+  const election::Clock& clock() const { return clock_; }
+
   // Sends one request and returns by `deadline` whatever happens.
   // `verb` is the Kubernetes verb for metrics (get, create, update, watch).
   ApiResponse send(const std::string& verb, const web::http::method& method, const std::string& path,
