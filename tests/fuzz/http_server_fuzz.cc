@@ -82,7 +82,7 @@ struct Server {
     x->reply(status::HttpAnswer{r.path == "/v1/leader" ? 200 : 404, summary, "text/plain", {{"X-Test", "1"}}});
   }
 
-  election::SystemClock clock;
+  leasehold::election::SystemClock clock;
   boost::asio::io_context io;
   std::unique_ptr<status::HttpServer> server;
   unsigned short port = 0;
