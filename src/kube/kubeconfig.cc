@@ -98,6 +98,10 @@ KubeConfig load_kubeconfig(const std::string& path, const std::string& context) 
       throw KubeConfigError("kubeconfig: " + cprefix + "server must be an http(s) URL");
     }
     while (!config.server.empty() && config.server.back() == '/') config.server.pop_back();
+    // "https://" (or "https:///") alone names no host: stripping its slashes would leave "https:".
+    if (config.server.find("://") == std::string::npos) {
+      throw KubeConfigError("kubeconfig: " + cprefix + "server has no host");
+    }
     config.ca_pem = pem_from(cluster, "certificate-authority", cprefix, base);
     const std::string insecure = scalar(cluster, "insecure-skip-tls-verify", cprefix + "insecure-skip-tls-verify");
     config.insecure_skip_tls_verify = insecure == "true";

@@ -90,6 +90,14 @@ TEST_CASE("kubeconfig errors name what is wrong") {
   exec.replace(exec.find("{token: secret-token}"), 21, "{exec: {command: x}}");
   CHECK(message(exec).find("exec/auth-provider") != std::string::npos);
   CHECK_THROWS_AS(load_kubeconfig((dir.path / "absent").string()), KubeConfigError);
+  // Found by the kubeconfig fuzzer: a scheme with no host was cut down to "https:".
+  for (const std::string server : {"https://", "https:///", "ftp://x"}) {
+    std::string no_host = kKubeconfig;
+    const auto at = no_host.find("https://");
+    no_host.replace(at, no_host.find_first_of(",} \n\"", at) - at, server);
+    CAPTURE(server);
+    CHECK(message(no_host).find("server") != std::string::npos);
+  }
 }
 
 TEST_CASE("in-cluster configuration reads the service account files") {
