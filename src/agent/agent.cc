@@ -127,17 +127,17 @@ void Agent::fatal(std::string_view where, std::string_view what) noexcept {
 }
 
 void Agent::on_terminate() noexcept {
-  // Whatever escaped, the claims end first (fatal); its text only when there is one to read.
-  std::string_view what = "std::terminate";
+  Agent* const agent = terminating_agent.load();
+  if (!agent) std::abort();  // no Agent running: as without this handler
+  // Whatever escaped, the claims end first (fatal), inside the handler where its text lives.
   try {
     if (const std::exception_ptr escaped = std::current_exception()) std::rethrow_exception(escaped);
   } catch (const std::exception& e) {
-    if (Agent* agent = terminating_agent.load()) agent->fatal("terminate", e.what());
+    agent->fatal("terminate", e.what());
   } catch (...) {
-    what = "std::terminate: unknown exception";
+    agent->fatal("terminate", "unknown exception");
   }
-  if (Agent* agent = terminating_agent.load()) agent->fatal("terminate", what);
-  std::abort();  // no Agent to end: as without this handler
+  agent->fatal("terminate", "std::terminate called with no exception");
 }
 
 int Agent::shutdown(const std::string& reason) {

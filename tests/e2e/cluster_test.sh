@@ -44,7 +44,9 @@ LD=4 RD=3 RP=1   # short timings, as the fault cases use
 HANDOFF=8s
 APP_HEALTH_PORT=8081   # the example app's /healthz, checked by the kubelet and by the sidecar
 
-SUITE_KEEP="${SUITE_KEEP:-${CLUSTER_KEEP:-}}" suite_begin cluster
+# Read again by cluster_down at exit: a plain assignment, not one for suite_begin's call alone.
+SUITE_KEEP="${SUITE_KEEP:-${CLUSTER_KEEP:-}}"
+suite_begin cluster
 cdir="$work/cluster"
 # At exit, after the tracked processes (witness, Prometheus, log streams): the cluster down. The
 # host must be as before: a leftover fails the suite (the checks were already counted).

@@ -37,7 +37,8 @@ log() { echo "  [$(awk -v a="$FAULT_T0" -v b="$(now_ms)" 'BEGIN { printf "%6.1fs
 # fault_init SUITE: see the header.
 fault_init() {
   FAULT_T0="$(now_ms)"
-  SUITE_KEEP="${SUITE_KEEP:-${FAULTS_KEEP:-}}" suite_begin "$1" "faults-$1"
+  SUITE_KEEP="${SUITE_KEEP:-${FAULTS_KEEP:-}}"
+  suite_begin "$1" "faults-$1"
   for b in "$LEASEHOLD" "$TOOLS_BIN/toxiproxy-server" "$TOOLS_BIN/kubectl"; do
     [ -x "$b" ] || { fail "missing $b (make build tools)"; summary; exit 1; }
   done
