@@ -13,7 +13,7 @@ E2E_SUITES := tests/e2e/docs_test.sh tests/e2e/config_test.sh tests/e2e/controlp
 # (ASan+UBSan, TSan: unit and agent e2e) are part of `make test`; longer runs: `make fuzz`,
 # `make chaos`. Benchmarks (`make bench`) run on their own.
 CI_FUZZ_SECONDS ?= 20
-HARDENING_SUITES := "tests/faults/run.sh" "tests/faults/chaos.sh 60" "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" \
+HARDENING_SUITES := "tests/faults/faultproxy_test.sh" "tests/faults/run.sh" "tests/faults/chaos.sh 60" "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" \
                     "scripts/sanitize.sh"
 
 .PHONY: all deps build tools unit e2e hardening test demo format format-check clean faults chaos fuzz sanitize bench

@@ -23,36 +23,35 @@ Log: one JSON line per request {"t", "method", "path", "injected": status or 0}.
 Loopback addresses only.
 """
 import argparse
+import asyncio
 import json
-import socket
 import ssl
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# The proxy runs on one thread: asyncio's TLS keeps each connection's OpenSSL state in memory
+# buffers touched by the event loop only. A thread per direction (as before) read and wrote one
+# SSL object from two threads at once, which OpenSSL does not allow; it crashed with SIGSEGV.
 mode = {"status": 0, "retry_after": None, "verbs": None, "hold": None}
-mode_lock = threading.Lock()
-connections = {}  # client socket -> its state {"path": current request's path}
-log_lock = threading.Lock()
+connections = {}  # client stream writer -> its state {"path": current request's path}
 log_file = None
+LINE_LIMIT = 1 << 20
 
 
 def log(entry):
-    with log_lock:
-        log_file.write(json.dumps(entry, separators=(",", ":")) + "\n")
-        log_file.flush()
+    log_file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+    log_file.flush()
 
 
-def read_request(f):
-    """Reads one request from a file-like socket; returns (raw bytes, method, path) or None."""
-    line = f.readline(65537)
+async def read_request(reader):
+    """Reads one request; returns (raw bytes, method, path, body) or None at end of stream."""
+    line = await reader.readline()
     if not line:
         return None
     raw = [line]
     headers = {}
     while True:
-        h = f.readline(65537)
+        h = await reader.readline()
         if not h:
             return None
         raw.append(h)
@@ -62,21 +61,20 @@ def read_request(f):
         headers[k.strip().lower()] = v.strip()
     body = b""
     if "content-length" in headers:
-        body = f.read(int(headers["content-length"]))
+        body = await reader.readexactly(int(headers["content-length"]))
     elif headers.get("transfer-encoding", "").lower() == "chunked":
         while True:
-            size_line = f.readline()
+            size_line = await reader.readline()
             body += size_line
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
-            chunk = f.read(size + 2)
-            body += chunk
+            body += await reader.readexactly(size + 2)
             if size == 0:
                 break
     parts = line.decode("latin-1").split()
-    return b"".join(raw) + body, parts[0], parts[1] if len(parts) > 1 else ""
+    return b"".join(raw), parts[0], parts[1] if len(parts) > 1 else "", body
 
 
-def injected_response(status, retry_after, method, path):
+def injected_response(status, retry_after):
     reason = {429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
               401: "Unauthorized"}.get(status, "Error")
     body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -88,92 +86,86 @@ def injected_response(status, retry_after, method, path):
     return head.encode() + b"\r\n" + body
 
 
-def serve(client, upstream, up_ctx):
-    up = None
-    state = {"path": ""}
-    with mode_lock:
-        connections[client] = state
-    try:
-        f = client.makefile("rb")
-        while True:
-            req = read_request(f)
-            if req is None:
-                return
-            raw, method, path = req
-            with mode_lock:
-                status, retry_after, verbs = mode["status"], mode["retry_after"], mode["verbs"]
-            inject = status and (verbs is None or method in verbs)
-            state["path"] = path
-            log({"t": time.time_ns(), "method": method, "path": path, "injected": status if inject else 0})
-            if inject:
-                client.sendall(injected_response(status, retry_after, method, path))
-                continue
-            if up is None:
-                s = socket.create_connection((upstream.hostname, upstream.port), timeout=None)
-                up = up_ctx.wrap_socket(s, server_hostname=upstream.hostname)
-                threading.Thread(target=relay, args=(up, client, state), daemon=True).start()
-            up.sendall(raw)
-    except (OSError, ValueError, ssl.SSLError):
-        pass
-    finally:
-        with mode_lock:
-            connections.pop(client, None)
-        for s in (client, up):
-            try:
-                if s:
-                    s.close()
-            except OSError:
-                pass
+BROKEN = (OSError, ValueError, ssl.SSLError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
 
 
-def relay(src, dst, state):
+async def relay(up_reader, client_writer, state):
     try:
         while True:
-            data = src.recv(65536)
+            data = await up_reader.read(65536)
             if not data:
                 break
-            with mode_lock:
-                hold = mode["hold"]
+            hold = mode["hold"]
             if hold and hold in state["path"]:
                 continue  # swallowed: the client waits for bytes that never come
-            dst.sendall(data)
-    except (OSError, ssl.SSLError):
+            client_writer.write(data)
+            await client_writer.drain()
+    except BROKEN:
         pass
     finally:
-        try:
-            dst.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        client_writer.transport.abort()  # the upstream ended: so does the client's connection
 
 
-class Control(BaseHTTPRequestHandler):
-    def log_message(self, *a):
+async def serve(reader, writer, upstream, up_ctx):
+    state = {"path": ""}
+    connections[writer] = state
+    up_writer = None
+    relay_task = None
+    try:
+        while True:
+            req = await read_request(reader)
+            if req is None:
+                return
+            head, method, path, body = req
+            inject = mode["status"] and (mode["verbs"] is None or method in mode["verbs"])
+            state["path"] = path
+            log({"t": time.time_ns(), "method": method, "path": path,
+                 "injected": mode["status"] if inject else 0})
+            if inject:
+                writer.write(injected_response(mode["status"], mode["retry_after"]))
+                await writer.drain()
+                continue
+            if up_writer is None:
+                up_reader, up_writer = await asyncio.open_connection(
+                    upstream.hostname, upstream.port, ssl=up_ctx, limit=LINE_LIMIT)
+                relay_task = asyncio.create_task(relay(up_reader, writer, state))
+            up_writer.write(head + body)
+            await up_writer.drain()
+    except BROKEN:
         pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-        with mode_lock:
-            mode["status"] = int(body.get("status", 0))
-            mode["retry_after"] = body.get("retry_after")
-            mode["verbs"] = body.get("verbs")
-            mode["hold"] = body.get("hold")
-            drop = body.get("drop")
-            dropped = [c for c, st in connections.items() if drop and drop in st["path"]]
-            out = json.dumps(mode).encode()
-        for c in dropped:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    do_GET = do_POST
+    finally:
+        connections.pop(writer, None)
+        if relay_task:
+            relay_task.cancel()
+        for w in (writer, up_writer):
+            if w:
+                w.transport.abort()
 
 
-def main():
+async def control(reader, writer):
+    try:
+        req = await read_request(reader)
+        if req is None:
+            return
+        body = json.loads(req[3] or b"{}")
+        mode["status"] = int(body.get("status", 0))
+        mode["retry_after"] = body.get("retry_after")
+        mode["verbs"] = body.get("verbs")
+        mode["hold"] = body.get("hold")
+        drop = body.get("drop")
+        for w in [w for w, st in connections.items() if drop and drop in st["path"]]:
+            w.transport.abort()
+        out = json.dumps(mode).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     + f"Content-Length: {len(out)}\r\n\r\n".encode() + out)
+        await writer.drain()
+    except BROKEN:
+        pass
+    finally:
+        writer.close()
+
+
+async def main():
     global log_file
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", type=int, required=True)
@@ -191,18 +183,13 @@ def main():
     srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     srv_ctx.load_cert_chain(args.cert, args.key)
     up_ctx = ssl.create_default_context(cafile=args.ca)
-    ctl = ThreadingHTTPServer(("127.0.0.1", args.control), Control)
-    threading.Thread(target=ctl.serve_forever, daemon=True).start()
-    lsock = socket.create_server(("127.0.0.1", args.listen), reuse_port=False)
-    while True:
-        conn, _ = lsock.accept()
-        try:
-            tls = srv_ctx.wrap_socket(conn, server_side=True)
-        except (OSError, ssl.SSLError):
-            conn.close()
-            continue
-        threading.Thread(target=serve, args=(tls, upstream, up_ctx), daemon=True).start()
+    # The proxy listens before the control port answers: the test's readiness check is the latter.
+    proxy = await asyncio.start_server(lambda r, w: serve(r, w, upstream, up_ctx), "127.0.0.1",
+                                       args.listen, ssl=srv_ctx, limit=LINE_LIMIT)
+    ctl = await asyncio.start_server(control, "127.0.0.1", args.control, limit=LINE_LIMIT)
+    async with ctl, proxy:
+        await asyncio.gather(ctl.serve_forever(), proxy.serve_forever())
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())
