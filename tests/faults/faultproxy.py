@@ -29,9 +29,9 @@ import ssl
 import time
 import urllib.parse
 
-# The proxy runs on one thread: asyncio's TLS keeps each connection's OpenSSL state in memory
-# buffers touched by the event loop only. A thread per direction (as before) read and wrote one
-# SSL object from two threads at once, which OpenSSL does not allow; it crashed with SIGSEGV.
+# One thread: asyncio's TLS keeps each connection's OpenSSL state in memory buffers that only the
+# event loop touches. A thread per direction would read and write one SSL object from two threads
+# at once, which OpenSSL does not allow (a threaded version of this proxy died by SIGSEGV).
 mode = {"status": 0, "retry_after": None, "verbs": None, "hold": None}
 connections = {}  # client stream writer -> its state {"path": current request's path}
 log_file = None
@@ -44,7 +44,7 @@ def log(entry):
 
 
 async def read_request(reader):
-    """Reads one request; returns (raw bytes, method, path, body) or None at end of stream."""
+    """Reads one request; returns (head bytes, method, path, body bytes) or None at end of stream."""
     line = await reader.readline()
     if not line:
         return None
@@ -86,7 +86,8 @@ def injected_response(status, retry_after):
     return head.encode() + b"\r\n" + body
 
 
-BROKEN = (OSError, ValueError, ssl.SSLError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)
+# ValueError: a line over LINE_LIMIT, or a bad number; IncompleteReadError: the peer left mid-body.
+BROKEN = (OSError, ValueError, ssl.SSLError, asyncio.IncompleteReadError)
 
 
 async def relay(up_reader, client_writer, state):
