@@ -188,6 +188,21 @@ TEST_CASE("ApiClient: a request carries the token, agent and body; the answer an
   CHECK(observer.outcomes() == std::vector<std::string>{"update 429"});
 }
 
+TEST_CASE("ApiClient: a redirect is the answer, never followed") {
+  ScriptedServer server;
+  server.then({302, "", {{"Location", server.url() + "/elsewhere"}}});
+  server.then({200, "{}"});
+  CountingObserver observer;
+  ApiClient api(config_for(server), unlimited(), &observer, system_clock);
+  const ApiResponse response = api.send("get", web::http::methods::GET, "/x", nullptr, in(30s));
+  CHECK(response.transport == kube::Transport::kNone);
+  CHECK(response.status == 302);
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 1);
+  CHECK(requests[0].target == "/x");
+  CHECK(observer.outcomes() == std::vector<std::string>{"get 302"});
+}
+
 TEST_CASE("ApiClient: a hung API server costs a timeout at the deadline, and the next request works") {
   ScriptedServer server;
   server.then(Answer::hung());
