@@ -2,7 +2,40 @@
 # Runs shell test suites one after another, prints each suite's summary line and a total:
 # "suites: N passed, N failed" (counting checks). Exits non-zero when any suite failed.
 # Usage: tests/run_suites.sh "SUITE.sh [ARGS...]"...
+# Each suite has SUITE_TIME_LIMIT seconds (default 2400; the longest, the sanitizer builds, takes
+# about 15 minutes on 2 cores). Past it the suite gets SIGTERM (its exit trap stops what it
+# started), then (at the latest a minute later) its process group SIGKILL, and it counts as failed: one hang costs one
+# suite, not the whole run.
 set -uo pipefail
+
+limit="${SUITE_TIME_LIMIT:-2400}"
+pidfile="$(mktemp)"
+trap 'rm -f "$pidfile"' EXIT
+
+# watch_suite: waits for the suite's PID in $pidfile and stops the suite past $limit seconds.
+watch_suite() {
+  local pid="" waited=0
+  while [ -z "$pid" ]; do
+    sleep 1
+    pid="$(cat "$pidfile" 2>/dev/null)"
+  done
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$waited" -ge "$limit" ]; then
+      echo "=== still running after ${limit}s (SUITE_TIME_LIMIT): stopping it"
+      ps -o pid,etimes,args -g "$pid" 2>/dev/null | head -30
+      kill -TERM "$pid" 2>/dev/null
+      for waited in $(seq 60); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 1
+      done
+      # What is left in its group would hold the output pipe open.
+      kill -KILL -- "-$pid" 2>/dev/null
+      return 0
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
 
 total_passed=0
 total_failed=0
@@ -16,8 +49,15 @@ for spec in "$@"; do
   echo "=== $spec"
   log="$(mktemp)"
   start=$(date +%s)
-  bash "${words[@]}" 2>&1 | tee "$log"
+  : >"$pidfile"
+  watch_suite &
+  watcher=$!
+  # The suite leads a process group of its own (setsid, in place: a pipeline's member leads none),
+  # so that a stopped suite leaves nothing behind.
+  bash -c 'echo $$ >"$0"; exec setsid -w bash "$@"' "$pidfile" "${words[@]}" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
+  kill "$watcher" 2>/dev/null
+  wait "$watcher" 2>/dev/null
   # The suite's own summary: the last "<name>: N passed, N failed" line it printed.
   line="$(grep -E "^[A-Za-z0-9_-]+: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)"
   rm -f "$log"
