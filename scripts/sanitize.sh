@@ -26,6 +26,7 @@ root="$(cd "$here/.." && pwd)"
 cd "$root"
 TESTLIB_SUITE=sanitize
 . "$root/tests/lib/testlib.sh"
+. "$root/tests/lib/process_group.sh"
 export PATH="$PATH:/usr/local/go/bin"
 
 cxx="${SANITIZE_CXX:-g++}"
@@ -60,34 +61,29 @@ unit_limit="${SANITIZE_UNIT_LIMIT:-600}"
 e2e_limit="${SANITIZE_E2E_LIMIT:-1200}"
 
 # bounded SECONDS LOG CMD...: runs CMD in a process group of its own with its output in LOG. Past
-# SECONDS, the stacks of every thread of each process in the group (gdb) go into LOG; CMD gets
-# SIGTERM (a suite's exit trap stops what it started, its control plane included), then the
-# group SIGKILL; the status is 124.
+# SECONDS, the stacks of every thread of each process in the group (gdb) go into LOG and the group
+# is stopped (tests/lib/process_group.sh); the status is then 124.
 bounded() {
-  local limit="$1" log="$2" waited=0 pid p
+  local limit="$1" pid
+  bounded_log="$2"
   shift 2
-  setsid "$@" >"$log" 2>&1 &
+  setsid "$@" >"$bounded_log" 2>&1 &
   pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$waited" -ge "$limit" ]; then
-      echo "--- still running after ${limit}s; the stacks of its processes:" >>"$log"
-      for p in $(pgrep -g "$pid"); do
-        echo "--- process $p: $(tr '\0' ' ' 2>/dev/null </proc/"$p"/cmdline)" >>"$log"
-        timeout 60 gdb -p "$p" -batch -ex "thread apply all bt 30" >>"$log" 2>&1
-      done
-      kill -TERM "$pid" 2>/dev/null
-      for waited in $(seq 60); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 1
-      done
-      kill -KILL -- "-$pid" 2>/dev/null
-      wait "$pid" 2>/dev/null
-      return 124
-    fi
-    sleep 1
-    waited=$((waited + 1))
-  done
+  if ! group_wait "$pid" "$limit" log_group_stacks; then
+    wait "$pid" 2>/dev/null
+    return 124
+  fi
   wait "$pid"
+}
+
+# log_group_stacks PID: the stacks of every thread of each process in PID's group, into $bounded_log.
+log_group_stacks() {
+  local p
+  echo "--- still running; the stacks of its processes:" >>"$bounded_log"
+  for p in $(pgrep -g "$1"); do
+    echo "--- process $p: $(tr '\0' ' ' 2>/dev/null </proc/"$p"/cmdline)" >>"$bounded_log"
+    timeout 60 gdb -p "$p" -batch -ex "thread apply all bt 30" >>"$bounded_log" 2>&1
+  done
 }
 
 report_pattern='ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:'

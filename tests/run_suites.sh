@@ -3,10 +3,10 @@
 # "suites: N passed, N failed" (counting checks). Exits non-zero when any suite failed.
 # Usage: tests/run_suites.sh "SUITE.sh [ARGS...]"...
 # Each suite has SUITE_TIME_LIMIT seconds (default 2400; the longest, the sanitizer builds, takes
-# about 15 minutes on 2 cores). Past it the suite gets SIGTERM (its exit trap stops what it
-# started), then (at the latest a minute later) its process group SIGKILL, and it counts as failed: one hang costs one
-# suite, not the whole run.
+# about 15 minutes on 2 cores). Past it the suite is stopped with what it started
+# (tests/lib/process_group.sh) and counts as failed: one hang costs one suite, not the whole run.
 set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/process_group.sh"
 
 limit="${SUITE_TIME_LIMIT:-2400}"
 pidfile="$(mktemp)"
@@ -14,27 +14,18 @@ trap 'rm -f "$pidfile"' EXIT
 
 # watch_suite: waits for the suite's PID in $pidfile and stops the suite past $limit seconds.
 watch_suite() {
-  local pid="" waited=0
+  local pid=""
   while [ -z "$pid" ]; do
     sleep 1
     pid="$(cat "$pidfile" 2>/dev/null)"
   done
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$waited" -ge "$limit" ]; then
-      echo "=== still running after ${limit}s (SUITE_TIME_LIMIT): stopping it"
-      ps -o pid,etimes,args -g "$pid" 2>/dev/null | head -30
-      kill -TERM "$pid" 2>/dev/null
-      for waited in $(seq 60); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 1
-      done
-      # What is left in its group would hold the output pipe open.
-      kill -KILL -- "-$pid" 2>/dev/null
-      return 0
-    fi
-    sleep 1
-    waited=$((waited + 1))
-  done
+  group_wait "$pid" "$limit" announce_stop
+}
+
+# announce_stop PID: says which suite is stopped, and what runs in its group.
+announce_stop() {
+  echo "=== still running after ${limit}s (SUITE_TIME_LIMIT): stopping it"
+  ps -o pid,etimes,args -g "$1" 2>/dev/null | head -30
 }
 
 total_passed=0
