@@ -55,36 +55,11 @@ export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 tsan_options="halt_on_error=1:second_deadlock_stack=1:abort_on_error=0:suppressions=$root/tests/fuzz/tsan.supp"
 
-# Time limits: a hang is a failure with its stacks, not a run that eats CI's time. The unit tests
-# take about 10 s under TSan and the agent e2e suite about a minute (2 cores).
+# Time limits (run_bounded, tests/lib/process_group.sh): a hang is a failure with its stacks, not
+# a run that eats CI's time. The unit tests take about 10 s under TSan and the agent e2e suite
+# about a minute (2 cores).
 unit_limit="${SANITIZE_UNIT_LIMIT:-600}"
 e2e_limit="${SANITIZE_E2E_LIMIT:-1200}"
-
-# bounded SECONDS LOG CMD...: runs CMD in a process group of its own with its output in LOG. Past
-# SECONDS, the stacks of every thread of each process in the group (gdb) go into LOG and the group
-# is stopped (tests/lib/process_group.sh); the status is then 124.
-bounded() {
-  local limit="$1" pid
-  bounded_log="$2"
-  shift 2
-  setsid "$@" >"$bounded_log" 2>&1 &
-  pid=$!
-  if ! group_wait "$pid" "$limit" log_group_stacks; then
-    wait "$pid" 2>/dev/null
-    return 124
-  fi
-  wait "$pid"
-}
-
-# log_group_stacks PID: the stacks of every thread of each process in PID's group, into $bounded_log.
-log_group_stacks() {
-  local p
-  echo "--- still running; the stacks of its processes:" >>"$bounded_log"
-  for p in $(pgrep -g "$1"); do
-    echo "--- process $p: $(tr '\0' ' ' 2>/dev/null </proc/"$p"/cmdline)" >>"$bounded_log"
-    timeout 60 gdb -p "$p" -batch -ex "thread apply all bt 30" >>"$bounded_log" 2>&1
-  done
-}
 
 report_pattern='ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:'
 
@@ -118,7 +93,7 @@ unit() {
   local name="$1" dir="$2" log="$scratch/$1-unit.log"
   stamp "unit tests in $dir"
   local rc
-  bounded "$unit_limit" "$log" "$root/$dir/leasehold_unit_tests"
+  run_bounded "$unit_limit" "$log" "$root/$dir/leasehold_unit_tests"
   rc=$?
   if [ "$rc" -eq 0 ] && ! grep -qaE "$report_pattern" "$log"; then
     pass "$name unit: $(grep -aE '^\[doctest\] test cases' "$log" | sed 's/\[doctest\] //;s/  */ /g')"
@@ -151,7 +126,7 @@ e2e() {
   local copier=$!
   ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$tmp/reports/asan" UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$tmp/reports/ubsan" \
     TSAN_OPTIONS="${TSAN_OPTIONS:-}:log_path=$tmp/reports/tsan" \
-    TMPDIR="$tmp" LEASEHOLD="$root/$dir/leasehold" bounded "$e2e_limit" "$log" bash "$root/tests/e2e/agent_test.sh"
+    TMPDIR="$tmp" LEASEHOLD="$root/$dir/leasehold" run_bounded "$e2e_limit" "$log" bash "$root/tests/e2e/agent_test.sh"
   rc=$?
   kill "$copier" 2>/dev/null
   wait "$copier" 2>/dev/null
@@ -162,6 +137,9 @@ e2e() {
   reports="$(($(find "$tmp/reports" -type f | wc -l) + $(grep -laE "$report_pattern" "$tmp"/agent-logs/* 2>/dev/null | wc -l)))"
   if [ "$rc" -eq 0 ] && [ "$reports" -eq 0 ]; then
     pass "$name e2e: ${line:-agent_test passed}"
+  elif [ "$rc" -eq 124 ]; then
+    fail "$name e2e: still running after ${e2e_limit}s (stopped; the stacks are in the kept log)"
+    keep_logs "$name-e2e" "$log" "$tmp/reports" "$tmp/agent-logs"
   else
     fail "$name e2e: ${line:-no summary line} (exit $rc, sanitizer reports from $reports processes)"
     grep -E '^ +FAIL' "$log" | head -10

@@ -375,16 +375,20 @@ TEST_CASE_FIXTURE(LeaseFixture, "LeaseClient: HTTP answers become store results"
            {500, "{}", StoreError::kServerError, StoreError::kServerError},
            {503, "", StoreError::kServerError, StoreError::kServerError},
            {400, "{}", StoreError::kInvalidResponse, StoreError::kInvalidResponse},
+           // A redirect fails the request (a renewal too: the leader stops claiming at its
+           // deadline); followed, it would take the next answer and carry the token.
+           {307, "", StoreError::kInvalidResponse, StoreError::kInvalidResponse},
        }) {
     CAPTURE(c.status);
     CAPTURE(c.body);
-    server.then({c.status, c.body});
-    server.then({c.status == 200 ? 201 : c.status, c.body});
+    const std::vector<std::pair<std::string, std::string>> elsewhere{{"Location", server.url() + "/elsewhere"}};
+    server.then({c.status, c.body, elsewhere});
+    server.then({c.status == 200 ? 201 : c.status, c.body, elsewhere});
     CHECK(client.get(in(30s)).error == c.get_error);
     CHECK(client.create(held(""), in(30s)).error == c.create_error);
   }
   const auto requests = server.requests();
-  REQUIRE(requests.size() == 22);
+  REQUIRE(requests.size() == 24);
   CHECK(requests[0].method == "GET");
   CHECK(requests[0].target == kLeasePath);
   CHECK(requests[1].method == "POST");
