@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "election/election_machine.h"
+
 namespace leasehold::agent {
 
-class AckFiles {
+class AckFiles final : public election::AckSource {
  public:
   // Told about each path that could not be removed.
   using OnStuck = std::function<void(const std::string& path, const std::string& error)>;
@@ -21,9 +23,9 @@ class AckFiles {
   AckFiles(std::vector<std::string> paths, OnStuck on_stuck);
 
   // Removes every ack file (a handoff begins or ends). Non-throwing.
-  void clear();
+  void clear() override;
   // Whether an ack file exists at a path that clear() could remove.
-  bool present() const;
+  bool present() const override;
 
  private:
   std::vector<std::string> paths_;

@@ -25,13 +25,23 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
       log_(logger),
       metrics_(LEASEHOLD_VERSION),
       api_(std::move(kube_config),
-           kube::ApiClientOptions{config_.api_qps, config_.api_burst, std::string("leasehold/") + LEASEHOLD_VERSION},
-           &api_metrics_, clock_) {
-  const RunnerContext context{
-      config_.namespace_name,  config_.identity,
-      config_.pod_name,        config_.status_dir,
-      config_.release_timeout, config_.handoff_timeout,
-      config_.hook_timeout,    [this](std::string_view where, std::string_view what) { fatal(where, what); }};
+           // The limit is per election, so that each election keeps its renewals however many
+           // the sidecar runs.
+           kube::ApiClientOptions{config_.api_qps * static_cast<double>(config::elections_of(config_).size()),
+                                  config_.api_burst * static_cast<int>(config::elections_of(config_).size()),
+                                  std::string("leasehold/") + LEASEHOLD_VERSION},
+           &api_metrics_, clock_),
+      elections_("elections", kElectionThreads,
+                 [this](std::string_view where, std::string_view what) { fatal(where, what); }) {
+  const RunnerContext context{config_.namespace_name,
+                              config_.identity,
+                              config_.pod_name,
+                              config_.status_dir,
+                              config_.release_timeout,
+                              config_.handoff_timeout,
+                              config_.hook_timeout,
+                              &elections_.io(),
+                              [this](std::string_view where, std::string_view what) { fatal(where, what); }};
   bool is_default = true;
   for (const auto& settings : config::elections_of(config_)) {
     runners_.push_back(std::make_unique<ElectionRunner>(context, settings, is_default, api_, metrics_, io_, log_));
@@ -42,6 +52,9 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
 Agent::~Agent() {
   Agent* self = this;
   terminating_agent.compare_exchange_strong(self, nullptr);
+  // Runners still running stop as on shutdown, on the election loop, before it ends.
+  runners_.clear();
+  elections_.stop();
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
 }
@@ -95,6 +108,7 @@ void Agent::start() {
              {"statusDir", config_.status_dir},
              {"leaseDurationSeconds",
               std::chrono::duration_cast<std::chrono::seconds>(config_.timings.lease_duration).count()}});
+  elections_.start();
   for (auto& runner : runners_) runner->start();
 }
 
@@ -166,6 +180,7 @@ int Agent::shutdown(const std::string& reason) {
     closed.set_value();
   });
   closed.get_future().wait_for(std::chrono::seconds(1));
+  elections_.stop();
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
   return 0;

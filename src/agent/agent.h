@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/election_runner.h"
+#include "agent/worker_loop.h"
 #include "config/config.h"
 #include "kube/api_client.h"
 #include "kube/kubeconfig.h"
@@ -35,6 +36,11 @@ class ApiRequestMetrics final : public kube::RequestObserver {
 
 class Agent {
  public:
+  // Threads of the election loop. The elections' API requests block the thread that makes them
+  // (for at most the request's deadline): several threads keep one slow request from holding up
+  // the other elections' renewals. A fixed number, whatever the number of elections.
+  static constexpr int kElectionThreads = 4;
+
   Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& logger);
   // Safe in any state, also after start() failed part-way: elections still
   // running stop as on shutdown, and every thread is joined.
@@ -61,6 +67,9 @@ class Agent {
   ApiRequestMetrics api_metrics_{metrics_};
   kube::ApiClient api_;
   boost::asio::io_context io_;
+  // Every election's machine runs on this one loop, whatever their number; declared before the
+  // runners so that it outlives them.
+  WorkerLoop elections_;
   std::vector<std::unique_ptr<ElectionRunner>> runners_;
   std::unique_ptr<status::HttpServer> status_server_;
   std::unique_ptr<status::HttpServer> ops_server_;

@@ -1,5 +1,7 @@
 #include "agent/election_runner.h"
 
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
 #include <filesystem>
 
 #include "util/json_text.h"
@@ -26,6 +28,18 @@ std::vector<std::string> ack_paths(const RunnerContext& c, const std::string& na
   return paths;
 }
 
+election::MachineSettings machine_settings(const RunnerContext& c, const config::ElectionSettings& s,
+                                           const election::Clock& clock) {
+  election::MachineSettings m;
+  m.identity = c.identity;
+  m.timings = s.timings;
+  m.handoff_timeout = c.handoff_timeout;
+  m.release_timeout = c.release_timeout;
+  m.trust_unmarked_release = s.trust_unmarked_release;
+  if (s.app_health.enabled()) m.initially_eligible = health::AppHealth(s.app_health, clock).snapshot().eligible;
+  return m;
+}
+
 }  // namespace
 
 ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default,
@@ -43,17 +57,17 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
                     api, metrics_, logger, [this](std::string_view what) { context_.on_fatal(hooks_thread_, what); }),
       publisher_(settings_.name, clock_, board_, file_dirs(context_, settings_.name, is_default), metrics_,
                  side_effects_, logger),
-      elector_(context_.identity, settings_.timings, clock_, lease_client_, &publisher_),
-      watch_(api, clock_, lease_client_.collection_path(), settings_.name, *this),
-      hub_(std::make_shared<status::StatusHub>(io, board_)),
       ack_files_(ack_paths(context_, settings_.name, is_default),
                  [this](const std::string& path, const std::string& error) {
                    log_.warn("cannot remove the ack file; ignoring it",
                              {{"election", settings_.name}, {"path", path}, {"error", error}});
                  }),
-      handoff_(clock_, context_.handoff_timeout) {
-  publisher_.attach(elector_);
-  elector_.trust_unmarked_releases(settings_.trust_unmarked_release);
+      machine_(machine_settings(context_, settings_, clock_), clock_, lease_client_, &publisher_, *this, ack_files_),
+      watch_(api, clock_, lease_client_.collection_path(), settings_.name, *this),
+      hub_(std::make_shared<status::StatusHub>(io, board_)),
+      strand_(boost::asio::make_strand(*context_.election_io)),
+      timer_(*context_.election_io) {
+  publisher_.attach(machine_.elector());
   for (const auto& dir : file_dirs(context_, settings_.name, is_default)) {
     std::error_code ignored;
     std::filesystem::create_directories(dir, ignored);
@@ -61,7 +75,6 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
   board_.set_listener([hub = hub_] { hub->notify(); });
   if (settings_.app_health.enabled()) {
     const health::HealthSnapshot initial = health::AppHealth(settings_.app_health, clock_).snapshot();
-    elector_.set_eligible(initial.eligible);
     board_.set_app_health(status::AppHealthStatus{to_string(initial.health), initial.since_wall, initial.eligible});
     metrics_.app_healthy(false);
     prober_ = std::make_unique<health::Prober>(settings_.app_health, clock_,
@@ -71,20 +84,23 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
 
 ElectionRunner::~ElectionRunner() {
   // Started and never stopped (the agent failed to start after this runner
-  // did): stop as on shutdown, so that the loop ends and a Lease it may have
-  // taken goes back.
-  if (loop_thread_.joinable() && !shutting_down_) begin_shutdown();
+  // did): stop as on shutdown, so that the machine ends and a Lease it may
+  // have taken goes back.
+  if (started_ && !shutting_down_) {
+    begin_shutdown();
+    finish_shutdown();
+  }
   // The prober and the watch call back into this runner: they end before it.
   if (prober_) prober_->stop();
   watch_.stop();
-  if (loop_thread_.joinable()) loop_thread_.join();
 }
 
 void ElectionRunner::start() {
   // Written before anything else so that a reader never finds a stale file
   // from a previous run of this pod.
   publisher_.write_files();
-  loop_thread_ = std::thread([this] { run_loop(); });
+  started_ = true;
+  boost::asio::post(strand_, [this] { run_turn(); });
   watch_.start();
   if (prober_) prober_->start();
 }
@@ -94,201 +110,153 @@ status::ElectionEndpoint ElectionRunner::endpoint() {
                                   [this](const std::string& to) { return resign_request(to); }};
 }
 
-void ElectionRunner::push(Event event) {
+void ElectionRunner::push(election::MachineEvent event) {
+  std::lock_guard lock(queue_mutex_);
+  if (ended_) return;
+  queue_.push_back(std::move(event));
+  if (drain_posted_) return;
+  drain_posted_ = true;
+  boost::asio::post(strand_, [this] { drain(); });
+}
+
+void ElectionRunner::drain() {
+  std::deque<election::MachineEvent> events;
   {
     std::lock_guard lock(queue_mutex_);
-    queue_.push_back(std::move(event));
+    events.swap(queue_);
+    drain_posted_ = false;
   }
-  queue_cv_.notify_one();
+  for (const auto& event : events) {
+    machine_.apply(event);
+    if (machine_.ended()) break;
+  }
+  if (machine_.ended()) return finish();
+  run_turn();
+}
+
+void ElectionRunner::run_turn() {
+  const election::ElectionMachine::Turn turn = machine_.turn();
+  awaiting_ack_ = machine_.awaiting_ack();
+  if (turn.ended) return finish();
+  arm_timer(turn.wake_at);
+}
+
+void ElectionRunner::arm_timer(SteadyTime at) {
+  // Re-arming cancels the wait before; a turn that runs early does no harm (the machine does
+  // only what is due), so a handler that had fired already is left to run.
+  timer_.expires_at(at);
+  timer_.async_wait(boost::asio::bind_executor(strand_, [this](const boost::system::error_code& error) {
+    if (error || machine_.ended()) return;
+    run_turn();
+  }));
+}
+
+void ElectionRunner::finish() {
+  timer_.cancel();
+  awaiting_ack_ = false;
+  std::lock_guard lock(queue_mutex_);
+  ended_ = true;
+  queue_.clear();
+  ended_cv_.notify_all();
 }
 
 void ElectionRunner::begin_shutdown() {
   shutting_down_ = true;
-  // Stop claiming first, on every channel, before anything that can wait.
+  // Stop claiming first, on every channel, before anything that can wait: the strand may be
+  // busy with a request of this election for up to its deadline.
   publisher_.stop_claiming_now();
-  push(Shutdown{});
+  push(election::event::ShutdownRequested{});
 }
 
 bool ElectionRunner::finish_shutdown() {
-  if (loop_thread_.joinable()) loop_thread_.join();
+  {
+    std::unique_lock lock(queue_mutex_);
+    ended_cv_.wait(lock, [&] { return ended_; });
+  }
   watch_.stop();
   if (prober_) prober_->stop();
   hub_->notify();
   side_effects_.stop(clock_.steady_now() + context_.hook_timeout);
-  return released_;
+  return machine_.released();
 }
 
 status::HttpAnswer ElectionRunner::acknowledge_request() {
-  if (!handoff_pending_) {
-    return status::HttpAnswer{409, "{\"error\":\"no handoff in progress\"}\n"};
-  }
-  push(Acknowledge{});
+  if (!awaiting_ack_) return status::HttpAnswer{409, "{\"error\":\"no handoff in progress\"}\n"};
+  push(election::event::Acknowledged{});
   return status::HttpAnswer{202, "{\"acknowledged\":true}\n"};
 }
 
 status::HttpAnswer ElectionRunner::resign_request(const std::string& to) {
   if (!board_.view().is_leader) return status::HttpAnswer{409, "{\"error\":\"not the leader\"}\n"};
-  push(Resign{to});
+  push(election::event::ResignRequested{to});
   return status::HttpAnswer{202, json_text(nlohmann::json{{"resigning", true}, {"to", to}}) + "\n"};
 }
 
-void ElectionRunner::run_loop() {
-  // The loop thread's one boundary. The ending runs inside the handler, where the error's text
-  // still lives: copying it out could fail the same way (running out of memory).
-  try {
-    loop();
-  } catch (const std::exception& e) {
-    end_after_internal_error(e.what());
-  } catch (...) {
-    end_after_internal_error("unknown exception");
-  }
-}
-
-void ElectionRunner::end_after_internal_error(std::string_view what) noexcept {
-  // Stop claiming, release what can be released, and end the process so that it is restarted.
-  publisher_.abandon();
-  try {
-    elector_.stop_claiming("internal error");
-    elector_.release(clock_.steady_now() + context_.release_timeout);
-  } catch (...) {
-    // Nothing more can be done here; the process ends next.
-  }
-  context_.on_fatal(election_thread_, what);
-  std::abort();  // on_fatal does not return
-}
-
-void ElectionRunner::loop() {
-  SteadyTime next = clock_.steady_now();
-  for (;;) {
-    std::deque<Event> events;
-    {
-      std::unique_lock lock(queue_mutex_);
-      queue_cv_.wait_until(lock, next, [&] { return !queue_.empty(); });
-      events.swap(queue_);
-    }
-    for (auto& event : events) {
-      if (!handle(event)) return;
-    }
-    if (handoff_.active()) {
-      if (ack_files_.present()) handoff_.acknowledge();
-      if (!carry_out(handoff_.advance(elector_.state().leading))) return;
-    }
-    next = elector_.step();
-    board_.heartbeat();
-    publisher_.publish();
-    // An operator asked the leader to resign (an annotation on the Lease):
-    // exactly as POST /v1/resign, through the handoff.
-    if (!handoff_.active() && elector_.state().resign_requested) {
-      log_.info("the lease asks this leader to resign", {{"election", settings_.name}});
-      resign("");
-      next = clock_.steady_now();
-    }
-    // The ack file is looked for often while a handoff waits for it.
-    if (handoff_.active()) next = std::min(next, handoff_.wake_at());
-  }
-}
-
-bool ElectionRunner::handle(Event& event) {
-  if (auto* seen = std::get_if<LeaseSeen>(&event)) {
-    elector_.observe(seen->record);
-  } else if (auto* gone = std::get_if<LeaseGone>(&event)) {
-    elector_.observe_absent(gone->revision);
-  } else if (auto* health = std::get_if<WatchHealth>(&event)) {
-    elector_.set_watch_healthy(health->healthy);
-  } else if (auto* resign = std::get_if<Resign>(&event)) {
-    this->resign(resign->to);
-  } else if (std::holds_alternative<Acknowledge>(event)) {
-    handoff_.acknowledge();
-  } else if (auto* app = std::get_if<AppHealthChanged>(&event)) {
-    on_app_health(*app);
-  } else if (std::holds_alternative<Shutdown>(event)) {
-    return carry_out(handoff_.shutdown(elector_.state().leading));
-  }
-  return true;
-}
-
-// On the prober's thread: counted, and only changes go to the loop.
+// On the prober's thread: counted, shown, and only changes go to the machine. A follower whose
+// app is unhealthy stays out of the election; a leader whose app turns unhealthy resigns.
 void ElectionRunner::on_probe(const health::ProbeReport& report) {
   metrics_.app_probe(health::to_string(report.outcome));
-  if (report.changed) push(AppHealthChanged{report});
-}
-
-// A follower whose app is unhealthy stays out of the election; a leader whose
-// app turns unhealthy resigns as POST /v1/resign does, and the elector stays
-// ineligible (after the resign's stand-back) until the app is healthy again.
-void ElectionRunner::on_app_health(AppHealthChanged& change) {
-  const health::HealthSnapshot& h = change.report.snapshot;
-  elector_.set_eligible(h.eligible);
+  if (!report.changed) return;
+  const health::HealthSnapshot& h = report.snapshot;
+  const bool healthy = h.health == health::Health::kHealthy;
   board_.set_app_health(status::AppHealthStatus{to_string(h.health), h.since_wall, h.eligible});
-  metrics_.app_healthy(h.health == health::Health::kHealthy);
-  const bool leading = elector_.state().leading;
-  log_.log(h.health == health::Health::kHealthy ? log::Level::kInfo : log::Level::kWarn,
-           h.health == health::Health::kHealthy ? "the app is healthy" : "the app is unhealthy",
+  metrics_.app_healthy(healthy);
+  log_.log(healthy ? log::Level::kInfo : log::Level::kWarn, healthy ? "the app is healthy" : "the app is unhealthy",
            {{"election", settings_.name},
-            {"lastCheck", health::to_string(change.report.outcome)},
-            {"detail", change.report.detail},
+            {"lastCheck", health::to_string(report.outcome)},
+            {"detail", report.detail},
             {"consecutiveFailures", h.consecutive_failures},
             {"consecutiveSuccesses", h.consecutive_successes},
-            {"leading", leading},
+            {"leading", board_.view().is_leader},
             {"mayTakeLease", h.eligible}});
-  if (h.health == health::Health::kUnhealthy) resign("");
+  push(election::event::AppHealthChanged{h.health != health::Health::kUnhealthy, h.eligible});
 }
 
-void ElectionRunner::resign(const std::string& successor) {
-  // A resign that arrives after the stop began is the stop's to handle.
-  if (shutting_down_) return;
-  carry_out(handoff_.resign(elector_.state().leading, successor));
+void ElectionRunner::stop_claiming_now() {
+  // Set before the answers change, so that an app that sees "not leader" and acknowledges at once
+  // finds the handoff waiting.
+  awaiting_ack_ = machine_.awaiting_ack();
+  publisher_.stop_claiming_now();
 }
 
-bool ElectionRunner::carry_out(const election::Handoff::Decision& decision) {
-  using Action = election::Handoff::Action;
-  switch (decision.action) {
-    case Action::kNone:
-    case Action::kWait: return true;
-    case Action::kStopClaiming:
-      // First, before anything that can wait: nothing reads as leader any more.
-      publisher_.stop_claiming_now();
-      ack_files_.clear();
-      handoff_pending_ = true;
+void ElectionRunner::resume_claiming() { board_.set_claiming(true); }
+
+void ElectionRunner::publish() { publisher_.publish(); }
+
+void ElectionRunner::heartbeat() { board_.heartbeat(); }
+
+void ElectionRunner::note(const election::MachineNote& note) {
+  using Kind = election::MachineNote::Kind;
+  switch (note.kind) {
+    case Kind::kResignAsked: log_.info("the lease asks this leader to resign", {{"election", settings_.name}}); break;
+    case Kind::kSteppingDown:
       log_.info("stepping down: no longer claiming leadership",
                 {{"election", settings_.name},
-                 {"reason", to_string(handoff_.reason())},
-                 {"successor", decision.successor},
+                 {"reason", to_string(note.reason)},
+                 {"successor", note.successor},
                  {"waitingForAckMs",
                   std::chrono::duration_cast<std::chrono::milliseconds>(context_.handoff_timeout).count()}});
-      return true;
-    case Action::kRelease:
-    case Action::kResign: break;
+      break;
+    case Kind::kHandoffEnded:
+      if (context_.handoff_timeout > election::Duration::zero() && note.ended) {
+        log_.info(*note.ended == election::Handoff::Ended::kAcknowledged ? "the app acknowledged the handoff"
+                                                                         : "handoff: no acknowledgement in time",
+                  {{"election", settings_.name}, {"ended", to_string(*note.ended)}});
+      }
+      break;
   }
-  if (decision.ended) {
-    if (context_.handoff_timeout > election::Duration::zero()) {
-      log_.info(*decision.ended == election::Handoff::Ended::kAcknowledged ? "the app acknowledged the handoff"
-                                                                           : "handoff: no acknowledgement in time",
-                {{"election", settings_.name}, {"ended", to_string(*decision.ended)}});
-    }
-    handoff_pending_ = false;
-    ack_files_.clear();
-  }
-  const SteadyTime release_deadline = clock_.steady_now() + context_.release_timeout;
-  if (decision.action == Action::kRelease) {
-    elector_.stop_claiming("shutting down");
-    publisher_.publish();
-    released_ = elector_.release(release_deadline);
-    publisher_.publish();
-    return false;
-  }
-  elector_.resign(release_deadline, decision.successor);
-  publisher_.publish();
-  if (!shutting_down_) board_.set_claiming(true);
-  return true;
 }
+
+void ElectionRunner::failed(std::string_view what) noexcept { context_.on_fatal(election_thread_, what); }
 
 void ElectionRunner::on_lease(const election::LeaseRecord& record, const nlohmann::json& object) {
   lease_client_.remember(object, record);
-  push(LeaseSeen{record});
+  push(election::event::LeaseObserved{record});
 }
 
-void ElectionRunner::on_lease_deleted(std::optional<std::uint64_t> revision) { push(LeaseGone{revision}); }
+void ElectionRunner::on_lease_deleted(std::optional<std::uint64_t> revision) {
+  push(election::event::LeaseDeleted{revision});
+}
 
 void ElectionRunner::on_watch_state(bool healthy, const std::string& reason) {
   metrics_.watch_state(healthy);
@@ -300,7 +268,7 @@ void ElectionRunner::on_watch_state(bool healthy, const std::string& reason) {
     }
   }
   last_watch_healthy_ = healthy;
-  push(WatchHealth{healthy});
+  push(election::event::WatchState{healthy});
 }
 
 void ElectionRunner::on_watch_garbage(const std::string& what) {

@@ -1,21 +1,24 @@
-// ElectionRunner: one election of the sidecar: its Lease client, watch,
-// elector, status board, files, push hub, metrics and side effects, and the
-// loop thread that owns the elector and the handoff (election/handoff.h): it
-// feeds both what happened and carries out what they decide.
+// ElectionRunner: one election of the sidecar: its Lease client, elector and
+// handoff (an election::ElectionMachine), status board, files, push hub,
+// metrics and side effects. It has no thread of its own: the machine runs on
+// a strand of the sidecar's one election loop (WorkerLoop), which takes the
+// events the watch, the listeners and the health prober hand it, and turns
+// the machine again by the time it asks for on a timer.
 //
-// Thread-safety: the public methods may be called from any thread; the elector
-// is touched only by the loop thread.
+// Thread-safety: the public methods may be called from any thread. The
+// machine is touched only by handlers on this runner's strand, one at a time.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <variant>
 #include <vector>
 
@@ -24,8 +27,7 @@
 #include "agent/side_effects.h"
 #include "config/config.h"
 #include "election/clock.h"
-#include "election/elector.h"
-#include "election/handoff.h"
+#include "election/election_machine.h"
 #include "health/prober.h"
 #include "kube/api_client.h"
 #include "kube/lease_client.h"
@@ -48,29 +50,31 @@ struct RunnerContext {
   election::Duration release_timeout;
   election::Duration handoff_timeout;
   election::Duration hook_timeout;
+  // The sidecar's election loop: every election's machine runs on a strand of it.
+  boost::asio::io_context* election_io = nullptr;
   // Called from any of the agent's threads on an error it cannot handle (an
   // exception at a thread's boundary): stops claiming everywhere and ends
   // the process with a non-zero status so that it is restarted. Never returns.
   std::function<void(std::string_view where, std::string_view what)> on_fatal;
 };
 
-class ElectionRunner final : private kube::WatchSink {
+class ElectionRunner final : private kube::WatchSink, private election::ElectionOutlet {
  public:
   ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default, kube::ApiClient& api,
                  status::Metrics& metrics, boost::asio::io_context& io, log::Logger& logger);
   // Stops a runner that was started and not shut down as shutdown would, and
-  // waits for its threads.
+  // waits until its machine has ended.
   ~ElectionRunner() override;
 
   void start();
   // Stops claiming at once (answers, files, metrics) and starts the handoff.
   void begin_shutdown();
-  // Waits until the loop has released the Lease and ended. Returns whether
+  // Waits until the machine has released the Lease and ended. Returns whether
   // the Lease was released (or nothing needed releasing).
   bool finish_shutdown();
   // After a fatal error elsewhere in the process: stop claiming on every
   // channel, at once. Any thread.
-  void abandon() noexcept { publisher_.abandon(); }
+  void abandon() noexcept override { publisher_.abandon(); }
 
   status::ElectionEndpoint endpoint();
   const status::StatusBoard& board() const { return board_; }
@@ -78,51 +82,36 @@ class ElectionRunner final : private kube::WatchSink {
   const config::ElectionSettings& settings() const { return settings_; }
 
  private:
-  struct LeaseSeen {
-    election::LeaseRecord record;
-  };
-  struct LeaseGone {
-    std::optional<std::uint64_t> revision;
-  };
-  struct WatchHealth {
-    bool healthy;
-  };
-  struct Resign {
-    std::string to;
-  };
-  struct Acknowledge {};
-  struct Shutdown {};
-  // The app's health changed (health checking on): see handle().
-  struct AppHealthChanged {
-    health::ProbeReport report;
-  };
-  using Event = std::variant<LeaseSeen, LeaseGone, WatchHealth, Resign, Acknowledge, Shutdown, AppHealthChanged>;
-
-  void run_loop();
-  void loop();
-  // Returns false when the loop must end (shutdown done).
-  bool handle(Event& event);
-  // Starts a resign handoff if this agent leads and no handoff or shutdown is under way.
-  void resign(const std::string& successor);
-  // Carries out the handoff's decision. Returns false when the loop must end.
-  bool carry_out(const election::Handoff::Decision& decision);
-  void push(Event event);
+  // Queues an event for the machine (any thread).
+  void push(election::MachineEvent event);
+  // On the strand: applies the queued events, then turns the machine.
+  void drain();
+  void run_turn();
+  void arm_timer(election::SteadyTime at);
+  // On the strand: the machine ended (stopped or failed).
+  void finish();
   status::HttpAnswer acknowledge_request();
   status::HttpAnswer resign_request(const std::string& to);
-
-  void on_app_health(AppHealthChanged& change);
   void on_probe(const health::ProbeReport& report);
+
+  // election::ElectionOutlet (on the strand).
+  void stop_claiming_now() override;
+  void resume_claiming() override;
+  void publish() override;
+  void heartbeat() override;
+  void note(const election::MachineNote& note) override;
+  void failed(std::string_view what) noexcept override;
+  // abandon() above is the outlet's too.
 
   void on_lease(const election::LeaseRecord& record, const nlohmann::json& object) override;
   void on_lease_deleted(std::optional<std::uint64_t> revision) override;
   void on_watch_state(bool healthy, const std::string& reason) override;
   void on_watch_garbage(const std::string& what) override;
   void on_watch_fatal(std::string_view what) noexcept override;
-  [[noreturn]] void end_after_internal_error(std::string_view what) noexcept;
 
   const RunnerContext context_;
   const config::ElectionSettings settings_;
-  // This election's threads as a fatal error's log line names them, made up front: the error may
+  // This election's work as a fatal error's log line names it, made up front: the error may
   // be running out of memory.
   const std::string election_thread_ = "election " + settings_.name;
   const std::string watch_thread_ = "watch of " + settings_.name;
@@ -134,24 +123,25 @@ class ElectionRunner final : private kube::WatchSink {
   status::ElectionMetrics& metrics_;
   SideEffects side_effects_;
   ElectionPublisher publisher_;
-  election::Elector elector_;
+  AckFiles ack_files_;  // the machine's, on the strand
+  election::ElectionMachine machine_;
   kube::LeaseWatch watch_;
   std::shared_ptr<status::StatusHub> hub_;
-  AckFiles ack_files_;                      // loop thread
   std::unique_ptr<health::Prober> prober_;  // health checking on
 
-  std::mutex queue_mutex_;
-  std::condition_variable queue_cv_;
-  std::deque<Event> queue_;
-  std::thread loop_thread_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::steady_timer timer_;  // the machine's next turn; strand only
 
-  // Loop-thread state.
-  election::Handoff handoff_;
-  bool last_watch_healthy_ = false;
+  std::mutex queue_mutex_;
+  std::condition_variable ended_cv_;
+  std::deque<election::MachineEvent> queue_;
+  bool drain_posted_ = false;  // a drain() is queued on the strand
+  bool started_ = false;
+  bool ended_ = false;  // the machine ended; under queue_mutex_
 
   std::atomic<bool> shutting_down_{false};
-  std::atomic<bool> handoff_pending_{false};
-  std::atomic<bool> released_{false};
+  std::atomic<bool> awaiting_ack_{false};
+  bool last_watch_healthy_ = false;  // the watch's thread
 };
 
 }  // namespace leasehold::agent

@@ -147,7 +147,9 @@ const std::vector<Option>& options() {
                     "Directory for status.json and the one-line state file (e.g. an emptyDir shared with the app). "
                     "Empty: no files."),
       STRING_OPTION("ops-address", ops_address, "host:port", "Listener for /metrics, /healthz and /readyz."),
-      Option{"api-qps", Kind::kNumber, "number", "Client-side limit on API requests per second.",
+      Option{"api-qps", Kind::kNumber, "number",
+             "Client-side limit on API requests per second, per election (the sidecar's limit is this times its number "
+             "of elections).",
              [](Config& c, const std::string& v) -> std::string {
                try {
                  size_t used = 0;
@@ -164,7 +166,7 @@ const std::vector<Option>& options() {
                out << c.api_qps;
                return out.str();
              }},
-      Option{"api-burst", Kind::kInteger, "int", "Client-side burst of API requests.",
+      Option{"api-burst", Kind::kInteger, "int", "Client-side burst of API requests, per election.",
              [](Config& c, const std::string& v) -> std::string {
                try {
                  size_t used = 0;

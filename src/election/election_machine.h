@@ -52,8 +52,9 @@ struct ResignRequested {
 struct Acknowledged {};
 // SIGTERM/SIGINT: stop claiming, hand off, release, end.
 struct ShutdownRequested {};
-// The app's health changed (health checking on). An unhealthy app makes a
-// leader resign; `eligible` says whether this replica may take the Lease.
+// The app's health changed (health checking on). healthy is false only when
+// the app is unhealthy (not while its health is still unknown): a leader then
+// resigns. eligible: whether this replica may take the Lease.
 struct AppHealthChanged {
   bool healthy = false;
   bool eligible = false;
