@@ -107,7 +107,10 @@ void ElectionMachine::carry_out(const Handoff::Decision& decision) {
     case Action::kResign: break;
   }
   if (decision.ended) {
-    outlet_.note(MachineNote{MachineNote::Kind::kHandoffEnded, Handoff::Reason::kResign, "", decision.ended});
+    // The handoff is over (handoff_.reason() is gone with it): a release ends a stop's, a resign a resign's.
+    const Handoff::Reason reason =
+        decision.action == Action::kRelease ? Handoff::Reason::kShutdown : Handoff::Reason::kResign;
+    outlet_.note(MachineNote{MachineNote::Kind::kHandoffEnded, reason, "", decision.ended});
     acks_.clear();
   }
   const SteadyTime release_deadline = clock_.steady_now() + settings_.release_timeout;

@@ -69,7 +69,7 @@ struct MachineNote {
   enum class Kind {
     kResignAsked,   // the Lease carries an operator's resign request
     kSteppingDown,  // a handoff began: no longer claiming (reason, successor)
-    kHandoffEnded,  // acknowledged or timed out (ended)
+    kHandoffEnded,  // acknowledged, timed out or the Lease lost (ended), and the handoff's reason
   };
   Kind kind;
   Handoff::Reason reason = Handoff::Reason::kResign;
