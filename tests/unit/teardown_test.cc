@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <condition_variable>
 #include <cstdio>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +21,7 @@
 
 #include "agent/agent.h"
 #include "agent/election_runner.h"
+#include "agent/worker_loop.h"
 #include "fakes.h"
 #include "kube/api_client.h"
 #include "kube/lease_watch.h"
@@ -142,7 +145,8 @@ TEST_CASE("a watch destroyed while blocked in its stream read ends its thread fi
   CHECK_FALSE(sink.ended_late());
 }
 
-TEST_CASE("an election runner started and never shut down stops its loop and watch when destroyed") {
+TEST_CASE(
+    "an election runner started and never shut down ends its machine and watch when destroyed; the loop lives on") {
   // An API server that refuses connections: the elector polls, the watch backs off.
   std::string url;
   {
@@ -154,14 +158,30 @@ TEST_CASE("an election runner started and never shut down stops its loop and wat
   agent::ApiRequestMetrics api_metrics(metrics);
   kube::ApiClient api(kube_config_for(url), {}, &api_metrics, system_clock);
   boost::asio::io_context io;
-  agent::RunnerContext context{"ns", "pod-a", "pod-a", "", 1s, 0s, 1s, [](std::string_view, std::string_view) {}};
+  std::atomic<int> fatal_errors{0};
+  agent::WorkerLoop elections("elections", 2, [&](std::string_view, std::string_view) { ++fatal_errors; });
+  elections.start();
+  agent::RunnerContext context{"ns",
+                               "pod-a",
+                               "pod-a",
+                               "",
+                               1s,
+                               0s,
+                               1s,
+                               &elections.io(),
+                               [&](std::string_view, std::string_view) { ++fatal_errors; }};
   config::ElectionSettings settings;
   settings.name = "job";
   settings.on_start_leading = "true";  // a hook worker runs too
   auto runner = std::make_unique<agent::ElectionRunner>(context, settings, true, api, metrics, io, quiet.logger);
   runner->start();
-  runner.reset();  // returns only once the loop, the watch and the hook worker have ended
-  CHECK(true);
+  runner.reset();  // returns only once the machine has ended and the watch and the hook worker are gone
+  // The loop goes on serving other elections: a handler posted now runs.
+  std::promise<void> ran;
+  boost::asio::post(elections.io(), [&] { ran.set_value(); });
+  CHECK(ran.get_future().wait_for(30s) == std::future_status::ready);
+  elections.stop();
+  CHECK(fatal_errors == 0);
 }
 
 TEST_CASE("an agent whose listener cannot bind fails to start and is destroyed with its threads joined") {
