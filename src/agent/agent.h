@@ -1,5 +1,5 @@
-// Agent: the sidecar: one API client, the status and ops listeners, and one
-// ElectionRunner per election.
+// Agent: the sidecar: one API client, the status and ops listeners, one
+// ElectionRunner per election, and one LeaseWatch for all their Leases.
 //
 // Thread-safety: start() and shutdown() are called from the main thread; all
 // else runs on the agent's own threads.
@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "kube/api_client.h"
 #include "kube/kubeconfig.h"
+#include "kube/lease_watch.h"
 #include "log/logger.h"
 #include "status/http_server.h"
 #include "status/metrics.h"
@@ -62,6 +63,8 @@ class Agent {
   kube::ApiClient api_;
   boost::asio::io_context io_;
   std::vector<std::unique_ptr<ElectionRunner>> runners_;
+  // After runners_: it calls them, so it is destroyed (stopped) first.
+  std::unique_ptr<kube::LeaseWatch> watch_;
   std::unique_ptr<status::HttpServer> status_server_;
   std::unique_ptr<status::HttpServer> ops_server_;
   std::thread io_thread_;

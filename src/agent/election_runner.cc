@@ -44,7 +44,6 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
       publisher_(settings_.name, clock_, board_, file_dirs(context_, settings_.name, is_default), metrics_,
                  side_effects_, logger),
       elector_(context_.identity, settings_.timings, clock_, lease_client_, &publisher_),
-      watch_(api, clock_, lease_client_.collection_path(), settings_.name, *this),
       hub_(std::make_shared<status::StatusHub>(io, board_)),
       ack_files_(ack_paths(context_, settings_.name, is_default),
                  [this](const std::string& path, const std::string& error) {
@@ -74,9 +73,8 @@ ElectionRunner::~ElectionRunner() {
   // did): stop as on shutdown, so that the loop ends and a Lease it may have
   // taken goes back.
   if (loop_thread_.joinable() && !shutting_down_) begin_shutdown();
-  // The prober and the watch call back into this runner: they end before it.
+  // The prober calls back into this runner: it ends before it.
   if (prober_) prober_->stop();
-  watch_.stop();
   if (loop_thread_.joinable()) loop_thread_.join();
 }
 
@@ -85,7 +83,6 @@ void ElectionRunner::start() {
   // from a previous run of this pod.
   publisher_.write_files();
   loop_thread_ = std::thread([this] { run_loop(); });
-  watch_.start();
   if (prober_) prober_->start();
 }
 
@@ -111,7 +108,6 @@ void ElectionRunner::begin_shutdown() {
 
 bool ElectionRunner::finish_shutdown() {
   if (loop_thread_.joinable()) loop_thread_.join();
-  watch_.stop();
   if (prober_) prober_->stop();
   hub_->notify();
   side_effects_.stop(clock_.steady_now() + context_.hook_timeout);

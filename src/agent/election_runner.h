@@ -1,10 +1,12 @@
-// ElectionRunner: one election of the sidecar: its Lease client, watch,
-// elector, status board, files, push hub, metrics and side effects, and the
-// loop thread that owns the elector and the handoff (election/handoff.h): it
-// feeds both what happened and carries out what they decide.
+// ElectionRunner: one election of the sidecar: its Lease client, elector,
+// status board, files, push hub, metrics and side effects, and the loop thread
+// that owns the elector and the handoff (election/handoff.h): it feeds both
+// what happened and carries out what they decide. It is the WatchSink of its
+// Lease in the agent's one LeaseWatch, which must stop before the runner dies.
 //
-// Thread-safety: the public methods may be called from any thread; the elector
-// is touched only by the loop thread.
+// Thread-safety: the public methods may be called from any thread (the
+// WatchSink ones from one watch thread at a time); the elector is touched only
+// by the loop thread.
 #pragma once
 
 #include <atomic>
@@ -54,7 +56,7 @@ struct RunnerContext {
   std::function<void(std::string_view where, std::string_view what)> on_fatal;
 };
 
-class ElectionRunner final : private kube::WatchSink {
+class ElectionRunner final : public kube::WatchSink {
  public:
   ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default, kube::ApiClient& api,
                  status::Metrics& metrics, boost::asio::io_context& io, log::Logger& logger);
@@ -135,7 +137,6 @@ class ElectionRunner final : private kube::WatchSink {
   SideEffects side_effects_;
   ElectionPublisher publisher_;
   election::Elector elector_;
-  kube::LeaseWatch watch_;
   std::shared_ptr<status::StatusHub> hub_;
   AckFiles ack_files_;                      // loop thread
   std::unique_ptr<health::Prober> prober_;  // health checking on
