@@ -11,6 +11,7 @@
 #include <future>
 #include <string_view>
 
+#include "kube/lease_client.h"
 #include "status/routes.h"
 
 namespace leasehold::agent {
@@ -47,12 +48,19 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
     runners_.push_back(std::make_unique<ElectionRunner>(context, settings, is_default, api_, metrics_, io_, log_));
     is_default = false;
   }
+  // One watch for every election (they share the namespace): one connection, one thread.
+  std::vector<kube::FollowedLease> followed;
+  for (auto& runner : runners_) followed.push_back({runner->name(), runner.get()});
+  watch_ = std::make_unique<kube::LeaseWatch>(api_, clock_, kube::lease_collection_path(config_.namespace_name),
+                                              std::move(followed));
 }
 
 Agent::~Agent() {
   Agent* self = this;
   terminating_agent.compare_exchange_strong(self, nullptr);
-  // Runners still running stop as on shutdown, on the election loop, before it ends.
+  // The watch calls into the runners: it ends first. Runners still running stop as on shutdown,
+  // on the election loop, before it ends.
+  if (watch_) watch_->stop();
   runners_.clear();
   elections_.stop();
   io_.stop();
@@ -110,6 +118,7 @@ void Agent::start() {
               std::chrono::duration_cast<std::chrono::seconds>(config_.timings.lease_duration).count()}});
   elections_.start();
   for (auto& runner : runners_) runner->start();
+  watch_->start();
 }
 
 void Agent::fatal(std::string_view where, std::string_view what) noexcept {
@@ -173,6 +182,8 @@ int Agent::shutdown(const std::string& reason) {
     log_.info(released ? "released the lease" : "could not release the lease; followers take over when it expires",
               {{"election", runners_[i]->name()}});
   }
+  // Only now: every election watched its Lease until its loop ended, as it released it.
+  watch_->stop();
   // Waiting clients get their final answer, streams end.
   std::promise<void> closed;
   boost::asio::post(io_, [&] {

@@ -1,5 +1,5 @@
-// Agent: the sidecar: one API client, the status and ops listeners, and one
-// ElectionRunner per election.
+// Agent: the sidecar: one API client, the status and ops listeners, one
+// ElectionRunner per election, and one LeaseWatch for all their Leases.
 //
 // Thread-safety: start() and shutdown() are called from the main thread; all
 // else runs on the agent's own threads.
@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "kube/api_client.h"
 #include "kube/kubeconfig.h"
+#include "kube/lease_watch.h"
 #include "log/logger.h"
 #include "status/http_server.h"
 #include "status/metrics.h"
@@ -71,6 +72,8 @@ class Agent {
   // runners so that it outlives them.
   WorkerLoop elections_;
   std::vector<std::unique_ptr<ElectionRunner>> runners_;
+  // After runners_: it calls them, so it is destroyed (stopped) first.
+  std::unique_ptr<kube::LeaseWatch> watch_;
   std::unique_ptr<status::HttpServer> status_server_;
   std::unique_ptr<status::HttpServer> ops_server_;
   std::thread io_thread_;

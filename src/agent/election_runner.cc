@@ -63,7 +63,6 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
                              {{"election", settings_.name}, {"path", path}, {"error", error}});
                  }),
       machine_(machine_settings(context_, settings_, clock_), clock_, lease_client_, &publisher_, *this, ack_files_),
-      watch_(api, clock_, lease_client_.collection_path(), settings_.name, *this),
       hub_(std::make_shared<status::StatusHub>(io, board_)),
       strand_(boost::asio::make_strand(*context_.election_io)),
       timer_(*context_.election_io) {
@@ -90,9 +89,8 @@ ElectionRunner::~ElectionRunner() {
     begin_shutdown();
     finish_shutdown();
   }
-  // The prober and the watch call back into this runner: they end before it.
+  // The prober calls back into this runner: it ends before it.
   if (prober_) prober_->stop();
-  watch_.stop();
 }
 
 void ElectionRunner::start() {
@@ -101,7 +99,6 @@ void ElectionRunner::start() {
   publisher_.write_files();
   started_ = true;
   boost::asio::post(strand_, [this] { run_turn(); });
-  watch_.start();
   if (prober_) prober_->start();
 }
 
@@ -173,7 +170,6 @@ bool ElectionRunner::finish_shutdown() {
     std::unique_lock lock(queue_mutex_);
     ended_cv_.wait(lock, [&] { return ended_; });
   }
-  watch_.stop();
   if (prober_) prober_->stop();
   hub_->notify();
   side_effects_.stop(clock_.steady_now() + context_.hook_timeout);

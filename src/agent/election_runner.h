@@ -3,10 +3,13 @@
 // metrics and side effects. It has no thread of its own: the machine runs on
 // a strand of the sidecar's one election loop (WorkerLoop), which takes the
 // events the watch, the listeners and the health prober hand it, and turns
-// the machine again by the time it asks for on a timer.
+// the machine again by the time it asks for on a timer. It is the WatchSink of
+// its Lease in the agent's one LeaseWatch, which must stop before the runner
+// is destroyed.
 //
-// Thread-safety: the public methods may be called from any thread. The
-// machine is touched only by handlers on this runner's strand, one at a time.
+// Thread-safety: the public methods may be called from any thread (the
+// WatchSink ones from one watch thread at a time). The machine is touched
+// only by handlers on this runner's strand, one at a time.
 #pragma once
 
 #include <atomic>
@@ -58,7 +61,7 @@ struct RunnerContext {
   std::function<void(std::string_view where, std::string_view what)> on_fatal;
 };
 
-class ElectionRunner final : private kube::WatchSink, private election::ElectionOutlet {
+class ElectionRunner final : public kube::WatchSink, private election::ElectionOutlet {
  public:
   ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default, kube::ApiClient& api,
                  status::Metrics& metrics, boost::asio::io_context& io, log::Logger& logger);
@@ -125,7 +128,6 @@ class ElectionRunner final : private kube::WatchSink, private election::Election
   ElectionPublisher publisher_;
   AckFiles ack_files_;  // the machine's, on the strand
   election::ElectionMachine machine_;
-  kube::LeaseWatch watch_;
   std::shared_ptr<status::StatusHub> hub_;
   std::unique_ptr<health::Prober> prober_;  // health checking on
 

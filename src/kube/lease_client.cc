@@ -13,9 +13,11 @@ using nlohmann::json;
 LeaseClient::LeaseClient(ApiClient& api, std::string namespace_name, std::string name)
     : api_(api), namespace_(std::move(namespace_name)), name_(std::move(name)) {}
 
-std::string LeaseClient::collection_path() const {
-  return "/apis/coordination.k8s.io/v1/namespaces/" + namespace_ + "/leases";
+std::string lease_collection_path(const std::string& namespace_name) {
+  return "/apis/coordination.k8s.io/v1/namespaces/" + namespace_name + "/leases";
 }
+
+std::string LeaseClient::collection_path() const { return lease_collection_path(namespace_); }
 std::string LeaseClient::object_path() const { return collection_path() + "/" + name_; }
 
 StoreResult LeaseClient::get(election::SteadyTime deadline) {

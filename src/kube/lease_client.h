@@ -19,6 +19,10 @@
 
 namespace leasehold::kube {
 
+// The path of the Leases of a namespace: what a LeaseClient creates in, and what one watch of
+// several Leases follows.
+std::string lease_collection_path(const std::string& namespace_name);
+
 class LeaseClient final : public election::LeaseStore {
  public:
   LeaseClient(ApiClient& api, std::string namespace_name, std::string name);

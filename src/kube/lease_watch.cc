@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include "kube/lease_json.h"
@@ -29,15 +30,18 @@ std::string query_escape(const std::string& s) {
 
 }  // namespace
 
-WatchEvent parse_watch_line(const std::string& line) {
+WatchEvent parse_watch_line(const std::string& line, const std::function<bool(std::string_view)>& wanted) {
   WatchEvent event;
+  // The whole line is parsed (the name sits inside the object); what other names are spared is the
+  // Lease decoding (times, fields) and a copy of the object.
   json parsed = json::parse(line, nullptr, false);
   if (parsed.is_discarded() || !parsed.is_object() || !parsed.contains("type") || !parsed["type"].is_string()) {
     event.detail = "not a watch event";
     return event;
   }
   const std::string type = parsed["type"].get<std::string>();
-  const json object = parsed.value("object", json());
+  const auto found = parsed.find("object");
+  json object = found != parsed.end() ? std::move(*found) : json();
   if (type == "ERROR") {
     const int code = object.is_object() && object.contains("code") && object["code"].is_number_integer()
                          ? object["code"].get<int>()
@@ -52,12 +56,29 @@ WatchEvent parse_watch_line(const std::string& line) {
     event.detail = "watch event without an object";
     return event;
   }
-  if (object.contains("metadata") && object["metadata"].is_object() && object["metadata"].contains("resourceVersion") &&
-      object["metadata"]["resourceVersion"].is_string()) {
-    event.resource_version = object["metadata"]["resourceVersion"].get<std::string>();
+  if (const auto metadata = object.find("metadata"); metadata != object.end() && metadata->is_object()) {
+    if (const auto version = metadata->find("resourceVersion"); version != metadata->end() && version->is_string()) {
+      event.resource_version = version->get<std::string>();
+    }
+    if (const auto name = metadata->find("name"); name != metadata->end() && name->is_string()) {
+      event.name = name->get<std::string>();
+    }
   }
   if (type == "BOOKMARK") {
     event.type = WatchEvent::Type::kBookmark;
+    return event;
+  }
+  WatchEvent::Type lease_type = WatchEvent::Type::kInvalid;
+  if (type == "ADDED")
+    lease_type = WatchEvent::Type::kAdded;
+  else if (type == "MODIFIED")
+    lease_type = WatchEvent::Type::kModified;
+  else if (type == "DELETED")
+    lease_type = WatchEvent::Type::kDeleted;
+  // A nameless object is nobody's to skip: it is decoded, and flagged by whoever reads it.
+  if (wanted && !event.name.empty() && !wanted(event.name)) {
+    event.type = lease_type;
+    if (lease_type == WatchEvent::Type::kInvalid) event.detail = "unknown watch event type";
     return event;
   }
   event.record = lease_from_json(object);
@@ -65,16 +86,81 @@ WatchEvent parse_watch_line(const std::string& line) {
     event.detail = "watch event object is not a Lease";
     return event;
   }
-  event.object = object;
-  if (type == "ADDED")
-    event.type = WatchEvent::Type::kAdded;
-  else if (type == "MODIFIED")
-    event.type = WatchEvent::Type::kModified;
-  else if (type == "DELETED")
-    event.type = WatchEvent::Type::kDeleted;
-  else
-    event.detail = "unknown watch event type";
+  event.object = std::move(object);
+  event.type = lease_type;
+  if (lease_type == WatchEvent::Type::kInvalid) event.detail = "unknown watch event type";
   return event;
+}
+
+WatchRouter::WatchRouter(std::vector<FollowedLease> followed) : followed_(std::move(followed)) {
+  if (followed_.empty()) throw std::invalid_argument("a lease watch needs a Lease to follow");
+  for (std::size_t i = 0; i < followed_.size(); ++i) {
+    if (!followed_[i].sink) throw std::invalid_argument("lease " + followed_[i].name + " has no watch sink");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (followed_[j].name == followed_[i].name) {
+        throw std::invalid_argument("lease " + followed_[i].name + " is followed twice");
+      }
+    }
+  }
+}
+
+bool WatchRouter::follows(std::string_view name) const { return sink_of(name) != nullptr; }
+
+// A handful of elections per sidecar: a scan beats a map.
+WatchSink* WatchRouter::sink_of(std::string_view name) const {
+  for (const auto& f : followed_) {
+    if (f.name == name) return f.sink;
+  }
+  return nullptr;
+}
+
+WatchRouter::Verdict WatchRouter::route(WatchEvent event) {
+  switch (event.type) {
+    case WatchEvent::Type::kAdded:
+    case WatchEvent::Type::kModified:
+    case WatchEvent::Type::kDeleted: {
+      // The collection's version, whichever Lease moved it: resuming from an older one would
+      // replay other Leases' events, and let the version expire (410) sooner.
+      if (!event.resource_version.empty()) resource_version_ = event.resource_version;
+      if (event.name.empty()) {
+        followed_.front().sink->on_watch_garbage("watch event for a Lease without a name");
+        break;
+      }
+      WatchSink* const sink = sink_of(event.name);
+      if (!sink) break;  // another Lease of the namespace
+      if (!event.record) {
+        sink->on_watch_garbage("watch event object is not a Lease");
+      } else if (event.type == WatchEvent::Type::kDeleted) {
+        sink->on_lease_deleted(election::revision_of(event.resource_version));
+      } else {
+        sink->on_lease(*event.record, event.object);
+      }
+      break;
+    }
+    case WatchEvent::Type::kBookmark:
+      if (!event.resource_version.empty()) resource_version_ = event.resource_version;
+      break;
+    case WatchEvent::Type::kGone:
+      resource_version_.clear();
+      return {true, true, "watch expired (410): starting afresh"};
+    case WatchEvent::Type::kError: return {true, false, "watch error: " + event.detail};
+    case WatchEvent::Type::kInvalid:
+      if (event.name.empty()) {
+        followed_.front().sink->on_watch_garbage(event.detail);
+      } else if (WatchSink* const sink = sink_of(event.name)) {
+        sink->on_watch_garbage(event.detail);
+      }
+      break;
+  }
+  return {};
+}
+
+void WatchRouter::watch_state(bool healthy, const std::string& reason) {
+  for (const auto& f : followed_) f.sink->on_watch_state(healthy, reason);
+}
+
+void WatchRouter::fatal(std::string_view what) noexcept {
+  for (const auto& f : followed_) f.sink->on_watch_fatal(what);
 }
 
 ReconnectBackoff::ReconnectBackoff(std::function<std::uint32_t()> random) : random_(std::move(random)) {}
@@ -94,21 +180,21 @@ election::Duration ReconnectBackoff::next(bool clean, std::optional<election::Du
   return jittered;
 }
 
-LeaseWatch::LeaseWatch(ApiClient& api, const election::Clock& clock, std::string collection_path, std::string name,
-                       WatchSink& sink)
-    : api_(api), clock_(clock), collection_path_(std::move(collection_path)), name_(std::move(name)), sink_(sink) {}
+LeaseWatch::LeaseWatch(ApiClient& api, const election::Clock& clock, std::string collection_path,
+                       std::vector<FollowedLease> followed)
+    : api_(api), clock_(clock), collection_path_(std::move(collection_path)), router_(std::move(followed)) {}
 
 LeaseWatch::~LeaseWatch() { stop(); }
 
 void LeaseWatch::start() {
   thread_ = std::thread([this] {
-    // The thread's one boundary: anything unexpected goes to the sink, which ends the process.
+    // The thread's one boundary: anything unexpected goes to every sink, as the watch is gone for all.
     try {
       run();
     } catch (const std::exception& e) {
-      sink_.on_watch_fatal(e.what());
+      router_.fatal(e.what());
     } catch (...) {
-      sink_.on_watch_fatal("unknown exception");
+      router_.fatal("unknown exception");
     }
   });
 }
@@ -121,7 +207,7 @@ void LeaseWatch::stop() {
   stop_cv_.notify_all();
   // Cancelling closes the connection: a request or a stream read in flight
   // ends at once (cpprestsdk's inactivity timeout bounds it otherwise). The
-  // thread holds `this` and the sink, so it is waited for, never left behind.
+  // thread holds `this` and the sinks, so it is waited for, never left behind.
   cancel_.cancel();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
@@ -138,7 +224,7 @@ void LeaseWatch::run() {
   ReconnectBackoff backoff([&rng] { return static_cast<std::uint32_t>(rng()); });
   while (!stopping_) {
     const WatchEnd end = watch_once();
-    sink_.on_watch_state(false, end.reason);
+    router_.watch_state(false, end.reason);
     if (stopping_) break;
     // Against a deadline, so that waking early does not add up.
     const election::Duration wait = backoff.next(end.clean, end.retry_after);
@@ -147,10 +233,13 @@ void LeaseWatch::run() {
 }
 
 LeaseWatch::WatchEnd LeaseWatch::watch_once() {
+  const auto& followed = router_.followed();
   std::string path = collection_path_ + "?watch=true&allowWatchBookmarks=true&timeoutSeconds=" +
-                     std::to_string(240 + std::random_device{}() % 60) +
-                     "&fieldSelector=" + query_escape("metadata.name=" + name_);
-  if (!resource_version_.empty()) path += "&resourceVersion=" + query_escape(resource_version_);
+                     std::to_string(240 + std::random_device{}() % 60);
+  // One Lease by name, which a Role restricted by resourceNames allows; several as the collection,
+  // which no Role can restrict by name: one connection instead of one per election.
+  if (followed.size() == 1) path += "&fieldSelector=" + query_escape("metadata.name=" + followed.front().name);
+  if (!router_.resource_version().empty()) path += "&resourceVersion=" + query_escape(router_.resource_version());
   const auto sent = clock_.steady_now();
   web::http::http_response response;
   try {
@@ -163,11 +252,16 @@ LeaseWatch::WatchEnd LeaseWatch::watch_once() {
   api_.observe("watch", std::to_string(response.status_code()), clock_.steady_now() - sent);
   if (response.status_code() != 200) {
     if (response.status_code() == 401) api_.invalidate_token();
-    if (response.status_code() == 410) resource_version_.clear();
-    return {false, "watch answered HTTP " + std::to_string(response.status_code()),
-            parse_retry_after(response.headers())};
+    if (response.status_code() == 410) router_.forget_resource_version();
+    std::string reason = "watch answered HTTP " + std::to_string(response.status_code());
+    // The likeliest cause: a Role from before several elections shared one watch.
+    if (response.status_code() == 403 && followed.size() > 1) {
+      reason += " (watching several Leases needs the watch verb on leases without resourceNames)";
+    }
+    return {false, std::move(reason), parse_retry_after(response.headers())};
   }
-  sink_.on_watch_state(true, "");
+  router_.watch_state(true, "");
+  const std::function<bool(std::string_view)> wanted = [this](std::string_view name) { return router_.follows(name); };
   auto body = response.body();
   try {
     while (!stopping_) {
@@ -180,26 +274,8 @@ LeaseWatch::WatchEnd LeaseWatch::watch_once() {
       }
       const std::string text(line.collection().begin(), line.collection().end());
       if (text.empty()) continue;
-      WatchEvent event = parse_watch_line(text);
-      switch (event.type) {
-        case WatchEvent::Type::kAdded:
-        case WatchEvent::Type::kModified:
-          resource_version_ = event.resource_version;
-          sink_.on_lease(*event.record, event.object);
-          break;
-        case WatchEvent::Type::kDeleted:
-          resource_version_ = event.resource_version;
-          sink_.on_lease_deleted(election::revision_of(event.resource_version));
-          break;
-        case WatchEvent::Type::kBookmark:
-          if (!event.resource_version.empty()) resource_version_ = event.resource_version;
-          break;
-        case WatchEvent::Type::kGone:
-          resource_version_.clear();
-          return {true, "watch expired (410): starting afresh", {}};
-        case WatchEvent::Type::kError: return {false, "watch error: " + event.detail, {}};
-        case WatchEvent::Type::kInvalid: sink_.on_watch_garbage(event.detail); break;
-      }
+      WatchRouter::Verdict verdict = router_.route(parse_watch_line(text, wanted));
+      if (verdict.end) return {verdict.clean, std::move(verdict.reason), {}};
     }
   } catch (const std::exception& e) {
     return {false, std::string("watch stream broke: ") + e.what(), {}};

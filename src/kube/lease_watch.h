@@ -1,13 +1,18 @@
-// LeaseWatch: follows one Lease with a Kubernetes watch
-// (fieldSelector=metadata.name) so that releases, expiries and foreign writes
-// are seen within milliseconds. Resumes from the last resourceVersion seen,
-// starts afresh on 410 Gone, and reconnects with capped exponential backoff
-// (longer when the server's answer carried Retry-After).
+// LeaseWatch: follows the Leases of a sidecar's elections (all in one namespace) with ONE
+// Kubernetes watch, so that releases, expiries and foreign writes are seen within milliseconds
+// at the cost of one connection and one API-server watcher per sidecar, not per election. One
+// Lease is watched by name (fieldSelector=metadata.name), which a Role restricted by
+// resourceNames allows; several are watched as the whole collection (no Role can restrict a
+// collection watch by name) and WatchRouter hands each event to the sink of its Lease's name.
+// Resumes from the last resourceVersion seen (bookmarks included), starts afresh on 410 Gone,
+// and reconnects with capped exponential backoff (longer when the server's answer carried
+// Retry-After).
 //
-// Thread-safety: owns one thread; the sink is called on that thread and must
-// not block. start/stop from one controlling thread. stop() (and the
-// destructor) return only when the thread has ended: the sink is never
-// called afterwards.
+// Thread-safety: LeaseWatch owns one thread; every sink is called on that thread and must not
+// block (a slow sink holds back the events of every election). start/stop from one controlling
+// thread. stop() (and the destructor) return only when the thread has ended: no sink is called
+// afterwards. WatchRouter, parse_watch_line and ReconnectBackoff do no I/O and hold no lock: one
+// thread at a time (parse_watch_line: any thread).
 #pragma once
 
 #include <atomic>
@@ -20,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "election/clock.h"
 #include "election/lease_record.h"
@@ -44,12 +50,64 @@ class WatchSink {
 struct WatchEvent {
   enum class Type { kAdded, kModified, kDeleted, kBookmark, kGone, kError, kInvalid };
   Type type = Type::kInvalid;
+  // metadata.name of the event's object; empty when it has none (bookmarks, errors, garbage).
+  std::string name;
+  // ADDED/MODIFIED/DELETED of a Lease whose name was wanted: the Lease and its object.
   std::optional<election::LeaseRecord> record;
   nlohmann::json object;
   std::string resource_version;
   std::string detail;
 };
-WatchEvent parse_watch_line(const std::string& line);
+// Decodes one line of a watch stream. `wanted` (when set) says which names matter: the line's
+// JSON is parsed whole (the name is inside the object), but an object of any other name is
+// neither checked nor decoded as a Lease: its event keeps type, name and resourceVersion, with no
+// record and no object. Without `wanted` every object is decoded.
+WatchEvent parse_watch_line(const std::string& line, const std::function<bool(std::string_view)>& wanted = {});
+
+// One Lease a watch follows, and where its events go.
+struct FollowedLease {
+  std::string name;
+  WatchSink* sink = nullptr;
+};
+
+// Where the events of one watch stream go, and the resourceVersion it resumes from. No I/O and no
+// thread of its own: LeaseWatch feeds it the decoded lines of its stream, tests feed it by hand.
+//  - ADDED/MODIFIED/DELETED of a followed name reach that name's sink only; any other name's are
+//    skipped (never garbage) but still move the resume version, which is the collection's.
+//  - BOOKMARK moves the resume version and calls no sink.
+//  - A line that cannot be understood goes to on_watch_garbage of the sink of its object's name
+//    when that name is followed, nowhere when another name's, and to the FIRST sink only when it
+//    names none (a broken line is one fault of the shared stream: counted once, not once per
+//    election).
+//  - ERROR (410 Gone: the version is forgotten) ends the stream; the stream's state
+//    (watch_state) and a fatal error (fatal) concern every sink, in the order followed.
+class WatchRouter {
+ public:
+  // Throws std::invalid_argument on no Lease, a null sink or a name given twice.
+  explicit WatchRouter(std::vector<FollowedLease> followed);
+
+  // What the stream does after an event: read on, or end (clean: reconnect at once).
+  struct Verdict {
+    bool end = false;
+    bool clean = false;
+    std::string reason;
+  };
+  Verdict route(WatchEvent event);
+  void watch_state(bool healthy, const std::string& reason);
+  void fatal(std::string_view what) noexcept;
+
+  bool follows(std::string_view name) const;
+  const std::vector<FollowedLease>& followed() const { return followed_; }
+  // Where the next request starts; empty: from the current state (after 410 Gone, or at first).
+  const std::string& resource_version() const { return resource_version_; }
+  void forget_resource_version() { resource_version_.clear(); }
+
+ private:
+  WatchSink* sink_of(std::string_view name) const;
+
+  std::vector<FollowedLease> followed_;
+  std::string resource_version_;
+};
 
 // How long the watch waits before it reconnects: exponential from 100 ms,
 // doubling up to 10 s, back to the start after a stream that ended cleanly
@@ -72,8 +130,9 @@ class ReconnectBackoff {
 
 class LeaseWatch {
  public:
-  LeaseWatch(ApiClient& api, const election::Clock& clock, std::string collection_path, std::string name,
-             WatchSink& sink);
+  // `collection_path`: the namespace's Leases (lease_collection_path). Throws as WatchRouter does.
+  LeaseWatch(ApiClient& api, const election::Clock& clock, std::string collection_path,
+             std::vector<FollowedLease> followed);
   ~LeaseWatch();
   void start();
   // Ends the watch: cancels the request in flight and waits for the thread.
@@ -95,12 +154,10 @@ class LeaseWatch {
   ApiClient& api_;
   const election::Clock& clock_;
   const std::string collection_path_;
-  const std::string name_;
-  WatchSink& sink_;
+  WatchRouter router_;  // the watch thread's
   std::atomic<bool> stopping_{false};
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;
-  std::string resource_version_;
   std::thread thread_;
   pplx::cancellation_token_source cancel_;
 };

@@ -59,6 +59,11 @@ expect_eq "fencing token: state file = /v1/status" "$token_file" "$token_status"
 tokens+=("$token_status")
 expect_match "the leader's metrics say is_leader 1" "$(curl -s -m 2 "127.0.0.1:$(oport "$leader")/metrics")" \
   "leasehold_is_leader\\{election=\"$election\"\\} 1"
+# One election: the watch asks for its Lease by name, which the Role's resourceNames allow.
+for n in a b c; do
+  expect_match "agent $n watches the Lease with the restricted Role" "$(curl -s -m 2 "127.0.0.1:$(oport "$n")/metrics")" \
+    "leasehold_watch_connected\\{election=\"$election\"\\} 1"
+done
 expect_eq "GET / answers the contrib leader-elector's {\"name\": leader}" \
   "$(curl -s -m 2 "127.0.0.1:$(sport "${followers[0]}")/" | jq -r .name)" "$leader"
 expect_eq "/healthz is 200" "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "127.0.0.1:$(oport "$leader")/healthz")" 200

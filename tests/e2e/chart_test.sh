@@ -9,7 +9,8 @@
 #     `kubectl apply --dry-run=server`, the pod template passes Pod Security "restricted", the
 #     example chart installs (NOTES) and uninstalls with helm, and the
 #     Role bound to the ServiceAccount allows exactly what the agent needs (kubectl auth can-i
-#     with a token minted for that ServiceAccount).
+#     with a token minted for that ServiceAccount): with one election, a watch by name only; with
+#     several, one watch of the namespace's Lease collection, and still no other Lease's writes.
 # Needs helm and kubectl (.cache/tools/bin, built by tests/tools/build.sh), jq, and python3 with
 # PyYAML (installed from Debian's python3-yaml when missing). Set CHART_TEST_NO_CLUSTER=1 to skip
 # the control-plane part.
@@ -149,6 +150,11 @@ expect_eq "features: the Role may get/patch pods only because leaderLabel is set
   "$(q "$d" '.[] | select(.kind == "Role") | [.rules[] | select(.resources == ["pods"]) | .verbs]')" '[["get","patch"]]'
 expect_eq "features: further elections are in the Role's resourceNames" \
   "$(q "$d" '.[] | select(.kind == "Role") | [.rules[] | .resourceNames // empty] | add')" '["features-lock","jobs-b","jobs-c"]'
+expect_eq "features: get/update/patch only the elections' Leases" \
+  "$(q "$d" '.[] | select(.kind == "Role") | [.rules[] | select(.resourceNames != null) | .verbs]')" '[["get","update","patch"]]'
+expect_eq "features: one watch for all elections: watch on leases without resourceNames, beside create" \
+  "$(q "$d" '.[] | select(.kind == "Role") | [.rules[] | select(.resourceNames == null and .resources == ["leases"])]')" \
+  '[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create"]},{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["watch"]}]'
 expect_eq "features: the ConfigMap lists them for the agent" \
   "$(q "$d" '.[] | select(.kind == "ConfigMap") | .data["config.yaml"]' | jq -r .)" \
   "$(printf 'elections:\n  - name: "jobs-b"\n    lease-duration: "20s"\n  - name: "jobs-c"')"
@@ -388,5 +394,32 @@ expect "the ServiceAccount updates the election's Lease" as_sa replace -n "$ns" 
 kubectl create -n "$ns" -f <(lease other) >/dev/null 2>&1
 expect_fail "the ServiceAccount cannot update another Lease" as_sa replace -n "$ns" -f <(lease other)
 expect_fail "the ServiceAccount cannot delete its Lease" as_sa delete -n "$ns" lease leasehold-example
+# watch_code PATH_QUERY: the HTTP status of a watch of the namespace's Leases as the ServiceAccount.
+watch_code() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$APISERVER_CA" -H "Authorization: Bearer $token" \
+    "$APISERVER_URL/apis/coordination.k8s.io/v1/namespaces/$1/leases?watch=true&timeoutSeconds=1$2"
+}
+expect_eq "one election: its watch by name is allowed" "$(watch_code "$ns" '&fieldSelector=metadata.name%3Dleasehold-example')" 200
+expect_eq "one election: a watch of the collection is not" "$(watch_code "$ns" '')" 403
+
+echo "== several elections: the Role allows one watch of the collection, and no more"
+multi="chart-multi"
+kubectl create namespace "$multi" >/dev/null
+render -f "$values/features.yaml" | to_json |
+  jq '{apiVersion: "v1", kind: "List", items: [.[] | select(.kind | test("^(ServiceAccount|Role|RoleBinding)$"))]}' \
+  >"$work/multi-rbac.json"
+expect "the Role of features.yaml (three elections) applies" kubectl apply -n "$multi" -f "$work/multi-rbac.json"
+token="$(kubectl create token leasehold-example -n "$multi" --duration=10m 2>"$work/err")" || fail "kubectl create token: $(cat "$work/err")"
+expect_eq "CAN watch the namespace's leases (one watch for all elections)" "$(can watch leases.coordination.k8s.io -n "$multi")" yes
+for election in features-lock jobs-b jobs-c; do
+  expect_eq "CAN get/update/patch lease $election" \
+    "$(for v in get update patch; do can "$v" "leases.coordination.k8s.io/$election" -n "$multi"; done | sort -u)" yes
+done
+expect_eq "CANNOT get another lease" "$(can get leases.coordination.k8s.io/other -n "$multi")" no
+expect_eq "CANNOT update another lease" "$(can update leases.coordination.k8s.io/other -n "$multi")" no
+expect_eq "CANNOT list leases" "$(can list leases.coordination.k8s.io -n "$multi")" no
+expect_eq "CANNOT delete leases" "$(can delete leases.coordination.k8s.io/jobs-b -n "$multi")" no
+expect_eq "CANNOT watch leases in another namespace" "$(can watch leases.coordination.k8s.io -n default)" no
+expect_eq "several elections: the watch of the collection is allowed" "$(watch_code "$multi" '')" 200
 
 summary

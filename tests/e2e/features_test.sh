@@ -133,6 +133,12 @@ expect "jobs-a has one leader" wait_until 30 sh -c "[ \$( (curl -sf -o /dev/null
 expect "jobs-b has one leader" wait_until 30 sh -c "[ \$( (curl -sf -o /dev/null $(url x /v1/elections/jobs-b/leader) && echo x; curl -sf -o /dev/null $(url y /v1/elections/jobs-b/leader) && echo y) | wc -l) = 1 ]"
 expect_eq "/v1/elections lists both" "$(curl -s "$(url x /v1/elections)" | jq -r '[.elections[].election] | join(",")')" "jobs-a,jobs-b"
 expect_eq "the short paths serve the first election" "$(curl -s "$(url x /v1/status)" | jq -r .election)" jobs-a
+for n in x y; do
+  expect "$n: both elections follow the watch" wait_until 10 sh -c \
+    "curl -s 127.0.0.1:$(oport "$n")/metrics | grep -cE '^leasehold_watch_connected\\{election=\"jobs-[ab]\"\\} 1' | grep -qx 2"
+  expect_eq "$n: one watch request for both elections (one connection per sidecar)" \
+    "$(metric "$n" '^leasehold_api_requests_total\{.*verb="watch"')" 1
+done
 a_leader="$(holder jobs-a)"; b_leader="$(holder jobs-b)"
 if [ "$a_leader" = "$b_leader" ]; then
   curl -s -o /dev/null -X POST "$(url "$b_leader" /v1/elections/jobs-b/resign)"

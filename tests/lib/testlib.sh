@@ -29,8 +29,10 @@ expect_eq() {
 }
 
 # expect_match DESCRIPTION ACTUAL EXTENDED_REGEX
+# A here-string, not a pipe: grep -q stops at the first match, and a writer still writing (a long
+# ACTUAL, such as a /metrics page) would die of SIGPIPE, failing the check under pipefail.
 expect_match() {
-  if printf '%s' "$2" | grep -Eq -- "$3"; then pass "$1"; else fail "$1: '$2' does not match /$3/"; fi
+  if grep -Eq -- "$3" <<<"$2"; then pass "$1"; else fail "$1: '$2' does not match /$3/"; fi
 }
 
 # wait_until TIMEOUT_SECONDS COMMAND [ARGS...]: polls every 50 ms until the command succeeds.

@@ -134,8 +134,9 @@ TEST_CASE("a watch destroyed while blocked in its stream read ends its thread fi
   HeldWatchServer server;
   kube::ApiClient api(kube_config_for(server.url()), {}, nullptr, system_clock);
   RecordingSink sink;
-  auto watch = std::make_unique<kube::LeaseWatch>(api, system_clock,
-                                                  "/apis/coordination.k8s.io/v1/namespaces/ns/leases", "job", sink);
+  auto watch =
+      std::make_unique<kube::LeaseWatch>(api, system_clock, "/apis/coordination.k8s.io/v1/namespaces/ns/leases",
+                                         std::vector<kube::FollowedLease>{{"job", &sink}});
   watch->start();
   sink.wait_streaming();  // the thread is now waiting for the next line of an open stream
 
@@ -145,9 +146,8 @@ TEST_CASE("a watch destroyed while blocked in its stream read ends its thread fi
   CHECK_FALSE(sink.ended_late());
 }
 
-TEST_CASE(
-    "an election runner started and never shut down ends its machine and watch when destroyed; the loop lives on") {
-  // An API server that refuses connections: the elector polls, the watch backs off.
+TEST_CASE("an election runner started and never shut down ends its machine when destroyed; the loop lives on") {
+  // An API server that refuses connections: the elector polls.
   std::string url;
   {
     Listener closed;
@@ -175,7 +175,7 @@ TEST_CASE(
   settings.on_start_leading = "true";  // a hook worker runs too
   auto runner = std::make_unique<agent::ElectionRunner>(context, settings, true, api, metrics, io, quiet.logger);
   runner->start();
-  runner.reset();  // returns only once the machine has ended and the watch and the hook worker are gone
+  runner.reset();  // returns only once the machine has ended and the hook worker is gone
   // The loop goes on serving other elections: a handler posted now runs.
   std::promise<void> ran;
   boost::asio::post(elections.io(), [&] { ran.set_value(); });

@@ -379,7 +379,10 @@ Usage:
 {{/*
 leasehold.rbac: the ServiceAccount (when serviceAccount.create), and the Role and RoleBinding
 (when rbac.create) the agent needs: create leases (which cannot be limited by name), and get,
-update and watch only the election's Lease. No metadata.namespace: the objects go to the release's
+update, patch and watch only the election's Lease; with further `elections`, get, update and patch
+only their Leases, and watch on leases without resourceNames: the sidecar follows all its Leases
+with one watch of the namespace's collection, which cannot be limited by name (it sees every Lease
+of the namespace, read-only). No metadata.namespace: the objects go to the release's
 namespace (or kubectl's -n), and the RoleBinding's subject defaults to the binding's namespace.
 Usage (a template file of the parent chart, e.g. templates/leasehold-rbac.yaml):
   {{- include "leasehold.rbac" (dict "Values" .Values.leasehold "context" $) }}
@@ -418,7 +421,15 @@ rules:
     resourceNames: [{{ $election | quote }}{{ range $v.elections }}, {{ .name | quote }}{{ end }}]
     # patch: renewals are JSON patches guarded by test operations, which other controllers'
     # annotations on the Lease cannot make fail (without it, renewals fall back to update).
-    verbs: ["get", "update", "patch", "watch"]
+    verbs: ["get", "update", "patch"{{ if not $v.elections }}, "watch"{{ end }}]
+  {{- if $v.elections }}
+  # One watch follows all the elections' Leases: a watch of several Leases is a watch of the
+  # collection, which resourceNames cannot restrict. It shows every Lease of the namespace
+  # (read-only; Leases hold no secrets) for one connection instead of one per election.
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["watch"]
+  {{- end }}
   {{- $labels := list $v.leaderLabel }}{{ range $v.elections }}{{ $labels = append $labels (.leaderLabel | default "") }}{{ end }}
   {{- if (compact $labels) }}
   # --leader-label patches the pod's own labels; pod names are not known in advance.
