@@ -3,6 +3,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <filesystem>
+#include <future>
 
 #include "util/json_text.h"
 
@@ -88,6 +89,14 @@ ElectionRunner::~ElectionRunner() {
   if (started_ && !shutting_down_) {
     begin_shutdown();
     finish_shutdown();
+  }
+  // A handler of this runner already queued on the strand (a timer that fired just before it was
+  // cancelled, a drain) runs before this one: once it has run, none is left to touch this
+  // runner. A stopped loop runs none again.
+  if (started_ && !context_.election_io->stopped()) {
+    std::promise<void> drained;
+    boost::asio::post(strand_, [&drained] { drained.set_value(); });
+    drained.get_future().wait();
   }
   // The prober calls back into this runner: it ends before it.
   if (prober_) prober_->stop();
