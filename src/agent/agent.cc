@@ -27,11 +27,12 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
       api_(std::move(kube_config),
            kube::ApiClientOptions{config_.api_qps, config_.api_burst, std::string("leasehold/") + LEASEHOLD_VERSION},
            &api_metrics_, clock_) {
-  const RunnerContext context{
+  RunnerContext context{
       config_.namespace_name,  config_.identity,
       config_.pod_name,        config_.status_dir,
       config_.release_timeout, config_.handoff_timeout,
       config_.hook_timeout,    [this](std::string_view where, std::string_view what) { fatal(where, what); }};
+  context.blocking_io = &blocking_io_;
   bool is_default = true;
   for (const auto& settings : config::elections_of(config_)) {
     runners_.push_back(std::make_unique<ElectionRunner>(context, settings, is_default, api_, metrics_, io_, log_));
@@ -44,6 +45,15 @@ Agent::~Agent() {
   terminating_agent.compare_exchange_strong(self, nullptr);
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
+  // As in shutdown(), the runners end before the blocking-work threads that run their hooks and
+  // probes. The listeners go first, as they would after this body: they call into the runners.
+  status_server_.reset();
+  ops_server_.reset();
+  runners_.clear();
+  blocking_io_.stop();
+  for (auto& thread : blocking_threads_) {
+    if (thread.joinable()) thread.join();
+  }
 }
 
 void Agent::start() {
@@ -95,6 +105,19 @@ void Agent::start() {
              {"statusDir", config_.status_dir},
              {"leaseDurationSeconds",
               std::chrono::duration_cast<std::chrono::seconds>(config_.timings.lease_duration).count()}});
+  for (int i = 0; i < 2; ++i) {
+    blocking_threads_.emplace_back([this] {
+      // A blocking-work thread's one boundary.
+      try {
+        auto guard = boost::asio::make_work_guard(blocking_io_);
+        blocking_io_.run();
+      } catch (const std::exception& e) {
+        fatal("blocking work", e.what());
+      } catch (...) {
+        fatal("blocking work", "unknown exception");
+      }
+    });
+  }
   for (auto& runner : runners_) runner->start();
 }
 
@@ -168,6 +191,11 @@ int Agent::shutdown(const std::string& reason) {
   closed.get_future().wait_for(std::chrono::seconds(1));
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
+  // Only now: the runners' shutdown (SideEffects::stop) waited for work that runs there.
+  blocking_io_.stop();
+  for (auto& thread : blocking_threads_) {
+    if (thread.joinable()) thread.join();
+  }
   return 0;
 }
 

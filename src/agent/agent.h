@@ -1,5 +1,6 @@
-// Agent: the sidecar: one API client, the status and ops listeners, and one
-// ElectionRunner per election.
+// Agent: the sidecar: one API client, the status and ops listeners, one
+// ElectionRunner per election, and the two blocking-work threads that all
+// elections share.
 //
 // Thread-safety: start() and shutdown() are called from the main thread; all
 // else runs on the agent's own threads.
@@ -61,10 +62,14 @@ class Agent {
   ApiRequestMetrics api_metrics_{metrics_};
   kube::ApiClient api_;
   boost::asio::io_context io_;
+  // The hooks, label updates and probes of every election: a fixed number of threads whatever the
+  // number of elections. Declared before the runners, which use it until they are gone.
+  boost::asio::io_context blocking_io_;
   std::vector<std::unique_ptr<ElectionRunner>> runners_;
   std::unique_ptr<status::HttpServer> status_server_;
   std::unique_ptr<status::HttpServer> ops_server_;
   std::thread io_thread_;
+  std::vector<std::thread> blocking_threads_;
 };
 
 }  // namespace leasehold::agent

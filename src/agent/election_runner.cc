@@ -40,7 +40,8 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
       side_effects_(SideEffectSettings{settings_.name, context_.identity, context_.namespace_name, context_.pod_name,
                                        settings_.on_start_leading, settings_.on_stop_leading, settings_.leader_label,
                                        context_.hook_timeout},
-                    api, metrics_, logger, [this](std::string_view what) { context_.on_fatal(hooks_thread_, what); }),
+                    *context_.blocking_io, api, metrics_, logger,
+                    [this](std::string_view what) { context_.on_fatal(hooks_thread_, what); }),
       publisher_(settings_.name, clock_, board_, file_dirs(context_, settings_.name, is_default), metrics_,
                  side_effects_, logger),
       elector_(context_.identity, settings_.timings, clock_, lease_client_, &publisher_),
@@ -64,7 +65,7 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
     elector_.set_eligible(initial.eligible);
     board_.set_app_health(status::AppHealthStatus{to_string(initial.health), initial.since_wall, initial.eligible});
     metrics_.app_healthy(false);
-    prober_ = std::make_unique<health::Prober>(settings_.app_health, clock_,
+    prober_ = std::make_unique<health::Prober>(settings_.app_health, clock_, *context_.blocking_io,
                                                [this](const health::ProbeReport& report) { on_probe(report); });
   }
 }
@@ -207,7 +208,7 @@ bool ElectionRunner::handle(Event& event) {
   return true;
 }
 
-// On the prober's thread: counted, and only changes go to the loop.
+// On a blocking-work thread (a step of the prober): counted, and only changes go to the loop.
 void ElectionRunner::on_probe(const health::ProbeReport& report) {
   metrics_.app_probe(health::to_string(report.outcome));
   if (report.changed) push(AppHealthChanged{report});

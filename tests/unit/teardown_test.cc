@@ -1,7 +1,8 @@
-// Teardown: no thread of the agent outlives the object it works for. Each
-// test destroys a component while its threads are busy (a watch blocked in
-// its stream read, an election loop and watch running, an agent whose start
-// failed); the sanitizer builds flag any thread left behind that touches
+// Teardown: no thread of the agent outlives the object it works for, and no
+// work it queued on a shared loop outlives it either. Each test destroys a
+// component while its threads are busy (a watch blocked in its stream read,
+// an election loop, watch and prober running, an agent whose start failed);
+// the sanitizer builds flag any thread or handler left behind that touches
 // freed memory.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
@@ -20,6 +21,7 @@
 #include "agent/agent.h"
 #include "agent/election_runner.h"
 #include "fakes.h"
+#include "io_threads.h"
 #include "kube/api_client.h"
 #include "kube/lease_watch.h"
 #include "log/logger.h"
@@ -154,14 +156,20 @@ TEST_CASE("an election runner started and never shut down stops its loop and wat
   agent::ApiRequestMetrics api_metrics(metrics);
   kube::ApiClient api(kube_config_for(url), {}, &api_metrics, system_clock);
   boost::asio::io_context io;
+  boost::asio::io_context blocking_io;
+  testing::IoThreads blocking_threads(blocking_io);
   agent::RunnerContext context{"ns", "pod-a", "pod-a", "", 1s, 0s, 1s, [](std::string_view, std::string_view) {}};
+  context.blocking_io = &blocking_io;
   config::ElectionSettings settings;
   settings.name = "job";
-  settings.on_start_leading = "true";  // a hook worker runs too
+  settings.on_start_leading = "true";                                 // hooks on
+  settings.app_health.tcp_address = std::to_string(Listener().port);  // a prober too: refused
+  settings.app_health.period = 1h;
   auto runner = std::make_unique<agent::ElectionRunner>(context, settings, true, api, metrics, io, quiet.logger);
   runner->start();
-  runner.reset();  // returns only once the loop, the watch and the hook worker have ended
-  CHECK(true);
+  runner.reset();  // returns only once the loop, the watch, the hooks and the probes have ended
+  // Nothing of the runner is left on the blocking-work loop: no step queued, no timer waiting.
+  CHECK(blocking_threads.drain());
 }
 
 TEST_CASE("an agent whose listener cannot bind fails to start and is destroyed with its threads joined") {
