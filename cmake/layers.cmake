@@ -10,7 +10,7 @@ set(LEASEHOLD_LAYERS util election log kube health config status agent)
 
 # LEASEHOLD_LAYER_<folder>: the folders it may include; LEASEHOLD_LAYER_<folder>_LIBS: the
 # third-party libraries it links.
-set(LEASEHOLD_LAYER_util "")  # time text, durations, UTF-8, Kubernetes names, JSON text
+set(LEASEHOLD_LAYER_util "")  # time text, durations, UTF-8, Kubernetes names, JSON text, handler gate
 set(LEASEHOLD_LAYER_util_LIBS nlohmann_json::nlohmann_json)
 set(LEASEHOLD_LAYER_election "")  # the election state machine: the standard library only
 set(LEASEHOLD_LAYER_election_LIBS "")
@@ -20,7 +20,7 @@ set(LEASEHOLD_LAYER_kube election util)  # API client, Lease JSON, the watch: a 
 set(LEASEHOLD_LAYER_kube_LIBS cpprestsdk::cpprest nlohmann_json::nlohmann_json yaml-cpp Boost::boost OpenSSL::SSL
                               OpenSSL::Crypto Threads::Threads)
 set(LEASEHOLD_LAYER_health election util)  # the app's health probes
-set(LEASEHOLD_LAYER_health_LIBS Threads::Threads)
+set(LEASEHOLD_LAYER_health_LIBS Boost::boost Threads::Threads)
 set(LEASEHOLD_LAYER_config election health util)  # flags, environment, YAML
 set(LEASEHOLD_LAYER_config_LIBS yaml-cpp)
 set(LEASEHOLD_LAYER_status election util)  # what the app sees: board, HTTP, files, metrics

@@ -33,16 +33,19 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
                                   std::string("leasehold/") + LEASEHOLD_VERSION},
            &api_metrics_, clock_),
       elections_("elections", kElectionThreads,
-                 [this](std::string_view where, std::string_view what) { fatal(where, what); }) {
-  const RunnerContext context{config_.namespace_name,
-                              config_.identity,
-                              config_.pod_name,
-                              config_.status_dir,
-                              config_.release_timeout,
-                              config_.handoff_timeout,
-                              config_.hook_timeout,
-                              &elections_.io(),
-                              [this](std::string_view where, std::string_view what) { fatal(where, what); }};
+                 [this](std::string_view where, std::string_view what) { fatal(where, what); }),
+      blocking_work_("blocking work", kBlockingThreads,
+                     [this](std::string_view where, std::string_view what) { fatal(where, what); }) {
+  RunnerContext context{config_.namespace_name,
+                        config_.identity,
+                        config_.pod_name,
+                        config_.status_dir,
+                        config_.release_timeout,
+                        config_.handoff_timeout,
+                        config_.hook_timeout,
+                        &elections_.io(),
+                        [this](std::string_view where, std::string_view what) { fatal(where, what); }};
+  context.blocking_io = &blocking_work_.io();
   bool is_default = true;
   for (const auto& settings : config::elections_of(config_)) {
     runners_.push_back(std::make_unique<ElectionRunner>(context, settings, is_default, api_, metrics_, io_, log_));
@@ -58,13 +61,17 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
 Agent::~Agent() {
   Agent* self = this;
   terminating_agent.compare_exchange_strong(self, nullptr);
-  // The watch calls into the runners: it ends first. Runners still running stop as on shutdown,
-  // on the election loop, before it ends.
+  // The listeners call into the runners: they end first. Then the watch, which calls them too.
+  // Runners still running stop as on shutdown, on the election loop, before it ends; their hooks
+  // and probes end before the blocking work's loop does.
+  io_.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+  status_server_.reset();
+  ops_server_.reset();
   if (watch_) watch_->stop();
   runners_.clear();
   elections_.stop();
-  io_.stop();
-  if (io_thread_.joinable()) io_thread_.join();
+  blocking_work_.stop();
 }
 
 void Agent::start() {
@@ -117,6 +124,7 @@ void Agent::start() {
              {"leaseDurationSeconds",
               std::chrono::duration_cast<std::chrono::seconds>(config_.timings.lease_duration).count()}});
   elections_.start();
+  blocking_work_.start();
   for (auto& runner : runners_) runner->start();
   watch_->start();
 }
@@ -192,6 +200,7 @@ int Agent::shutdown(const std::string& reason) {
   });
   closed.get_future().wait_for(std::chrono::seconds(1));
   elections_.stop();
+  blocking_work_.stop();
   io_.stop();
   if (io_thread_.joinable()) io_thread_.join();
   return 0;

@@ -41,6 +41,9 @@ class Agent {
   // (for at most the request's deadline): several threads keep one slow request from holding up
   // the other elections' renewals. A fixed number, whatever the number of elections.
   static constexpr int kElectionThreads = 4;
+  // Threads of the blocking work: a hook runs for up to --hook-timeout; two keep one slow hook
+  // from holding up every other election's hooks, labels and probes.
+  static constexpr int kBlockingThreads = 2;
 
   Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& logger);
   // Safe in any state, also after start() failed part-way: elections still
@@ -71,6 +74,8 @@ class Agent {
   // Every election's machine runs on this one loop, whatever their number; declared before the
   // runners so that it outlives them.
   WorkerLoop elections_;
+  // Hooks, the leader label and the app's health probes of every election.
+  WorkerLoop blocking_work_;
   std::vector<std::unique_ptr<ElectionRunner>> runners_;
   // After runners_: it calls them, so it is destroyed (stopped) first.
   std::unique_ptr<kube::LeaseWatch> watch_;

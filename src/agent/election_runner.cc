@@ -55,7 +55,8 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
       side_effects_(SideEffectSettings{settings_.name, context_.identity, context_.namespace_name, context_.pod_name,
                                        settings_.on_start_leading, settings_.on_stop_leading, settings_.leader_label,
                                        context_.hook_timeout},
-                    api, metrics_, logger, [this](std::string_view what) { context_.on_fatal(hooks_thread_, what); }),
+                    *context_.blocking_io, api, metrics_, logger,
+                    [this](std::string_view what) { context_.on_fatal(hooks_thread_, what); }),
       publisher_(settings_.name, clock_, board_, file_dirs(context_, settings_.name, is_default), metrics_,
                  side_effects_, logger),
       ack_files_(ack_paths(context_, settings_.name, is_default),
@@ -77,7 +78,7 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
     const health::HealthSnapshot initial = health::AppHealth(settings_.app_health, clock_).snapshot();
     board_.set_app_health(status::AppHealthStatus{to_string(initial.health), initial.since_wall, initial.eligible});
     metrics_.app_healthy(false);
-    prober_ = std::make_unique<health::Prober>(settings_.app_health, clock_,
+    prober_ = std::make_unique<health::Prober>(settings_.app_health, clock_, *context_.blocking_io,
                                                [this](const health::ProbeReport& report) { on_probe(report); });
   }
 }
@@ -197,8 +198,8 @@ status::HttpAnswer ElectionRunner::resign_request(const std::string& to) {
   return status::HttpAnswer{202, json_text(nlohmann::json{{"resigning", true}, {"to", to}}) + "\n"};
 }
 
-// On the prober's thread: counted, shown, and only changes go to the machine. A follower whose
-// app is unhealthy stays out of the election; a leader whose app turns unhealthy resigns.
+// On a blocking-work thread (a step of the prober): counted, shown, and only changes go to the machine. A follower
+// whose app is unhealthy stays out of the election; a leader whose app turns unhealthy resigns.
 void ElectionRunner::on_probe(const health::ProbeReport& report) {
   metrics_.app_probe(health::to_string(report.outcome));
   if (!report.changed) return;

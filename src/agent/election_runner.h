@@ -59,6 +59,9 @@ struct RunnerContext {
   // exception at a thread's boundary): stops claiming everywhere and ends
   // the process with a non-zero status so that it is restarted. Never returns.
   std::function<void(std::string_view where, std::string_view what)> on_fatal;
+  // Where the hooks, the label and the probes of every election run (the agent's few threads);
+  // outlives the runners.
+  boost::asio::io_context* blocking_io = nullptr;
 };
 
 class ElectionRunner final : public kube::WatchSink, private election::ElectionOutlet {

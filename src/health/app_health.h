@@ -5,7 +5,7 @@
 // off a probe that outlives its timeout. Pure logic on a Clock: the Prober
 // does the I/O, tests drive it step by step with a fake clock.
 //
-// Thread-safety: none; the Prober's thread owns it.
+// Thread-safety: none; the Prober's steps own it (one at a time).
 #pragma once
 
 #include <optional>

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -144,8 +145,13 @@ ProbeOutcome run_probe(const ProbeTarget& target, SteadyTime deadline, int stop_
   }
 }
 
-Prober::Prober(ProbeSettings settings, const election::Clock& clock, Callback callback)
-    : target_(target_of(settings)), clock_(clock), callback_(std::move(callback)), health_(settings, clock) {
+Prober::Prober(ProbeSettings settings, const election::Clock& clock, boost::asio::io_context& io, Callback callback)
+    : target_(target_of(settings)),
+      clock_(clock),
+      callback_(std::move(callback)),
+      health_(settings, clock),
+      strand_(boost::asio::make_strand(io)),
+      timer_(strand_) {
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 
@@ -154,36 +160,52 @@ Prober::~Prober() {
   if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
-void Prober::start() {
-  thread_ = std::thread([this] { run(); });
-}
+void Prober::start() { queue_step(); }
 
 void Prober::stop() {
+  // First the cut-off, so that the gate need not wait a whole timeout for a probe in flight.
   if (stop_fd_ >= 0) {
     const uint64_t one = 1;
     [[maybe_unused]] const auto ignored = ::write(stop_fd_, &one, sizeof(one));
   }
-  if (thread_.joinable()) thread_.join();
+  gate_->close();
+  // No step uses the timer any more. Cancelled, its wait ends now rather than a period later,
+  // so that the io_context holds nothing of this prober for long.
+  timer_.cancel();
 }
 
-void Prober::run() {
-  for (;;) {
-    // The wait between probes also watches the stop signal.
-    const SteadyTime due = health_.next_probe_at();
-    if (clock_.steady_now() < due) {
-      if (wait_for(-1, 0, due, stop_fd_) == Wait::kStopped) return;
-      continue;
-    }
-    health_.start_probe();
-    std::string detail;
-    // The probe's own I/O ends at its deadline: one probe at a time, never longer than the timeout.
-    ProbeOutcome outcome = run_probe(target_, health_.probe_deadline(), stop_fd_, &detail);
-    if (detail == "stopped") return;
-    const bool changed = health_.finish_probe(outcome);
-    const HealthSnapshot snapshot = health_.snapshot();
-    if (snapshot.last_outcome) outcome = *snapshot.last_outcome;
-    callback_(ProbeReport{outcome, detail, snapshot, changed});
+void Prober::queue_step() {
+  boost::asio::post(strand_, [this, gate = gate_] {
+    if (const auto pass = gate->enter()) step();
+  });
+}
+
+void Prober::step() {
+  // Due first: "at once" is the clock's reading of that moment, which the next reading must not
+  // find still ahead.
+  const SteadyTime due = health_.next_probe_at();
+  const SteadyTime now = clock_.steady_now();
+  if (now < due) {
+    // The clock decides when; the timer runs on real time, so it waits for what is left.
+    timer_.expires_after(due - now);
+    timer_.async_wait([this, gate = gate_](const boost::system::error_code&) {
+      if (const auto pass = gate->enter()) step();
+    });
+    return;
   }
+  health_.start_probe();
+  std::string detail;
+  // The probe's own I/O ends at its deadline (real time, as above): one probe at a time, never
+  // longer than the timeout. The stop signal ends it sooner.
+  const SteadyTime deadline = std::chrono::steady_clock::now() + (health_.probe_deadline() - clock_.steady_now());
+  ProbeOutcome outcome = run_probe(target_, deadline, stop_fd_, &detail);
+  if (detail == "stopped") return;
+  const bool changed = health_.finish_probe(outcome);
+  const HealthSnapshot snapshot = health_.snapshot();
+  if (snapshot.last_outcome) outcome = *snapshot.last_outcome;
+  callback_(ProbeReport{outcome, detail, snapshot, changed});
+  // Queued rather than looped: other elections' work gets its turn on the shared threads.
+  queue_step();
 }
 
 }  // namespace leasehold::health

@@ -1,22 +1,31 @@
 // The app-health state machine step by step on a fake clock; the follower's
 // eligibility in the Elector; the probe I/O against real loopback sockets;
-// the health settings as flags and YAML.
+// the Prober on an io_context run by the test's threads (its reports, stop()
+// and destruction at every stage); the health settings as flags and YAML.
 #include "health/app_health.h"
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <fstream>
 #include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "config/config.h"
 #include "election/elector.h"
 #include "fakes.h"
 #include "health/probe_settings.h"
 #include "health/prober.h"
+#include "io_threads.h"
 #include "loopback_listener.h"
 #include "status/status_board.h"
 #include "status/status_json.h"
@@ -373,6 +382,175 @@ TEST_CASE("HTTP probe: a hung app is cut off at the deadline; a closed port is r
   CHECK(health::run_probe(*tcp, std::chrono::steady_clock::now() + 5s, -1, &detail) == ProbeOutcome::kSuccess);
   tcp->port = closed_port;
   CHECK(health::run_probe(*tcp, std::chrono::steady_clock::now() + 5s, -1, &detail) == ProbeOutcome::kRefused);
+}
+
+namespace {
+
+// Collects a prober's reports, and whether any came after `stopped` was set.
+struct Reports {
+  void add(const health::ProbeReport& report) {
+    std::lock_guard lock(mutex);
+    late = late || stopped;
+    all.push_back(report);
+    cv.notify_all();
+  }
+  bool wait_for(std::size_t count) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, 60s, [&] { return all.size() >= count; });
+  }
+  std::vector<health::ProbeReport> seen() {
+    std::lock_guard lock(mutex);
+    return all;
+  }
+  bool came_late() {
+    std::lock_guard lock(mutex);
+    return late;
+  }
+  health::Prober::Callback callback() {
+    return [this](const health::ProbeReport& report) { add(report); };
+  }
+
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<health::ProbeReport> all;
+  std::atomic<bool> stopped{false};
+  bool late = false;
+};
+
+ProbeSettings probe_settings(int port, Duration period, Duration timeout) {
+  ProbeSettings s = settings(2, 1);
+  s.http_url = "http://127.0.0.1:" + std::to_string(port) + "/healthz";
+  s.period = period;
+  s.timeout = timeout;
+  return s;
+}
+
+// Accepts one probe and reads its request, so that the probe now waits for an answer that never
+// comes; the connection stays open until the returned fd is closed. -1 if no probe came (the
+// bound only keeps a broken prober from hanging the suite).
+int hold_one(const Listener& listener) {
+  pollfd p{listener.fd, POLLIN, 0};
+  if (::poll(&p, 1, 60000) != 1) return -1;
+  const int connection = ::accept(listener.fd, nullptr, nullptr);
+  std::string request;
+  char buffer[512];
+  while (request.find("\r\n\r\n") == std::string::npos) {
+    const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    request.append(buffer, static_cast<size_t>(n));
+  }
+  return connection;
+}
+
+// Runs `f` on a thread of its own; false when it did not return within a bound that only keeps a
+// hang from stopping the suite.
+template <typename F>
+bool returns(F f) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto future = done->get_future();
+  std::thread([done, f] {
+    f();
+    done->set_value();
+  }).detach();
+  return future.wait_for(60s) == std::future_status::ready;
+}
+
+}  // namespace
+
+TEST_CASE("Prober: each probe's result reaches the callback, judged by the thresholds") {
+  Listener app;
+  boost::asio::io_context io;
+  IoThreads threads(io);
+  Reports reports;
+  health::Prober prober(probe_settings(app.port, 1ms, 60s), system_clock, io, reports.callback());
+  prober.start();
+  for (const char* reply : {"HTTP/1.1 200 OK\r\n\r\n", "HTTP/1.1 500 Oops\r\n\r\n", "HTTP/1.1 503 Busy\r\n\r\n"}) {
+    CHECK(app.serve_one(reply).starts_with("GET /healthz HTTP/1.1\r\n"));
+  }
+  REQUIRE(reports.wait_for(3));
+  // The next probe waits for an answer nobody gives: stop() cuts it off, it reports nothing.
+  prober.stop();
+  reports.stopped = true;
+  REQUIRE(threads.drain());
+  const auto seen = reports.seen();
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].outcome == ProbeOutcome::kSuccess);
+  CHECK(seen[0].detail == "HTTP 200");
+  CHECK(seen[0].changed);
+  CHECK(seen[0].snapshot.health == Health::kHealthy);
+  CHECK(seen[1].outcome == ProbeOutcome::kFailure);
+  CHECK(seen[1].detail == "HTTP 500");
+  CHECK_FALSE(seen[1].changed);
+  CHECK(seen[1].snapshot.health == Health::kHealthy);
+  CHECK(seen[2].outcome == ProbeOutcome::kFailure);
+  CHECK(seen[2].changed);
+  CHECK(seen[2].snapshot.health == Health::kUnhealthy);
+  CHECK(seen[2].snapshot.consecutive_failures == 2);
+  CHECK_FALSE(reports.came_late());
+}
+
+TEST_CASE("Prober: stop() cuts off a probe in flight on another thread; nothing of the prober runs after") {
+  Listener hung;
+  boost::asio::io_context io;
+  IoThreads threads(io);
+  Reports reports;
+  // A timeout no test waits for: only the cut-off can end this probe.
+  health::Prober prober(probe_settings(hung.port, 1h, 1h), system_clock, io, reports.callback());
+  prober.start();
+  const int held = hold_one(hung);
+  REQUIRE(held >= 0);  // the probe has sent its request and waits for the answer
+  CHECK(returns([&] { prober.stop(); }));
+  reports.stopped = true;
+  ::close(held);
+  // The io_context runs out of work: no step of the prober is queued, no wait of it pending.
+  REQUIRE(threads.drain());
+  CHECK(reports.seen().empty());
+  CHECK_FALSE(reports.came_late());
+}
+
+TEST_CASE("Prober: destroyed while probing, stopped while waiting for its next probe, destroyed before it ran") {
+  Listener hung;
+  int closed_port = 0;
+  {
+    Listener gone;
+    closed_port = gone.port;
+  }
+  boost::asio::io_context io;
+  Reports in_flight, waiting, never_ran;
+  {
+    IoThreads threads(io);
+    auto probing =
+        std::make_unique<health::Prober>(probe_settings(hung.port, 1h, 1h), system_clock, io, in_flight.callback());
+    auto resting =
+        std::make_unique<health::Prober>(probe_settings(closed_port, 1h, 1h), system_clock, io, waiting.callback());
+    probing->start();
+    resting->start();
+    const int held = hold_one(hung);
+    REQUIRE(held >= 0);
+    REQUIRE(waiting.wait_for(1));  // refused; the next probe is an hour away
+    CHECK(waiting.seen()[0].outcome == ProbeOutcome::kRefused);
+    CHECK(returns([&] { probing.reset(); }));
+    CHECK(returns([&] { resting->stop(); }));  // not destroyed yet: stop() alone ends its wait
+    in_flight.stopped = true;
+    waiting.stopped = true;
+    ::close(held);
+    REQUIRE(threads.drain());
+    resting.reset();
+  }
+  // Started and destroyed while nobody ran the loop: its first step, run later, finds it gone.
+  io.restart();
+  {
+    auto prober =
+        std::make_unique<health::Prober>(probe_settings(closed_port, 1h, 1h), system_clock, io, never_ran.callback());
+    prober->start();
+    prober.reset();
+  }
+  IoThreads threads(io);
+  REQUIRE(threads.drain());
+  CHECK(in_flight.seen().empty());
+  CHECK(waiting.seen().size() == 1);
+  CHECK_FALSE(waiting.came_late());
+  CHECK(never_ran.seen().empty());
 }
 
 }  // namespace leasehold::testing

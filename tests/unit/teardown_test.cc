@@ -1,7 +1,8 @@
-// Teardown: no thread of the agent outlives the object it works for. Each
-// test destroys a component while its threads are busy (a watch blocked in
-// its stream read, an election loop and watch running, an agent whose start
-// failed); the sanitizer builds flag any thread left behind that touches
+// Teardown: no thread of the agent outlives the object it works for, and no
+// work it queued on a shared loop outlives it either. Each test destroys a
+// component while its threads are busy (a watch blocked in its stream read,
+// an election loop, watch and prober running, an agent whose start failed);
+// the sanitizer builds flag any thread or handler left behind that touches
 // freed memory.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
@@ -23,6 +24,7 @@
 #include "agent/election_runner.h"
 #include "agent/worker_loop.h"
 #include "fakes.h"
+#include "io_threads.h"
 #include "kube/api_client.h"
 #include "kube/lease_watch.h"
 #include "log/logger.h"
@@ -161,6 +163,8 @@ TEST_CASE("an election runner started and never shut down ends its machine when 
   std::atomic<int> fatal_errors{0};
   agent::WorkerLoop elections("elections", 2, [&](std::string_view, std::string_view) { ++fatal_errors; });
   elections.start();
+  boost::asio::io_context blocking_io;
+  testing::IoThreads blocking_threads(blocking_io);
   agent::RunnerContext context{"ns",
                                "pod-a",
                                "pod-a",
@@ -170,13 +174,18 @@ TEST_CASE("an election runner started and never shut down ends its machine when 
                                1s,
                                &elections.io(),
                                [&](std::string_view, std::string_view) { ++fatal_errors; }};
+  context.blocking_io = &blocking_io;
   config::ElectionSettings settings;
   settings.name = "job";
-  settings.on_start_leading = "true";  // a hook worker runs too
+  settings.on_start_leading = "true";                                 // hooks on
+  settings.app_health.tcp_address = std::to_string(Listener().port);  // a prober too: refused
+  settings.app_health.period = 1h;
   auto runner = std::make_unique<agent::ElectionRunner>(context, settings, true, api, metrics, io, quiet.logger);
   runner->start();
-  runner.reset();  // returns only once the machine has ended and the hook worker is gone
-  // The loop goes on serving other elections: a handler posted now runs.
+  runner.reset();  // returns only once the machine has ended and its hooks and probes are done
+  // Nothing of the runner is left on the blocking-work loop: no step queued, no timer waiting.
+  CHECK(blocking_threads.drain());
+  // The election loop goes on serving other elections: a handler posted now runs.
   std::promise<void> ran;
   boost::asio::post(elections.io(), [&] { ran.set_value(); });
   CHECK(ran.get_future().wait_for(30s) == std::future_status::ready);
