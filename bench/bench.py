@@ -31,7 +31,8 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-ALL_PHASES = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "image"]
+ALL_PHASES = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "elections",
+              "image"]
 
 
 def env_int(name, default):
@@ -72,6 +73,21 @@ class Settings:
         self.scale_ref_elections = [int(x) for x in os.environ.get("SCALE_REF_ELECTIONS", "30").split(",") if x]
         self.scale_window = env_float("SCALE_WINDOW", 30)
         self.scale_start_interval = env_float("SCALE_START_INTERVAL", 0.1)
+        # Phase elections: 3 sidecars, each with one --config of N elections (the same N Leases).
+        self.elections_per_sidecar = [int(x) for x in os.environ.get("ELECTIONS_PER_SIDECAR", "1,10,100,300").split(",") if x]
+        self.elections_window = env_float("ELECTIONS_WINDOW", 30)
+        self.elections_settle = env_float("ELECTIONS_SETTLE", 10)
+        self.reps_elections_handover = env_int("REPS_ELECTIONS_HANDOVER", 10)
+        self.elections_hold_timeout = env_float("ELECTIONS_HOLD_TIMEOUT", 180)
+        # The client-side API limit of a sidecar (--api-qps, --api-burst; 5 and 10 by default, for the
+        # whole sidecar): "per-election" gives a sidecar of N elections N times those (what N sidecars of
+        # one election would have: the renewals of 100 elections alone are 50 requests/s); "sidecar"
+        # keeps leasehold's defaults.
+        self.elections_api_limits = os.environ.get("ELECTIONS_API_LIMITS", "per-election")
+        if self.elections_api_limits not in ("per-election", "sidecar"):
+            sys.exit("bench: ELECTIONS_API_LIMITS is per-election or sidecar")
+        # Further top-level keys of the sidecars' --config, ";" between them (e.g. "api-qps: 50; api-burst: 100").
+        self.elections_extra_config = os.environ.get("ELECTIONS_EXTRA_CONFIG", "")
         self.image = os.environ.get("BENCH_IMAGE", "leasehold:test")
         self.poll = env_float("BENCH_POLL_SECONDS", 0.005)
 
@@ -340,6 +356,113 @@ class Agent:
         return out
 
 
+class Sidecar(Agent):
+    """A leasehold sidecar running several elections: one --config listing them (the first is its
+    default election, the others under `elections:`); the timings of the other phases (flags)."""
+
+    def __init__(self, cfg, ns, names, identity, work, extra_config=""):
+        super().__init__(cfg, "leasehold", ns, names[0], identity, work)
+        self.names = list(names)
+        self.config = os.path.join(self.dir, "config.yaml")
+        lines = [f"election: {names[0]}"]
+        lines += [line.strip() for line in extra_config.replace(";", "\n").splitlines() if line.strip()]
+        lines.append("elections:" if len(names) > 1 else "")
+        lines += [f"  - name: {n}" for n in names[1:]]
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        i = self.argv.index("--election")
+        del self.argv[i:i + 2]
+        self.argv[1:1] = ["--config", self.config]
+
+    def elections(self):
+        """{election: isLeader} from GET /v1/elections, or None without an answer."""
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            c.request("GET", "/v1/elections")
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            if r.status != 200:
+                return None
+            return {e.get("election"): bool(e.get("isLeader")) for e in json.loads(body).get("elections", [])}
+        except (OSError, http.client.HTTPException, ValueError):
+            return None
+
+    def resign(self, name):
+        """POST /v1/elections/<name>/resign: the HTTP status, or None."""
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            c.request("POST", f"/v1/elections/{name}/resign")
+            st = c.getresponse().status
+            c.close()
+            return st
+        except (OSError, http.client.HTTPException):
+            return None
+
+    def own_metrics(self):
+        """From its /metrics: API requests (leasehold_api_requests_total, every verb and code) and
+        successful renewals (leasehold_renewals_total{outcome="success"}, every election)."""
+        out = {"api_requests": 0.0, "renewals": 0.0}
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.ops_port, timeout=10)
+            c.request("GET", "/metrics")
+            body = c.getresponse().read().decode()
+            c.close()
+        except (OSError, http.client.HTTPException):
+            return None
+        for line in body.splitlines():
+            m = re.match(r'^(leasehold_api_requests_total|leasehold_renewals_total)\{(.*)\} (\S+)$', line)
+            if not m:
+                continue
+            if m.group(1) == "leasehold_api_requests_total":
+                out["api_requests"] += float(m.group(3))
+            elif 'outcome="success"' in m.group(2):
+                out["renewals"] += float(m.group(3))
+        return out
+
+    def log_tail(self, lines=5):
+        """The last lines of its log (stdout and stderr), for a sidecar that exited."""
+        try:
+            with open(os.path.join(self.dir, "agent.log"), errors="replace") as f:
+                return "\n".join(f.read().splitlines()[-lines:])[-2000:]
+        except OSError:
+            return ""
+
+    def threads(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+        return None
+
+    def connections_to(self, port):
+        """Established TCP connections of this process to `port` (any address): its socket inodes
+        (/proc/PID/fd) matched against /proc/PID/net/tcp and tcp6."""
+        inodes = set()
+        fd_dir = f"/proc/{self.pid}/fd"
+        for fd in os.listdir(fd_dir):
+            try:
+                link = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+        n = 0
+        for table in ("tcp", "tcp6"):
+            try:
+                with open(f"/proc/{self.pid}/net/{table}") as f:
+                    next(f)
+                    for line in f:
+                        cols = line.split()
+                        # sl local_address rem_address st ... inode (the 10th column)
+                        if len(cols) > 9 and cols[3] == "01" and int(cols[2].rsplit(":", 1)[1], 16) == port \
+                                and cols[9] in inodes:
+                            n += 1
+            except OSError:
+                pass
+        return n
+
+
 def wait_until(pred, timeout, interval=0.05):
     end = mono() + timeout
     while mono() < end:
@@ -351,12 +474,16 @@ def wait_until(pred, timeout, interval=0.05):
 
 def wait_leader(agents, timeout, interval=None, cfg=None):
     """Polls /v1/leader of each agent every `interval` s (keep-alive); returns (agent, time of the 200)."""
-    interval = interval if interval is not None else (cfg.poll if cfg else 0.005)
+    return wait_leader_at(agents, "/v1/leader", timeout, interval if interval is not None else (cfg.poll if cfg else 0.005))
+
+
+def wait_leader_at(agents, path, timeout, interval):
+    """Polls GET `path` of each agent every `interval` s (keep-alive); returns (agent, time of the 200)."""
     end = mono() + timeout
     while True:
         tick = mono()
         for a in agents:
-            if a.get("/v1/leader") == 200:
+            if a.get(path) == 200:
                 return a, mono()
         if tick > end:
             return None, None
@@ -387,6 +514,102 @@ def summary(xs):
     out = {"min": min(xs), "p50": statistics.median(xs), "p99": pct(xs, 99), "max": max(xs),
            "mean": statistics.fmean(xs)}
     return {"n": len(xs), **{k: round(v, 3) for k, v in out.items()}}
+
+
+# ---------------------------------------------------------------- phase elections: derived numbers and goals
+API_QPS, API_BURST = 5, 10  # leasehold's defaults of --api-qps and --api-burst (README "Flags")
+API_LIMIT_MAX = 1000  # the most either accepts
+# Shared with bench/report.py. Goals of a sidecar that runs many elections (3 sidecars, N elections each).
+ELECTION_GOALS = {"anon_kib_per_election": 50, "cpu_mc_per_led_election": 0.1, "held_slack_s": 2, "cpu_ms_per_renewal": 0.3}
+
+
+def elections_derived(run, first):
+    """Numbers of one run relative to the run with the fewest elections (`first`, normally N=1)."""
+    out = {}
+    n, n0 = run.get("elections"), first.get("elections")
+    a, a0 = run.get("rssanon_kb_median"), first.get("rssanon_kb_median")
+    if n and n0 and n > n0 and a is not None and a0 is not None:
+        out["rssanon_kib_per_added_election"] = round((a - a0) / (n - n0), 1)
+    t, t0 = run.get("threads_max"), first.get("threads_max")
+    if n and n0 and n > n0 and t is not None and t0 is not None:
+        out["threads_per_added_election"] = round((t - t0) / (n - n0), 3)
+    return out
+
+
+def elections_line(run, first):
+    """One line of numbers per N (the bench's log; the report's table has the same)."""
+    n = run["elections"]
+    if "per_sidecar" not in run:
+        return f"N={n}: not measured ({'sidecars exited' if run.get('exited_early') else 'no window'}; " \
+               f"held {run.get('held_at_end_of_wait')}/{n})"
+    d = elections_derived(run, first)
+    ho = run.get("handover", {}).get("summary", {})
+    held = run.get("all_held_after_s")
+
+    def f(x, digits, unit=""):
+        return "n/a" if x is None else f"{x:,.{digits}f}{unit}"
+    mib = {k: None if run.get(k) is None else run[k] / 1024 for k in ("vmrss_kb_median", "rssanon_kb_median")}
+    return (f"N={n}: threads {run['threads_median']:g} (max {run['threads_max']}"
+            + (f", {d['threads_per_added_election']:+.2f} per added election"
+               if "threads_per_added_election" in d else "")
+            + f"), VmRSS {f(mib['vmrss_kb_median'], 1, ' MiB')}, RssAnon {f(mib['rssanon_kb_median'], 1, ' MiB')}"
+            + (f" ({d['rssanon_kib_per_added_election']:+,.1f} KiB per added election)"
+               if "rssanon_kib_per_added_election" in d else "")
+            + f", idle CPU {f(run.get('cpu_millicores_leading'), 2, ' mcores')} the leading sidecar "
+            f"({run.get('leading_sidecar_leads')} elections) / {f(run.get('cpu_millicores_others_median'), 2, ' mcores')} "
+            f"the others ({f(run.get('cpu_millicores_per_led_election'), 3, ' mcores')} per led election, all three), "
+            f"{f(run.get('apiserver_connections_median'), 0)} connections to the API server per sidecar, "
+            f"API requests/min per sidecar {f(run.get('api_requests_per_min_mean'), 1)} (own count, mean of 3; "
+            f"API server: {f(run.get('apiserver_lease_requests_per_min_per_sidecar'), 1)}), "
+            f"all held after {f(held, 2, ' s') if held is not None else 'NEVER'}, "
+            f"handover p50 {f(ho.get('p50'), 1, ' ms')} (n={ho.get('n', 0)}), "
+            f"CPU per renewal {f(run.get('cpu_ms_per_renewal'), 3, ' ms')} "
+            f"(the leading sidecar: {f(run.get('leading_sidecar_renewals'), 0)} renewals)")
+
+
+def elections_verdicts(runs, ld):
+    """[{goal, measured, verdict (PASS, MISS or n/a)}]: a verdict is reported, never a failure."""
+    g = ELECTION_GOALS
+    ok_runs = [r for r in runs if "per_sidecar" in r]
+    out = []
+
+    def add(goal, measured, ok):
+        out.append({"goal": goal, "measured": measured, "verdict": "n/a" if ok is None else ("PASS" if ok else "MISS")})
+    if not runs:
+        return out
+    first = min(ok_runs, key=lambda r: r["elections"]) if ok_runs else None
+
+    def at_largest(key):
+        """(N, value) of the largest N with a value (a run whose elections were never led has none)."""
+        xs = [(r["elections"], r[key]) for r in ok_runs if r.get(key) is not None]
+        return max(xs) if xs else (None, None)
+    th = [(r["elections"], r["threads_max"]) for r in ok_runs]
+    add("threads constant across N", ", ".join(f"N={n}: {t}" for n, t in th) or "not measured",
+        None if len(th) < 2 else len({t for _, t in th}) == 1)
+    anon = [(r["elections"], elections_derived(r, first).get("rssanon_kib_per_added_election")) for r in ok_runs if r is not first]
+    anon = [(n, a) for n, a in anon if a is not None]
+    add(f"anonymous memory <= {g['anon_kib_per_election']} KiB per added election (RssAnon, relative to "
+        f"N={first['elections'] if first else '?'})",
+        ", ".join(f"N={n}: {a:+,.1f} KiB" for n, a in anon) or "not measured",
+        None if not anon else all(a <= g["anon_kib_per_election"] for _, a in anon))
+    cpu = [(r["elections"], r.get("cpu_millicores_per_led_election")) for r in ok_runs]
+    n_big, big = at_largest("cpu_millicores_per_led_election")
+    add(f"idle CPU per led election <= {g['cpu_mc_per_led_election']} mcores (the 3 sidecars' CPU / elections led; "
+        f"judged at the largest N that led, where the fixed cost of a process is shared out: N={n_big})",
+        ", ".join(f"N={n}: " + ("n/a" if c is None else f"{c:.3f} mcores") for n, c in cpu) or "not measured",
+        None if big is None else big <= g["cpu_mc_per_led_election"])
+    lim = ld + g["held_slack_s"]
+    held = [(r["elections"], r.get("all_held_after_s")) for r in runs]
+    add(f"all elections held (exactly one leader each) within lease duration + {g['held_slack_s']} s = {lim:g} s of the start",
+        ", ".join(f"N={n}: {'never' if h is None else f'{h:.2f} s'}" for n, h in held),
+        all(h is not None and h <= lim for _, h in held))
+    ren = [(r["elections"], r.get("cpu_ms_per_renewal")) for r in ok_runs]
+    n_big, big = at_largest("cpu_ms_per_renewal")
+    add(f"CPU per renewal <= {g['cpu_ms_per_renewal']} ms (the leading sidecar's CPU / its successful renewals; "
+        f"judged at the largest N that renewed: N={n_big})",
+        ", ".join(f"N={n}: " + ("n/a" if c is None else f"{c:.3f} ms") for n, c in ren) or "not measured",
+        None if big is None else big <= g["cpu_ms_per_renewal"])
+    return out
 
 
 def loadavg():
@@ -969,6 +1192,240 @@ class Bench:
             self.save_partial("scale", res)
         self.results["phases"]["scale"] = res
 
+    # -- 10: many elections in one sidecar
+    def lease_holders(self, ns):
+        """{Lease name: holderIdentity ("" if none)} of the namespace, or None on an error."""
+        try:
+            items = self.api.json("GET", Api.lease_path(ns))["items"]
+        except (OSError, RuntimeError, ValueError, http.client.HTTPException):
+            return None
+        return {it["metadata"]["name"]: it.get("spec", {}).get("holderIdentity") or "" for it in items}
+
+    def election_leaders(self, sidecars, names):
+        """{election: [identities of the sidecars saying isLeader]} from each one's /v1/elections
+        (None when a sidecar does not answer)."""
+        out = {n: [] for n in names}
+        for sc in sidecars:
+            view = sc.elections()
+            if view is None:
+                return None
+            for n in names:
+                if view.get(n):
+                    out[n].append(sc.identity)
+        return out
+
+    def all_held_once(self, ns, sidecars, names):
+        """Every election's Lease names one of the sidecars, and exactly that one says it leads."""
+        holders = self.lease_holders(ns)
+        if holders is None or any(not holders.get(n) for n in names):
+            return False, holders
+        led = self.election_leaders(sidecars, names)
+        if led is None:
+            return False, holders
+        return all(led[n] == [holders[n]] for n in names), holders
+
+    def elections_handover(self, sidecars, names):
+        """POST /v1/elections/<name>/resign on the holder, timed until another sidecar's
+        /v1/elections/<name>/leader answers 200. Rep i resigns election i mod N; a sidecar that
+        resigned an election stands back from it for one lease duration, so with few elections a
+        rep may wait until one of the others may take over."""
+        cfg = self.cfg
+        res = {"ms": [], "failures": [], "elections": []}
+        standing = {}  # (election, identity) -> until (monotonic)
+        for i in range(cfg.reps_elections_handover):
+            if i >= 3 and not res["ms"]:
+                res["failures"].append(f"gave up after {i} reps without a handover")
+                break
+            name = names[i % len(names)]
+            path = f"/v1/elections/{name}/leader"
+            holder = None
+            end = mono() + cfg.ld * 3 + 10
+            while mono() < end and holder is None:
+                lead = [sc for sc in sidecars if sc.get(path) == 200]
+                if len(lead) == 1:
+                    holder = lead[0]
+                else:
+                    time.sleep(0.1)
+            if holder is None:
+                res["failures"].append(f"rep {i + 1}: {name} has no single leader")
+                continue
+            others = [sc for sc in sidecars if sc is not holder]
+            free_at = min(standing.get((name, sc.identity), 0) for sc in others)
+            if free_at > mono():
+                time.sleep(free_at - mono() + 0.2)
+            time.sleep(0.2 + random.uniform(0, cfg.rp))  # a random phase against renewals
+            for sc in others:
+                sc.get(path)  # warm the keep-alive connections
+            t0 = mono()
+            st = holder.resign(name)
+            if st != 202:
+                res["failures"].append(f"rep {i + 1}: resign of {name} answered {st}")
+                continue
+            standing[(name, holder.identity)] = mono() + cfg.ld
+            new, t1 = wait_leader_at(others, path, cfg.ld * 2 + 10, cfg.poll)
+            if new is None:
+                res["failures"].append(f"rep {i + 1}: no other sidecar led {name} within {cfg.ld * 2 + 10:.0f}s")
+                continue
+            res["ms"].append(round((t1 - t0) * 1000, 2))
+            res["elections"].append(name)
+            log(f"elections: handover {i + 1}/{cfg.reps_elections_handover} of {name}: {res['ms'][-1]} ms")
+        res["summary"] = summary(res["ms"])
+        return res
+
+    def elections_run(self, n):
+        cfg = self.cfg
+        ns = self.api.new_namespace(f"elections-{n}")
+        names = [f"election-{i}" for i in range(n)]
+        log(f"elections: 3 sidecars x {n} elections in {ns}")
+        extra = cfg.elections_extra_config
+        if cfg.elections_api_limits == "per-election":
+            extra = f"api-qps: {min(API_LIMIT_MAX, API_QPS * n):g}; api-burst: {min(API_LIMIT_MAX, API_BURST * n)}; {extra}"
+        sidecars = [Sidecar(cfg, ns, names, self.ident("leasehold"), self.work, extra) for _ in range(3)]
+        t_start = mono()
+        for sc in sidecars:
+            sc.start()
+        # Polled every 0.2 s: the Leases (one list), then, once all name a holder, every sidecar's view.
+        held_after, holders = None, None
+        end = t_start + cfg.elections_hold_timeout
+        while mono() < end:
+            ok, holders = self.all_held_once(ns, sidecars, names)
+            if ok:
+                held_after = mono() - t_start
+                break
+            if not all(sc.alive() for sc in sidecars):
+                break
+            time.sleep(0.2)
+        held = sum(1 for nm in names if holders and holders.get(nm))
+        r = {"elections": n, "sidecars": 3, "config_extra": extra.strip("; "),
+             "all_held_after_s": round(held_after, 2) if held_after is not None else None,
+             "held_at_end_of_wait": held, "loadavg_start": loadavg()}
+        log(f"elections: N={n}: " + (f"every election has exactly one leader after {held_after:.2f}s" if held_after is not None
+                                     else f"not all held within {cfg.elections_hold_timeout:.0f}s ({held}/{n} Leases have a holder)"))
+        dead = [sc for sc in sidecars if not sc.alive()]
+        if dead:
+            r["exited_early"] = {sc.identity: {"status": sc.proc.returncode, "log_tail": sc.log_tail()} for sc in dead}
+            log(f"elections: N={n}: sidecars exited: " + "; ".join(
+                f"{sc.identity} (status {sc.proc.returncode}): {sc.log_tail(1)}" for sc in dead))
+            self.stop_sidecars(sidecars)
+            return r
+        time.sleep(cfg.elections_settle)
+        try:
+            self.elections_window(r, sidecars, names)
+        except (OSError, TypeError, ValueError, RuntimeError, http.client.HTTPException) as e:  # a sidecar gone, say
+            r["error"] = f"{type(e).__name__}: {e}"[:300]
+            log(f"elections: N={n}: no window: {r['error']}")
+            r.pop("per_sidecar", None)
+            self.stop_sidecars(sidecars)
+            return r
+        if held_after is not None:
+            r["handover"] = self.elections_handover(sidecars, names)
+        else:
+            r["handover"] = {"ms": [], "failures": ["not measured: the elections were not all held"], "summary": {"n": 0}}
+        r["loadavg_end"] = loadavg()
+        self.stop_sidecars(sidecars)
+        return r
+
+    def elections_window(self, r, sidecars, names):
+        """The idle window of phase elections: fills `r` with the numbers per sidecar and their summary."""
+        cfg = self.cfg
+        # Nothing of ours asks the API server about Leases meanwhile.
+        m0 = self.api.lease_metrics()
+        own0 = {sc.pid: sc.own_metrics() for sc in sidecars}
+        c0 = {sc.pid: sc.cpu_ticks() for sc in sidecars}
+        s0 = {sc.pid: sc.cpu_ns_by_thread() for sc in sidecars}
+        t0 = mono()
+        time.sleep(cfg.elections_window)
+        c1 = {sc.pid: sc.cpu_ticks() for sc in sidecars}
+        s1 = {sc.pid: sc.cpu_ns_by_thread() for sc in sidecars}
+        dt = mono() - t0
+        own1 = {sc.pid: sc.own_metrics() for sc in sidecars}
+        m1 = self.api.lease_metrics()
+        hz = os.sysconf("SC_CLK_TCK")
+        led = self.election_leaders(sidecars, names) or {}
+        base = self.baseline["per_min"] if self.baseline else {}
+        apiserver_per_min = sum((m1["by_verb"].get(v, 0) - m0["by_verb"].get(v, 0)) for v in set(m1["by_verb"])) * 60 / dt
+        apiserver_net = apiserver_per_min - sum(base.values())
+        per = []
+        for sc in sidecars:
+            mem = sc.memory_kb()
+            o0, o1 = own0[sc.pid], own1[sc.pid]
+            cpu_s = (c1[sc.pid] - c0[sc.pid]) / hz
+            renewals = (o1["renewals"] - o0["renewals"]) if o0 and o1 else None
+            per.append({
+                "identity": sc.identity,
+                "leads": sum(1 for nm in names if sc.identity in led.get(nm, [])),
+                "threads": sc.threads(),
+                "vmrss_kb": mem.get("VmRSS"), "rssanon_kb": mem.get("RssAnon"), "pss_kb": mem.get("Pss"),
+                "cpu_millicores": round(cpu_s / dt * 1000, 3),
+                "cpu_millicores_schedstat": round(sum(v - s0[sc.pid].get(tid, 0) for tid, v in s1[sc.pid].items())
+                                                  / 1e9 / dt * 1000, 3),
+                "apiserver_connections": sc.connections_to(self.api.port),
+                "api_requests_per_min": round((o1["api_requests"] - o0["api_requests"]) * 60 / dt, 1) if o0 and o1 else None,
+                "renewals": renewals,
+                "cpu_ms_per_renewal": round(cpu_s * 1000 / renewals, 3) if renewals else None,
+            })
+        lead_sc = max(per, key=lambda p: p["renewals"] or 0)
+        total_cpu = sum(p["cpu_millicores"] for p in per)
+        total_led = sum(p["leads"] for p in per)
+
+        def med(key):
+            xs = [p[key] for p in per if p.get(key) is not None]
+            return statistics.median(xs) if xs else None
+        r.update({
+            "window_s": round(dt, 1), "per_sidecar": per,
+            "threads_median": med("threads"), "threads_max": max(p["threads"] or 0 for p in per),
+            "vmrss_kb_median": med("vmrss_kb"), "rssanon_kb_median": med("rssanon_kb"),
+            "cpu_millicores_median": med("cpu_millicores"), "cpu_millicores_sum": round(total_cpu, 3),
+            "cpu_millicores_leading": lead_sc["cpu_millicores"],
+            "cpu_millicores_others_median": statistics.median([p["cpu_millicores"] for p in per if p is not lead_sc]),
+            "elections_led": total_led,
+            "cpu_millicores_per_led_election": round(total_cpu / total_led, 4) if total_led else None,
+            "apiserver_connections_median": med("apiserver_connections"),
+            "api_requests_per_min_median": med("api_requests_per_min"),
+            # The followers of every election only watch: the mean of the three, as the API server's count / 3.
+            "api_requests_per_min_mean": round(sum(p["api_requests_per_min"] or 0 for p in per) / 3, 1),
+            "apiserver_lease_requests_per_min_per_sidecar": round(apiserver_net / 3, 1),
+            "apiserver_lease_requests_per_min_by_verb": {
+                v: round((m1["by_verb"].get(v, 0) - m0["by_verb"].get(v, 0)) * 60 / dt - base.get(v, 0), 1)
+                for v in set(m1["by_verb"]) | set(base)},
+            "apiserver_open_lease_watches": m1["open_watches"],
+            "leading_sidecar": lead_sc["identity"], "leading_sidecar_leads": lead_sc["leads"],
+            "leading_sidecar_renewals": lead_sc["renewals"],
+            "cpu_ms_per_renewal": lead_sc["cpu_ms_per_renewal"],
+            "elections_with_one_leader": sum(1 for nm in names if len(led.get(nm, [])) == 1),
+            "elections_with_two_leaders": sum(1 for nm in names if len(led.get(nm, [])) > 1),
+        })
+
+    def stop_sidecars(self, sidecars):
+        """SIGTERM to all; each releases its Leases one after another (today, with many elections that
+        cannot reach the API server, that took 30 s), so a longer grace than stop_all's."""
+        t = mono()
+        for sc in sidecars:
+            sc.signal(signal.SIGTERM)
+        for sc in sidecars:
+            sc.stop(grace=max(1.0, 60 - (mono() - t)))
+        log(f"elections: sidecars stopped in {mono() - t:.1f}s")
+
+    def phase_elections(self):
+        cfg = self.cfg
+        self.close()  # the handover groups would add their own requests to the counts
+        if self.baseline is None:
+            log(f"elections: baseline window ({cfg.elections_window:.0f}s, no agents)")
+            self.baseline, _ = self.lease_window(cfg.elections_window)
+        res = {"runs": [], "settings": {"window_s": cfg.elections_window, "settle_s": cfg.elections_settle,
+                                        "api_limits": cfg.elections_api_limits,
+                                        "extra_config": cfg.elections_extra_config}}
+        for n in cfg.elections_per_sidecar:
+            run = self.elections_run(n)
+            res["runs"].append(run)
+            measured = [x for x in res["runs"] if "per_sidecar" in x] or res["runs"]
+            log("elections: " + elections_line(run, min(measured, key=lambda x: x["elections"])))
+            self.save_partial("elections", res)
+        res["verdicts"] = elections_verdicts(res["runs"], cfg.ld)
+        for v in res["verdicts"]:
+            log(f"elections: {v['verdict']}: {v['goal']}: {v['measured']}")
+        self.results["phases"]["elections"] = res
+
     def save_partial(self, name, res):
         self.results["phases"][name] = res
         self.save()
@@ -1090,7 +1547,7 @@ def main():
             t = mono()
             {"steady": b.phase_steady, "start": b.phase_start, "handover": b.phase_handover, "wrk": b.phase_wrk,
              "lease_to_file": b.phase_lease_to_file, "failover": b.phase_failover,
-             "app_health": b.phase_app_health, "scale": b.phase_scale,
+             "app_health": b.phase_app_health, "scale": b.phase_scale, "elections": b.phase_elections,
              "image": b.phase_image}[p]()
             b.results.setdefault("phase_seconds", {})[p] = round(mono() - t, 1)
             b.save()

@@ -14,7 +14,10 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KINDS = ("leasehold", "reference")
-PHASE_ORDER = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "image"]
+PHASE_ORDER = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "elections",
+               "image"]
+sys.path.insert(0, HERE)
+from bench import elections_derived, elections_verdicts  # noqa: E402
 
 
 def table(headers, rows):
@@ -100,6 +103,118 @@ def plot(samples, title, xlabel, out, logx, scale=1.0, marks=()):
             print(f"report: gnuplot failed: {p.stderr}", file=sys.stderr)
             return False
         return True
+
+
+def plot_elections(runs, out):
+    """Threads (left axis) and anonymous RSS (right axis) of a sidecar against its number of elections."""
+    pts = [(r["elections"], r.get("threads_max"), r.get("rssanon_kb_median")) for r in runs
+           if r.get("threads_max") is not None and r.get("rssanon_kb_median") is not None]
+    if not pts:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "elections.dat")
+        with open(path, "w") as f:
+            for n, t, a in sorted(pts):
+                f.write(f"{n} {t} {a / 1024}\n")
+        script = "\n".join([
+            "set terminal pngcairo size 900,480 font 'sans,11'",
+            f"set output '{out}'",
+            "set title 'One sidecar, N elections (3 sidecars, median; threads: the most of the three)'",
+            "set xlabel 'elections per sidecar (N, log scale)'",
+            "set ylabel 'threads'",
+            "set y2label 'anonymous RSS (RssAnon), MiB'",
+            "set logscale x",
+            "set xtics (" + ", ".join(f"'{n}' {n}" for n, _, _ in sorted(pts)) + ")",
+            "set ytics nomirror",
+            "set y2tics",
+            "set yrange [0:*]",
+            "set y2range [0:*]",
+            "set grid",
+            "set key top left",
+            f"plot '{path}' using 1:2 with linespoints lw 2 pt 7 title 'threads', "
+            f"'{path}' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'RssAnon (MiB)'",
+        ])
+        p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+        if p.returncode != 0:
+            print(f"report: gnuplot failed: {p.stderr}", file=sys.stderr)
+            return False
+        return True
+
+
+def elections_section(el, ld, rd, rp, doc_dir):
+    """The section "Elections per sidecar" (lines), its goals [(goal, measured, verdict, note)] and its plot."""
+    runs = el.get("runs", [])
+    measured = [r for r in runs if "per_sidecar" in r]
+    first = min(measured, key=lambda r: r["elections"]) if measured else None
+    st = el.get("settings", {})
+    L = ["## Elections per sidecar", ""]
+    L.append("3 leasehold sidecars, each with one `--config` listing the same N elections (N Leases in one fresh "
+             f"namespace per N), the timings of the other phases ({ld:g}s/{rd:g}s/{rp:g}s), "
+             + ("the client-side API limit raised to leasehold's default per election (`api-qps: 5N`, "
+                "`api-burst: 10N`, at most 1000; the defaults, 5 and 10, hold for the whole sidecar, and the "
+                "renewals of 100 elections alone are 50 requests/s)" if st.get("api_limits", "per-election") == "per-election"
+                else "leasehold's default client-side API limit for the whole sidecar (5 requests/s, burst 10)")
+             + (f", further settings `{st['extra_config']}`" if st.get("extra_config") else "")
+             + ". Started together; *all held after*: from the first start until every Lease names one of them and "
+             "exactly that sidecar says it leads (`GET /v1/elections`, polled every 0.2 s). After "
+             f"{fmt(st.get('settle_s'), 0)} s of settling, a {fmt(st.get('window_s'), 0)} s window: CPU (utime+stime "
+             "from `/proc/PID/stat`), the sidecar's own `leasehold_api_requests_total` and "
+             "`leasehold_renewals_total{outcome=\"success\"}`, and the API server's "
+             "`apiserver_request_total{resource=\"leases\"}` (minus the idle baseline, divided by 3); at its end "
+             "`Threads`, `VmRSS`, `RssAnon` (`/proc/PID/status`) and the established TCP connections to the API "
+             "server's port (socket inodes of `/proc/PID/fd` in `/proc/PID/net/tcp`). Per sidecar: the median of "
+             "the three (threads: the most; API requests: the mean, as followers only watch); CPU: the sidecar "
+             "that made the most renewals (the *leading* one) and the median of the other two, and per led "
+             "election the three's CPU / N; CPU per renewal: the leading sidecar's CPU / its renewals. Then the handover of one election while the others run: `POST "
+             "/v1/elections/<name>/resign` on its holder, timed until another sidecar's "
+             "`/v1/elections/<name>/leader` answers 200 (polled every 5 ms), one election after another.")
+    L.append("")
+    rows = []
+    for r in runs:
+        n = r["elections"]
+        if "per_sidecar" not in r:
+            rows.append([str(n)] + ["n/a"] * 6 + [f"never ({r.get('held_at_end_of_wait')}/{n} held)"
+                                                  if r.get("all_held_after_s") is None else f"{r['all_held_after_s']:.2f} s"]
+                        + ["n/a", "n/a"])
+            continue
+        d = elections_derived(r, first) if first else {}
+        ho = get(r, "handover", "summary", default={})
+        held = r.get("all_held_after_s")
+        anon = fmt((r.get("rssanon_kb_median") or 0) / 1024, 1, " MiB")
+        if "rssanon_kib_per_added_election" in d:
+            anon += f" ({d['rssanon_kib_per_added_election']:+,.1f} KiB per added election)"
+        threads = f"{r['threads_max']}"
+        if "threads_per_added_election" in d:
+            threads += f" ({d['threads_per_added_election']:+.2f} per added election)"
+        rows.append([
+            str(n), threads, fmt((r.get("vmrss_kb_median") or 0) / 1024, 1, " MiB"), anon,
+            f"{fmt(r.get('cpu_millicores_leading'), 2)} / {fmt(r.get('cpu_millicores_others_median'), 2)} mcores "
+            f"({fmt(r.get('cpu_millicores_per_led_election'), 3)} per led election)",
+            fmt(r.get("apiserver_connections_median"), 0),
+            f"{fmt(r.get('api_requests_per_min_mean'), 1)} (API server: {fmt(r.get('apiserver_lease_requests_per_min_per_sidecar'), 1)})",
+            "never" if held is None else f"{held:.2f} s",
+            f"{fmt(ho.get('p50'), 1, ' ms')} (n={ho.get('n', 0)})",
+            f"{fmt(r.get('cpu_ms_per_renewal'), 3, ' ms')} ({fmt(r.get('leading_sidecar_renewals'), 0)} renewals)",
+        ])
+    L += table(["N", "threads", "VmRSS", "RssAnon", "idle CPU: leading sidecar / the others",
+                "connections to the API server", "API requests/min per sidecar", "all held after", "handover p50",
+                "CPU per renewal"], rows)
+    L.append("")
+    verdicts = elections_verdicts(runs, ld)
+    goals = []
+    for v in verdicts:
+        L.append(f"* **{v['verdict']}**: {v['goal']}: {v['measured']}")
+        goals.append((v["goal"], v["measured"], verdict(None if v["verdict"] == "n/a" else v["verdict"] == "PASS"),
+                      "see Elections per sidecar"))
+    L.append("")
+    out = os.path.join(doc_dir, "benchmarks-elections.png")
+    if plot_elections(measured, out):
+        L.append(f"![Threads and anonymous RSS against elections per sidecar]({os.path.basename(out)})")
+        L.append("")
+        plot = ("Elections per sidecar", os.path.basename(out))
+    else:
+        plot = None
+    return L, goals, plot
 
 
 def main():
@@ -280,6 +395,12 @@ def main():
             for run in sc.get(kind, []):
                 scale_rows.append((kind, run))
 
+    # 10: elections per sidecar
+    el_lines, el_plot = [], None
+    if ph.get("elections"):
+        el_lines, el_goals, el_plot = elections_section(ph["elections"], ld, rd, rp, doc_dir)
+        goals += el_goals
+
     # ---------------------------------------------------------------- plots
     plots = []
     if ph.get("handover"):
@@ -363,6 +484,7 @@ def main():
                      f"{fmt(run.get('cpu_millicores_sum'), 0)} mcores",
                      f"{run.get('elections_with_one_leader')} of {run['elections']}"] for kind, run in scale_rows])
         L.append("")
+    L += el_lines
     L.append("## Goals")
     L.append("")
     L += table(["goal", "measured", "verdict", "note"], goals)
@@ -400,7 +522,8 @@ def main():
   watcher can know), and also from the send of the PUT. The bench then releases the Lease and a candidate takes it.
 * **Start -> served**: from just before `fork/exec` to the first HTTP answer on `/v1/status` (leasehold) or
   `/v1/leader` (client-go), polling connects every 0.5 ms; {s.get('reps_start')} starts each, alternating.
-* **Scale**: see its table; the request rate excludes the idle baseline.""")
+* **Scale**: see its table; the request rate excludes the idle baseline.
+* **Elections per sidecar**: see its section.""")
     L.append("")
     analysis = os.path.join(HERE, "analysis.md")
     if os.path.exists(analysis):
@@ -408,7 +531,7 @@ def main():
         L.append("")
     with open(doc_path, "w") as f:
         f.write("\n".join(L))
-    print(f"report: wrote {os.path.relpath(doc_path, ROOT)}" + "".join(f", docs/{p[1]}" for p in plots))
+    print(f"report: wrote {os.path.relpath(doc_path, ROOT)}" + "".join(f", docs/{p[1]}" for p in plots + [el_plot] if p))
 
 
 if __name__ == "__main__":

@@ -10,13 +10,24 @@
 # bench/bench.py), BENCH_MAX_LOAD (1.0: wait up to BENCH_LOAD_WAIT seconds, default 1200, for
 # the 1-minute load average to drop below it first), BENCH_DOC (docs/benchmarks.md; "-": none),
 # BENCH_RESULTS (bench/results/<date>.json).
+#
+# Phase elections (many elections in one sidecar: 3 sidecars, each with one --config listing the
+# same N elections): ELECTIONS_PER_SIDECAR (the values of N, "1,10,100,300"), ELECTIONS_WINDOW (30 s
+# of idle measuring per N), ELECTIONS_SETTLE (10 s between "all held" and the window),
+# REPS_ELECTIONS_HANDOVER (10 resigns per N), ELECTIONS_HOLD_TIMEOUT (180 s: the longest wait for
+# every election to have one leader), ELECTIONS_API_LIMITS ("per-election": --api-qps 5N and
+# --api-burst 10N, at most 1000, leasehold's defaults per election; "sidecar": its defaults for
+# the whole sidecar), ELECTIONS_EXTRA_CONFIG (further top-level keys of the sidecars' --config,
+# ";" between them, e.g. "log-level: debug"; none by default).
+# Alone, on a busy machine, without touching docs/:
+#   PHASES=elections BENCH_MAX_LOAD=100 BENCH_DOC=- ELECTIONS_PER_SIDECAR=1,10,100 bash bench/run.sh
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
 export LEASEHOLD="${LEASEHOLD:-$root/build/leasehold}"
 export REFERENCE="${REFERENCE:-$TOOLS_BIN/reference-elector}"
-PHASES="${PHASES:-steady,start,handover,wrk,lease_to_file,failover,app_health,scale,image}"
+PHASES="${PHASES:-steady,start,handover,wrk,lease_to_file,failover,app_health,scale,elections,image}"
 date_tag="$(date -u +%Y-%m-%d)"
 results="${BENCH_RESULTS:-$root/bench/results/$date_tag.json}"
 doc="${BENCH_DOC:-$root/docs/benchmarks.md}"

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# scale_test: many elections in one sidecar, on a real kube-apiserver (the `elections:` list of
+# one --config file, docs/features.md). No timing is asserted; every wait is a bound on a hang.
+# (a) A sidecar with 1 election and one with 100, each alone in its namespace: once both are
+#     ready and lead all their elections, they run the same number of threads (the runtime's
+#     threads do not grow with the elections; read from /proc/PID/status).
+# (b) 3 sidecars, each listing the same 100 elections: every one of the 100 Leases ends up with
+#     exactly one holder, and exactly that one of the three sidecars answers 200 on
+#     /v1/elections/<name>/leader (no election with 0 or 2 leaders).
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+. "$root/tests/lib/agents.sh"
+agents_suite scale_test
+
+N=100
+# The client-side API limit (--api-qps 5, --api-burst 10) holds for the whole sidecar, and the
+# renewals of 100 elections alone are 50 requests/s: the configs give leasehold's default per
+# election (as bench/bench.py's phase elections does).
+API_LIMITS=("api-qps: $((5 * N))" "api-burst: $((10 * N))")
+
+# write_config FILE COUNT: a --config listing elections e-0 .. e-(COUNT-1), default timings.
+write_config() {
+  local i
+  {
+    echo "election: e-0"
+    printf '%s\n' "${API_LIMITS[@]}"
+    [ "$2" -gt 1 ] && echo "elections:"
+    for ((i = 1; i < $2; i++)); do echo "  - name: e-$i"; done
+  } >"$1"
+}
+# start NAME NAMESPACE CONFIG: a sidecar with the admin kubeconfig.
+start() { agent_spawn "$1" --namespace "$2" --kubeconfig "$KUBECONFIG" --config "$3"; }
+# leading NAME: the number of elections the sidecar says it leads (GET /v1/elections).
+leading() { curl -s --max-time 5 "$(url "$1" /v1/elections)" | jq '[.elections[] | select(.isLeader)] | length'; }
+# leads_all NAME COUNT: it leads COUNT elections (asked twice a second).
+leads_all() { [ "$(leading "$1")" = "$2" ] || { sleep 0.5; return 1; }; }
+# threads NAME: the sidecar's thread count, the least of 5 readings 0.2 s apart (a thread that
+# comes and goes, a hook's or a request's, is not the runtime's).
+threads() {
+  local i t least=""
+  for i in 1 2 3 4 5; do
+    t="$(awk '/^Threads:/ { print $2 }' "/proc/$(pid_of "$1")/status" 2>/dev/null)"
+    [ -n "$t" ] && { [ -z "$least" ] || [ "$t" -lt "$least" ]; } && least="$t"
+    sleep 0.2
+  done
+  echo "${least:-none}"
+}
+
+echo "--- (a) 1 election and $N elections: the same number of threads"
+ns1="$(kube_new_namespace scale-one)"
+ns100="$(kube_new_namespace scale-many)"
+write_config "$work/one.yaml" 1
+write_config "$work/many.yaml" "$N"
+start one "$ns1" "$work/one.yaml"
+start many "$ns100" "$work/many.yaml"
+expect "the 1-election sidecar is ready" wait_until 60 ready one
+expect "the $N-election sidecar is ready" wait_until 60 ready many
+expect "the 1-election sidecar leads its election" wait_until 60 leads_all one 1
+expect "the $N-election sidecar leads all $N" wait_until 90 leads_all many "$N"
+t1="$(threads one)"; tn="$(threads many)"
+echo "  threads: $t1 with 1 election, $tn with $N"
+expect_eq "a sidecar with $N elections runs as many threads as one with 1" "$tn" "$t1"
+# stop NAMES...: SIGTERM (each releases its Leases), SIGKILL to any still running after 60 s.
+stop() {
+  local n
+  for n in "$@"; do agent_signal "$n" TERM; done
+  for n in "$@"; do
+    wait_until 60 process_gone "$(pid_of "$n")" || { echo "  $n still running 60 s after SIGTERM"; agent_signal "$n" KILL; }
+    agent_wait "$n"
+  done
+}
+stop one many
+
+echo "--- (b) 3 sidecars x the same $N elections: one leader each"
+ns="$(kube_new_namespace scale-three)"
+write_config "$work/three.yaml" "$N"
+sidecars=(b1 b2 b3)
+for s in "${sidecars[@]}"; do start "$s" "$ns" "$work/three.yaml"; done
+# lease_holders: "<election> <holder>" per Lease that names one of the three.
+lease_holders() {
+  kube_api "/apis/coordination.k8s.io/v1/namespaces/$ns/leases" |
+    jq -r '.items[] | "\(.metadata.name) \(.spec.holderIdentity // "")"' | grep -E ' b[123]$' | sort
+}
+# claimed: "<election> <sidecar>" per election each sidecar says it leads.
+claimed() {
+  local s
+  for s in "${sidecars[@]}"; do
+    curl -sf --max-time 5 "$(url "$s" /v1/elections)" |
+      jq -r --arg id "$s" '.elections[] | select(.isLeader) | "\(.election) \($id)"' || return 1
+  done | sort
+}
+# settled: every election's Lease names one of the three, and exactly that one says it leads.
+# Asked once a second (a reading is 4 requests and 4 jq runs; the sidecars need the CPU).
+settled() {
+  local holders
+  holders="$(lease_holders)" && [ "$(printf '%s\n' "$holders" | grep -c .)" = "$N" ] &&
+    [ "$(claimed)" = "$holders" ] && return 0
+  sleep 1
+  return 1
+}
+if wait_until 120 settled; then
+  pass "within 120 s every Lease names one of the sidecars, which alone says it leads"
+  holders="$(lease_holders)"
+  # Every election asked on every sidecar: /v1/elections/<name>/leader.
+  none=0; several=0; other=0
+  for ((i = 0; i < N; i++)); do
+    leaders=()
+    for s in "${sidecars[@]}"; do
+      [ "$(leader_code "$s" "/v1/elections/e-$i/leader")" = 200 ] && leaders+=("$s")
+    done
+    case "${#leaders[@]}" in
+      0) none=$((none + 1)); echo "  e-$i: no sidecar answers 200" ;;
+      1) printf '%s\n' "$holders" | grep -qx "e-$i ${leaders[0]}" ||
+           { other=$((other + 1)); echo "  e-$i: ${leaders[0]} answers 200, the Lease names another"; } ;;
+      *) several=$((several + 1)); echo "  e-$i: ${leaders[*]} all answer 200" ;;
+    esac
+  done
+  how="on /v1/elections/<name>/leader"
+else
+  fail "within 120 s every Lease names one of the sidecars, which alone says it leads"
+  # Not settled: the counts from one reading of the sidecars' /v1/elections (300 requests to
+  # sidecars this busy would take minutes).
+  holders="$(lease_holders)"
+  views="$(claimed)"
+  none=0; several=0; other=0
+  for ((i = 0; i < N; i++)); do
+    mapfile -t leaders < <(printf '%s\n' "$views" | awk -v e="e-$i" '$1 == e { print $2 }')
+    case "${#leaders[@]}" in
+      0) none=$((none + 1)) ;;
+      1) printf '%s\n' "$holders" | grep -qx "e-$i ${leaders[0]}" || other=$((other + 1)) ;;
+      *) several=$((several + 1)) ;;
+    esac
+  done
+  how="in their /v1/elections"
+fi
+expect_eq "Leases with a holder among the three" "$(printf '%s\n' "$holders" | grep -c .)" "$N"
+expect_eq "elections for which no sidecar says it leads ($how)" "$none" 0
+expect_eq "elections for which two or more sidecars say they lead ($how)" "$several" 0
+expect_eq "elections whose one leader is not the sidecar the Lease names" "$other" 0
+for s in "${sidecars[@]}"; do echo "  $s leads $(leading "$s") of $N"; done
+
+summary
