@@ -79,11 +79,11 @@ class Settings:
         self.elections_settle = env_float("ELECTIONS_SETTLE", 10)
         self.reps_elections_handover = env_int("REPS_ELECTIONS_HANDOVER", 10)
         self.elections_hold_timeout = env_float("ELECTIONS_HOLD_TIMEOUT", 180)
-        # The client-side API limit of a sidecar (--api-qps, --api-burst; 5 and 10 by default, for the
-        # whole sidecar): "per-election" gives a sidecar of N elections N times those (what N sidecars of
-        # one election would have: the renewals of 100 elections alone are 50 requests/s); "sidecar"
-        # keeps leasehold's defaults.
-        self.elections_api_limits = os.environ.get("ELECTIONS_API_LIMITS", "per-election")
+        # The client-side API limit (--api-qps, --api-burst; 5 and 10 by default) is per election in
+        # leasehold (the sidecar's is N times it): "sidecar" (the default) keeps leasehold's defaults;
+        # "per-election" also writes N times them into the config, for binaries whose limit was the
+        # whole sidecar's (the renewals of 100 elections alone are 50 requests/s).
+        self.elections_api_limits = os.environ.get("ELECTIONS_API_LIMITS", "sidecar")
         if self.elections_api_limits not in ("per-election", "sidecar"):
             sys.exit("bench: ELECTIONS_API_LIMITS is per-election or sidecar")
         # Further top-level keys of the sidecars' --config, ";" between them (e.g. "api-qps: 50; api-burst: 100").
