@@ -431,15 +431,8 @@ ProbeSettings probe_settings(int port, Duration period, Duration timeout) {
 int hold_one(const Listener& listener) {
   pollfd p{listener.fd, POLLIN, 0};
   if (::poll(&p, 1, 60000) != 1) return -1;
-  const int connection = ::accept(listener.fd, nullptr, nullptr);
   std::string request;
-  char buffer[512];
-  while (request.find("\r\n\r\n") == std::string::npos) {
-    const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    request.append(buffer, static_cast<size_t>(n));
-  }
-  return connection;
+  return listener.accept_request(&request);
 }
 
 // Runs `f` on a thread of its own; false when it did not return within a bound that only keeps a

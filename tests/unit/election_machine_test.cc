@@ -209,15 +209,6 @@ LeaseRecord held_by(const std::string& who) {
   return r;
 }
 
-// The release a holder writes of its own term.
-LeaseRecord released_by_holder(const LeaseRecord& term) {
-  LeaseRecord r = term;
-  r.holder_identity.clear();
-  r.lease_duration_seconds = 1;
-  r.release_marker = election::release_marker(term.holder_identity, term.lease_transitions);
-  return r;
-}
-
 // Checks a release by `holder` of the term with `transitions`, naming `successor`.
 void expect_released_by(const FakeApiServer& server, const std::string& holder, int transitions,
                         const std::string& successor = "") {

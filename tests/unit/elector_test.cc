@@ -75,15 +75,6 @@ LeaseRecord held_by(const std::string& who, int seconds = 15) {
   return r;
 }
 
-// The release a holder writes of its own term.
-LeaseRecord released_by_holder(const LeaseRecord& term) {
-  LeaseRecord r = term;
-  r.holder_identity.clear();
-  r.lease_duration_seconds = 1;
-  r.release_marker = election::release_marker(term.holder_identity, term.lease_transitions);
-  return r;
-}
-
 // A fresh API server holding a Lease that its holder "old" released itself; the
 // agents watched it happen (watched()), so the first agent to step takes it.
 struct ReleasedLease {

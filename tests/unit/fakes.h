@@ -175,4 +175,13 @@ class FakeLeaseStore final : public election::LeaseStore {
   FakeClock& clock_;
 };
 
+// The release a holder writes of its own term (as Elector::release does).
+inline LeaseRecord released_by_holder(const LeaseRecord& term) {
+  LeaseRecord r = term;
+  r.holder_identity.clear();
+  r.lease_duration_seconds = 1;
+  r.release_marker = election::release_marker(term.holder_identity, term.lease_transitions);
+  return r;
+}
+
 }  // namespace leasehold::testing

@@ -35,17 +35,23 @@ struct LoopbackListener {
   // Accepts one connection, reads the request head, answers `reply` (nothing when empty) and
   // closes. Returns the request head.
   std::string serve_one(const std::string& reply) const {
-    const int connection = ::accept(fd, nullptr, nullptr);
     std::string request;
-    char buffer[512];
-    while (request.find("\r\n\r\n") == std::string::npos) {
-      const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
-      request.append(buffer, static_cast<size_t>(n));
-    }
+    const int connection = accept_request(&request);
     if (!reply.empty()) ::send(connection, reply.data(), reply.size(), MSG_NOSIGNAL);
     ::close(connection);
     return request;
+  }
+
+  // Accepts one connection and reads its request head into *head; returns the open connection.
+  int accept_request(std::string* head) const {
+    const int connection = ::accept(fd, nullptr, nullptr);
+    char buffer[512];
+    while (head->find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      head->append(buffer, static_cast<size_t>(n));
+    }
+    return connection;
   }
 
   int fd = -1;
