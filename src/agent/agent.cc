@@ -19,19 +19,22 @@ namespace leasehold::agent {
 namespace {
 // The Agent that std::terminate ends through fatal(); set while one is started.
 std::atomic<Agent*> terminating_agent{nullptr};
+
+// The client-side limit is per election, so that each election keeps its renewals however many
+// the sidecar runs.
+kube::ApiClientOptions api_options(const config::Config& c) {
+  const auto elections = config::elections_of(c).size();
+  return kube::ApiClientOptions{c.api_qps * static_cast<double>(elections), c.api_burst * static_cast<int>(elections),
+                                std::string("leasehold/") + LEASEHOLD_VERSION};
+}
+
 }  // namespace
 
 Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& logger)
     : config_(std::move(config)),
       log_(logger),
       metrics_(LEASEHOLD_VERSION),
-      api_(std::move(kube_config),
-           // The limit is per election, so that each election keeps its renewals however many
-           // the sidecar runs.
-           kube::ApiClientOptions{config_.api_qps * static_cast<double>(config::elections_of(config_).size()),
-                                  config_.api_burst * static_cast<int>(config::elections_of(config_).size()),
-                                  std::string("leasehold/") + LEASEHOLD_VERSION},
-           &api_metrics_, clock_),
+      api_(std::move(kube_config), api_options(config_), &api_metrics_, clock_),
       elections_("elections", kElectionThreads,
                  [this](std::string_view where, std::string_view what) { fatal(where, what); }),
       blocking_work_("blocking work", kBlockingThreads,

@@ -225,7 +225,11 @@ void ElectionRunner::stop_claiming_now() {
   publisher_.stop_claiming_now();
 }
 
-void ElectionRunner::resume_claiming() { board_.set_claiming(true); }
+// A stop begun on the main thread while the strand finished a resign: the stop's "not leader"
+// stands (the machine learns of the stop only when it takes the event).
+void ElectionRunner::resume_claiming() {
+  if (!shutting_down_) board_.set_claiming(true);
+}
 
 void ElectionRunner::publish() { publisher_.publish(); }
 

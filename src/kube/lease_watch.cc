@@ -94,24 +94,17 @@ WatchEvent parse_watch_line(const std::string& line, const std::function<bool(st
 
 WatchRouter::WatchRouter(std::vector<FollowedLease> followed) : followed_(std::move(followed)) {
   if (followed_.empty()) throw std::invalid_argument("a lease watch needs a Lease to follow");
-  for (std::size_t i = 0; i < followed_.size(); ++i) {
-    if (!followed_[i].sink) throw std::invalid_argument("lease " + followed_[i].name + " has no watch sink");
-    for (std::size_t j = 0; j < i; ++j) {
-      if (followed_[j].name == followed_[i].name) {
-        throw std::invalid_argument("lease " + followed_[i].name + " is followed twice");
-      }
-    }
+  for (const auto& f : followed_) {
+    if (!f.sink) throw std::invalid_argument("lease " + f.name + " has no watch sink");
+    if (!sinks_.emplace(f.name, f.sink).second) throw std::invalid_argument("lease " + f.name + " is followed twice");
   }
 }
 
 bool WatchRouter::follows(std::string_view name) const { return sink_of(name) != nullptr; }
 
-// A handful of elections per sidecar: a scan beats a map.
 WatchSink* WatchRouter::sink_of(std::string_view name) const {
-  for (const auto& f : followed_) {
-    if (f.name == name) return f.sink;
-  }
-  return nullptr;
+  const auto found = sinks_.find(name);
+  return found == sinks_.end() ? nullptr : found->second;
 }
 
 WatchRouter::Verdict WatchRouter::route(WatchEvent event) {

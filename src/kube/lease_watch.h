@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -106,6 +107,8 @@ class WatchRouter {
   WatchSink* sink_of(std::string_view name) const;
 
   std::vector<FollowedLease> followed_;
+  // Every event of the collection is looked up here, and a sidecar may follow hundreds of Leases.
+  std::map<std::string, WatchSink*, std::less<>> sinks_;
   std::string resource_version_;
 };
 
