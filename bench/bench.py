@@ -32,7 +32,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ALL_PHASES = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "elections",
-              "image"]
+              "candidates", "image"]
 
 
 def env_int(name, default):
@@ -88,6 +88,13 @@ class Settings:
             sys.exit("bench: ELECTIONS_API_LIMITS is per-election or sidecar")
         # Further top-level keys of the sidecars' --config, ";" between them (e.g. "api-qps: 50; api-burst: 100").
         self.elections_extra_config = os.environ.get("ELECTIONS_EXTRA_CONFIG", "")
+        # Phase candidates: N candidates of ONE election per kind, alternating, on one control plane.
+        self.candidates = [int(x) for x in os.environ.get("CANDIDATES", "3,30,100,300").split(",") if x]
+        self.candidates_window = env_float("CANDIDATES_WINDOW", 30)
+        self.candidates_settle = env_float("CANDIDATES_SETTLE", 10)
+        self.candidates_start_interval = env_float("CANDIDATES_START_INTERVAL", 0.1)
+        self.reps_candidates_handover = env_int("REPS_CANDIDATES_HANDOVER", 3)
+        self.reps_candidates_failover = env_int("REPS_CANDIDATES_FAILOVER", 1)
         self.image = os.environ.get("BENCH_IMAGE", "leasehold:test")
         self.poll = env_float("BENCH_POLL_SECONDS", 0.005)
 
@@ -609,6 +616,47 @@ def elections_verdicts(runs, ld):
         f"judged at the largest N that renewed: N={n_big})",
         ", ".join(f"N={n}: " + ("n/a" if c is None else f"{c:.3f} ms") for n, c in ren) or "not measured",
         None if big is None else big <= g["cpu_ms_per_renewal"])
+    return out
+
+
+# Goals of one election with many candidates (shared with bench/report.py): leasehold's requests and
+# the API server's CPU stay flat as followers are added; at the most candidates, the API server's CPU
+# attributable to the election is at most this fraction of client-go's.
+CANDIDATE_GOALS = {"requests_growth": 1.1, "apiserver_cpu_growth": 1.5, "apiserver_cpu_vs_client_go": 0.2}
+
+
+def candidates_verdicts(runs):
+    """[{goal, measured, verdict (PASS, MISS or n/a)}] of phase candidates."""
+    g = CANDIDATE_GOALS
+    out = []
+
+    def add(goal, measured, ok):
+        out.append({"goal": goal, "measured": measured, "verdict": "n/a" if ok is None else ("PASS" if ok else "MISS")})
+
+    def series(kind, key):
+        return sorted((r["candidates"], r[key]) for r in runs if r["kind"] == kind and r.get(key) is not None)
+    req = series("leasehold", "lease_requests_per_s_net")
+    ok = None
+    if len(req) >= 2:
+        ok = req[-1][1] <= req[0][1] * g["requests_growth"] + 0.05
+    add(f"leasehold's Lease requests/s do not grow with followers (the most candidates <= {g['requests_growth']}x the "
+        "fewest, +0.05/s)", ", ".join(f"{n}: {x:.2f}/s" for n, x in req) or "not measured", ok)
+    cpu = series("leasehold", "apiserver_cpu_millicores_net")
+    ok = None
+    if len(cpu) >= 2:
+        ok = cpu[-1][1] <= max(cpu[0][1], 1.0) * g["apiserver_cpu_growth"]
+    add(f"the API server's CPU for leasehold's election does not grow with followers (the most candidates <= "
+        f"{g['apiserver_cpu_growth']}x the fewest, the fewest counted as at least 1 mcore)",
+        ", ".join(f"{n}: {x:.1f} mcores" for n, x in cpu) or "not measured", ok)
+    ref = dict(series("reference", "apiserver_cpu_millicores_net"))
+    both = [(n, x, ref[n]) for n, x in cpu if n in ref]
+    ok = None
+    if both:
+        n, x, y = both[-1]
+        ok = y > 0 and x <= g["apiserver_cpu_vs_client_go"] * y
+    add(f"at the most candidates, the API server's CPU for the election <= {g['apiserver_cpu_vs_client_go']}x client-go's",
+        (lambda t: f"{t[0]} candidates: leasehold {t[1]:.1f} mcores, client-go {t[2]:.1f} mcores "
+                   f"({t[1] / t[2]:.2f}x)" if t[2] > 0 else "client-go 0")(both[-1]) if both else "not measured", ok)
     return out
 
 
@@ -1426,6 +1474,217 @@ class Bench:
             log(f"elections: {v['verdict']}: {v['goal']}: {v['measured']}")
         self.results["phases"]["elections"] = res
 
+    # -- 11: many candidates in one election
+    def controlplane_pids(self):
+        """{"etcd": pid, "kube-apiserver": pid} from the control plane's pids file (etcd first)."""
+        try:
+            with open(os.path.join(os.environ["CONTROLPLANE_DIR"], "pids")) as f:
+                pids = [int(x) for x in f.read().split()]
+        except (KeyError, OSError, ValueError):
+            return {}
+        return dict(zip(("etcd", "kube-apiserver"), pids))
+
+    @staticmethod
+    def proc_cpu_s(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def proc_rss_kb(pid):
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return None
+
+    def etcd_counters(self):
+        """etcd's own counts of writes (puts, deletes, txns) from its /metrics (None without an answer)."""
+        url = os.environ.get("ETCD_URL")
+        if not url:
+            return None
+        u = urllib.parse.urlparse(url)
+        try:
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+            c.request("GET", "/metrics")
+            body = c.getresponse().read().decode()
+            c.close()
+        except (OSError, http.client.HTTPException):
+            return None
+        out = {}
+        for line in body.splitlines():
+            m = re.match(r'^(etcd_mvcc_put_total|etcd_mvcc_delete_total|etcd_mvcc_txn_total|etcd_mvcc_range_total)(?:\{.*\})? (\S+)$', line)
+            if m:
+                out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))
+        return out
+
+    def controlplane_window(self, seconds, agents=()):
+        """One idle window: Lease requests to the API server (by verb, per s), the API server's and
+        etcd's CPU (millicores) and RSS, etcd's writes (per s) and the agents' CPU (millicores)."""
+        cp = self.controlplane_pids()
+        m0, e0 = self.api.lease_metrics(), self.etcd_counters()
+        p0 = {k: self.proc_cpu_s(p) for k, p in cp.items()}
+        a0 = {a.pid: a.cpu_ticks() for a in agents}
+        t0 = mono()
+        time.sleep(seconds)
+        dt = mono() - t0
+        m1, e1 = self.api.lease_metrics(), self.etcd_counters()
+        p1 = {k: self.proc_cpu_s(p) for k, p in cp.items()}
+        a1 = {a.pid: a.cpu_ticks() for a in agents}
+        hz = os.sysconf("SC_CLK_TCK")
+        by_verb = {v: round((m1["by_verb"].get(v, 0) - m0["by_verb"].get(v, 0)) / dt, 3) for v in m1["by_verb"]}
+        by_verb = {v: x for v, x in by_verb.items() if x}
+        w = {"seconds": round(dt, 1), "lease_requests_per_s_by_verb": by_verb,
+             "lease_requests_per_s": round(sum(by_verb.values()), 3), "open_lease_watches": m1["open_watches"],
+             "agents_cpu_millicores_sum": round(sum((a1[p] - a0[p]) / hz for p in a0) / dt * 1000, 2)}
+        for k in cp:
+            w[f"{k}_cpu_millicores"] = round((p1[k] - p0[k]) / dt * 1000, 2)
+            w[f"{k}_rss_kb"] = self.proc_rss_kb(cp[k])
+        if e0 and e1:
+            w["etcd_writes_per_s"] = round((e1.get("etcd_mvcc_put_total", 0) - e0.get("etcd_mvcc_put_total", 0)
+                                            + e1.get("etcd_mvcc_delete_total", 0) - e0.get("etcd_mvcc_delete_total", 0)) / dt, 3)
+            w["etcd_reads_per_s"] = round((e1.get("etcd_mvcc_range_total", 0) - e0.get("etcd_mvcc_range_total", 0)) / dt, 3)
+        return w
+
+    def holder_of(self, ns, name):
+        try:
+            return (self.api.json("GET", Api.lease_path(ns, name)).get("spec") or {}).get("holderIdentity") or ""
+        except (OSError, RuntimeError, ValueError, http.client.HTTPException):
+            return None
+
+    def candidates_takeover(self, kind, ns, agents, sig, timeout):
+        """Signals the leader of the election; the ms until the candidate the Lease names next says it
+        leads (the Lease polled, then that candidate's /v1/leader every BENCH_POLL_SECONDS), or a failure."""
+        by_id = {a.identity: a for a in agents}
+        holder = None
+        end = mono() + self.cfg.ld * 3 + 10
+        while mono() < end:
+            h = self.holder_of(ns, "bench")
+            if h in by_id and by_id[h].is_leader():
+                holder = by_id[h]
+                break
+            time.sleep(0.2)
+        if holder is None:
+            return None, "no leader before the trial"
+        time.sleep(0.5 + random.uniform(0, self.cfg.rp))  # a random phase against renewals and polls
+        t0 = mono()
+        holder.proc.send_signal(sig)
+        new, t1 = None, None
+        end = t0 + timeout
+        while mono() < end and new is None:
+            h = self.holder_of(ns, "bench")
+            if h and h != holder.identity and h in by_id:
+                cand = by_id[h]
+                while mono() < end:
+                    if cand.get("/v1/leader") == 200:
+                        new, t1 = cand, mono()
+                        break
+                    if self.holder_of(ns, "bench") != h:
+                        break
+                    time.sleep(self.cfg.poll)
+            else:
+                time.sleep(self.cfg.poll)
+        try:
+            holder.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            holder.proc.kill()
+            holder.proc.wait()
+        agents.remove(holder)
+        agents.append(Agent(self.cfg, kind, ns, "bench", self.ident(kind), self.work).start())
+        if new is None:
+            return None, f"no new leader within {timeout:.0f}s"
+        return (t1 - t0) * 1000, None
+
+    def candidates_run(self, kind, n):
+        cfg = self.cfg
+        ns = self.api.new_namespace(f"cand-{kind[:3]}-{n}")
+        log(f"candidates: {kind}: {n} candidates of one election in {ns}")
+        agents = []
+        t_start = mono()
+        for _ in range(n):
+            agents.append(Agent(cfg, kind, ns, "bench", self.ident(kind), self.work).start())
+            time.sleep(cfg.candidates_start_interval)
+        r = {"kind": kind, "candidates": n, "all_started_after_s": round(mono() - t_start, 1)}
+        lead = None
+        end = mono() + cfg.ld * 3 + 60
+        while mono() < end:
+            h = self.holder_of(ns, "bench")
+            lead = next((a for a in agents if a.identity == h), None)
+            if lead is not None and lead.is_leader():
+                break
+            lead = None
+            time.sleep(0.5)
+        # Every candidate up and answering (leasehold: ready, it has seen the Lease) before measuring.
+        ready = sum(1 for a in agents if wait_until(a.ready, 30, interval=0.2))
+        r["ready"] = ready
+        r["exited_early"] = sum(1 for a in agents if not a.alive())
+        if lead is None:
+            r["error"] = "no leader"
+            log(f"candidates: {kind} {n}: no leader")
+            self.stop_all_fast(agents)
+            return r
+        time.sleep(cfg.candidates_settle)
+        w = self.controlplane_window(cfg.candidates_window, [a for a in agents if a.alive()])
+        base = self.cp_baseline
+        r["window"] = w
+        r["leaders_after_window"] = sum(1 for a in agents if a.is_leader())
+        r["lease_requests_per_s_net"] = round(w["lease_requests_per_s"] - base["lease_requests_per_s"], 3)
+        r["apiserver_cpu_millicores_net"] = round(w.get("kube-apiserver_cpu_millicores", 0)
+                                                  - base.get("kube-apiserver_cpu_millicores", 0), 2)
+        r["etcd_cpu_millicores_net"] = round(w.get("etcd_cpu_millicores", 0) - base.get("etcd_cpu_millicores", 0), 2)
+        r["apiserver_rss_kb"] = w.get("kube-apiserver_rss_kb")
+        if "etcd_writes_per_s" in w and "etcd_writes_per_s" in base:
+            r["etcd_writes_per_s_net"] = round(w["etcd_writes_per_s"] - base["etcd_writes_per_s"], 3)
+            r["etcd_reads_per_s_net"] = round(w["etcd_reads_per_s"] - base["etcd_reads_per_s"], 3)
+        rss = [a.memory_kb() for a in agents if a.alive()]
+        r["candidate_rss_kb_median"] = statistics.median([m.get("VmRSS", 0) for m in rss]) if rss else None
+        r["candidate_rssanon_kb_median"] = statistics.median([m.get("RssAnon", 0) for m in rss]) if rss else None
+        r["candidates_cpu_millicores_sum"] = w["agents_cpu_millicores_sum"]
+        log(f"candidates: {kind} {n}: {r['lease_requests_per_s_net']} Lease requests/s, API server "
+            f"{r['apiserver_cpu_millicores_net']} mcores (net) RSS {(r['apiserver_rss_kb'] or 0) / 1024:.0f} MiB, etcd "
+            f"{r.get('etcd_writes_per_s_net')} writes/s {r.get('etcd_reads_per_s_net')} reads/s, candidates "
+            f"{r['candidates_cpu_millicores_sum']} mcores in all, {r['leaders_after_window']} leader(s)")
+        for name, sig, reps in (("handover", signal.SIGTERM, cfg.reps_candidates_handover),
+                                ("failover", signal.SIGKILL, cfg.reps_candidates_failover)):
+            out = {"ms": [], "failures": []}
+            for i in range(reps):
+                ms, note = self.candidates_takeover(kind, ns, agents, sig, cfg.ld * 2 + 10)
+                if ms is None:
+                    out["failures"].append(note)
+                else:
+                    out["ms"].append(round(ms, 2))
+                log(f"candidates: {kind} {n}: {name} {i + 1}/{reps}: " + (f"{ms:.1f} ms" if ms is not None else note))
+            out["summary"] = summary(out["ms"])
+            r[name] = out
+        r["loadavg_end"] = loadavg()
+        self.stop_all_fast(agents)
+        return r
+
+    def stop_all_fast(self, agents):
+        t = mono()
+        for a in agents:
+            a.signal(signal.SIGTERM)
+        for a in agents:
+            a.stop(grace=max(1.0, 30 - (mono() - t)))
+
+    def phase_candidates(self):
+        cfg = self.cfg
+        self.close()
+        log(f"candidates: baseline window ({cfg.candidates_window:.0f}s, no agents)")
+        self.cp_baseline = self.controlplane_window(cfg.candidates_window)
+        res = {"baseline": self.cp_baseline, "runs": [],
+               "settings": {"window_s": cfg.candidates_window, "settle_s": cfg.candidates_settle,
+                            "start_interval_s": cfg.candidates_start_interval}}
+        # Alternating which kind goes first, so neither always meets the API server fresher.
+        for i, n in enumerate(cfg.candidates):
+            for kind in (("leasehold", "reference") if i % 2 == 0 else ("reference", "leasehold")):
+                res["runs"].append(self.candidates_run(kind, n))
+                self.save_partial("candidates", res)
+        res["verdicts"] = candidates_verdicts(res["runs"])
+        for v in res["verdicts"]:
+            log(f"candidates: {v['verdict']}: {v['goal']}: {v['measured']}")
+        self.results["phases"]["candidates"] = res
+
     def save_partial(self, name, res):
         self.results["phases"][name] = res
         self.save()
@@ -1548,7 +1807,7 @@ def main():
             {"steady": b.phase_steady, "start": b.phase_start, "handover": b.phase_handover, "wrk": b.phase_wrk,
              "lease_to_file": b.phase_lease_to_file, "failover": b.phase_failover,
              "app_health": b.phase_app_health, "scale": b.phase_scale, "elections": b.phase_elections,
-             "image": b.phase_image}[p]()
+             "candidates": b.phase_candidates, "image": b.phase_image}[p]()
             b.results.setdefault("phase_seconds", {})[p] = round(mono() - t, 1)
             b.save()
     finally:

@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KINDS = ("leasehold", "reference")
 PHASE_ORDER = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "elections",
-               "image"]
+               "candidates", "image"]
 sys.path.insert(0, HERE)
 from bench import elections_derived, elections_verdicts  # noqa: E402
 
@@ -217,6 +217,110 @@ def elections_section(el, ld, rd, rp, doc_dir):
     return L, goals, plot
 
 
+def plot_series(series, title, xlabel, ylabel, out):
+    """Lines of (x, y) points, one per kind, x on a log scale (gnuplot)."""
+    series = {k: sorted(v) for k, v in series.items() if v}
+    if not series:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = []
+        xs = sorted({x for v in series.values() for x, _ in v})
+        for i, (name, pts) in enumerate(series.items()):
+            path = os.path.join(tmp, f"s{i}.dat")
+            with open(path, "w") as f:
+                f.writelines(f"{x} {y}\n" for x, y in pts)
+            plots.append(f"'{path}' using 1:2 with linespoints lw 2 pt {7 - 2 * i} title '{name}'")
+        script = "\n".join([
+            "set terminal pngcairo size 900,480 font 'sans,11'",
+            f"set output '{out}'",
+            f"set title '{title}'",
+            f"set xlabel '{xlabel}'",
+            f"set ylabel '{ylabel}'",
+            "set logscale x",
+            "set xtics (" + ", ".join(f"'{x}' {x}" for x in xs) + ")",
+            "set yrange [0:*]",
+            "set grid",
+            "set key top left",
+            "plot " + ", ".join(plots),
+        ])
+        p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+        if p.returncode != 0:
+            print(f"report: gnuplot failed: {p.stderr}", file=sys.stderr)
+            return False
+        return True
+
+
+def candidates_section(ca, ld, rd, rp, doc_dir):
+    """The section "Candidates per election" (lines), its goals and its plots [(title, file)]."""
+    runs = ca.get("runs", [])
+    st = ca.get("settings", {})
+    base = ca.get("baseline", {})
+    L = ["## Candidates per election: what the API server pays", ""]
+    L.append(f"N candidates of ONE election (one Lease, one fresh namespace per run), leasehold and client-go "
+             f"alternately on the same control plane, the timings of the other phases ({ld:g}s/{rd:g}s/{rp:g}s). "
+             f"The processes are started one every {fmt(st.get('start_interval_s'), 2)} s; once one leads and every "
+             f"candidate answers (leasehold: ready, it has seen the Lease), {fmt(st.get('settle_s'), 0)} s of settling, "
+             f"then a {fmt(st.get('window_s'), 0)} s window: the API server's `apiserver_request_total{{resource=\"leases\"}}` "
+             "delta, the kube-apiserver's and etcd's CPU (utime+stime of `/proc/PID/stat`), etcd's writes "
+             "(`etcd_mvcc_put_total` + `etcd_mvcc_delete_total`) and reads (`etcd_mvcc_range_total`), each minus the "
+             "same window with no candidates at all (the control plane's own work: "
+             f"{fmt(base.get('lease_requests_per_s'), 2)} Lease requests/s, kube-apiserver "
+             f"{fmt(base.get('kube-apiserver_cpu_millicores'), 1)} mcores, etcd {fmt(base.get('etcd_cpu_millicores'), 1)} mcores); "
+             "at its end the kube-apiserver's VmRSS. Then the leader is stopped: SIGTERM (handover; both release "
+             "the Lease) and SIGKILL (failover), timed until the candidate the Lease names next answers 200 on "
+             "`/v1/leader` (the Lease polled, then that candidate every 5 ms); the stopped one is replaced.")
+    L.append("")
+    rows = []
+    for r in sorted(runs, key=lambda r: (r["candidates"], r["kind"] != "leasehold")):
+        kind = "leasehold" if r["kind"] == "leasehold" else "client-go"
+        if "window" not in r:
+            rows.append([kind, str(r["candidates"]), r.get("error", "not measured")] + [""] * 7)
+            continue
+        ho, fo = get(r, "handover", "summary", default={}), get(r, "failover", "summary", default={})
+        rows.append([
+            kind, str(r["candidates"]),
+            fmt(r.get("lease_requests_per_s_net"), 2),
+            fmt(r.get("apiserver_cpu_millicores_net"), 1, " mcores"),
+            fmt((r.get("apiserver_rss_kb") or 0) / 1024, 0, " MiB"),
+            f"{fmt(r.get('etcd_writes_per_s_net'), 2)} / {fmt(r.get('etcd_reads_per_s_net'), 1)}",
+            fmt(r.get("etcd_cpu_millicores_net"), 1, " mcores"),
+            f"{fmt(r.get('candidates_cpu_millicores_sum'), 0, ' mcores')} ({fmt((r.get('candidate_rss_kb_median') or 0) / 1024, 1, ' MiB')} RSS each)",
+            f"{fmt(ho.get('p50'), 1, ' ms')} (n={ho.get('n', 0)})",
+            f"{fmt((fo.get('p50') or 0) / 1000, 2, ' s') if fo.get('n') else 'n/a'} (n={fo.get('n', 0)})",
+            str(r.get("leaders_after_window")),
+        ])
+    L += table(["kind", "candidates", "Lease requests/s", "kube-apiserver CPU", "kube-apiserver RSS",
+                "etcd writes / reads per s", "etcd CPU", "candidates' CPU, all together", "handover p50",
+                "failover p50", "leaders after the window"], rows)
+    L.append("")
+    goals = []
+    for v in ca.get("verdicts", []):
+        L.append(f"* **{v['verdict']}**: {v['goal']}: {v['measured']}")
+        goals.append((v["goal"], v["measured"], verdict(None if v["verdict"] == "n/a" else v["verdict"] == "PASS"),
+                      "see Candidates per election"))
+    L.append("")
+    plots = []
+
+    def pts(kind, key):
+        return [(r["candidates"], r[key]) for r in runs if r["kind"] == kind and r.get(key) is not None]
+    out = os.path.join(doc_dir, "benchmarks-candidates-apiserver.png")
+    if plot_series({"leasehold": pts("leasehold", "apiserver_cpu_millicores_net"),
+                    "client-go": pts("reference", "apiserver_cpu_millicores_net")},
+                   "kube-apiserver CPU for one election against its candidates (minus the idle baseline)",
+                   "candidates of the election (log scale)", "millicores", out):
+        plots.append(("kube-apiserver CPU against candidates", os.path.basename(out)))
+    out = os.path.join(doc_dir, "benchmarks-candidates-requests.png")
+    if plot_series({"leasehold": pts("leasehold", "lease_requests_per_s_net"),
+                    "client-go": pts("reference", "lease_requests_per_s_net")},
+                   "Lease requests/s to the API server for one election against its candidates",
+                   "candidates of the election (log scale)", "requests/s", out):
+        plots.append(("Lease requests/s against candidates", os.path.basename(out)))
+    for title, f in plots:
+        L.append(f"![{title}]({f})")
+        L.append("")
+    return L, goals, plots
+
+
 def main():
     results_path, doc_path = sys.argv[1], sys.argv[2]
     r = json.load(open(results_path))
@@ -401,6 +505,12 @@ def main():
         el_lines, el_goals, el_plot = elections_section(ph["elections"], ld, rd, rp, doc_dir)
         goals += el_goals
 
+    # 11: candidates per election
+    ca_lines, ca_plots = [], []
+    if ph.get("candidates"):
+        ca_lines, ca_goals, ca_plots = candidates_section(ph["candidates"], ld, rd, rp, doc_dir)
+        goals += ca_goals
+
     # ---------------------------------------------------------------- plots
     plots = []
     if ph.get("handover"):
@@ -485,6 +595,7 @@ def main():
                      f"{run.get('elections_with_one_leader')} of {run['elections']}"] for kind, run in scale_rows])
         L.append("")
     L += el_lines
+    L += ca_lines
     L.append("## Goals")
     L.append("")
     L += table(["goal", "measured", "verdict", "note"], goals)
@@ -523,7 +634,7 @@ def main():
 * **Start -> served**: from just before `fork/exec` to the first HTTP answer on `/v1/status` (leasehold) or
   `/v1/leader` (client-go), polling connects every 0.5 ms; {s.get('reps_start')} starts each, alternating.
 * **Scale**: see its table; the request rate excludes the idle baseline.
-* **Elections per sidecar**: see its section.""")
+* **Elections per sidecar**, **candidates per election**: see their sections.""")
     L.append("")
     analysis = os.path.join(HERE, "analysis.md")
     if os.path.exists(analysis):
@@ -531,7 +642,7 @@ def main():
         L.append("")
     with open(doc_path, "w") as f:
         f.write("\n".join(L))
-    print(f"report: wrote {os.path.relpath(doc_path, ROOT)}" + "".join(f", docs/{p[1]}" for p in plots + [el_plot] if p))
+    print(f"report: wrote {os.path.relpath(doc_path, ROOT)}" + "".join(f", docs/{p[1]}" for p in plots + [el_plot] + ca_plots if p))
 
 
 if __name__ == "__main__":

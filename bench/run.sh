@@ -19,6 +19,11 @@
 # --api-burst 10N, at most 1000, leasehold's defaults per election; "sidecar": its defaults for
 # the whole sidecar), ELECTIONS_EXTRA_CONFIG (further top-level keys of the sidecars' --config,
 # ";" between them, e.g. "log-level: debug"; none by default).
+#
+# Phase candidates (N candidates of ONE election, leasehold and client-go alternately): CANDIDATES
+# (the values of N, "3,30,100,300"), CANDIDATES_WINDOW (30 s of idle measuring per run),
+# CANDIDATES_SETTLE (10 s), CANDIDATES_START_INTERVAL (0.1 s between process starts),
+# REPS_CANDIDATES_HANDOVER (3 SIGTERMs of the leader per run), REPS_CANDIDATES_FAILOVER (1 SIGKILL).
 # Alone, on a busy machine, without touching docs/:
 #   PHASES=elections BENCH_MAX_LOAD=100 BENCH_DOC=- ELECTIONS_PER_SIDECAR=1,10,100 bash bench/run.sh
 set -uo pipefail
@@ -27,7 +32,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
 export LEASEHOLD="${LEASEHOLD:-$root/build/leasehold}"
 export REFERENCE="${REFERENCE:-$TOOLS_BIN/reference-elector}"
-PHASES="${PHASES:-steady,start,handover,wrk,lease_to_file,failover,app_health,scale,elections,image}"
+PHASES="${PHASES:-steady,start,handover,wrk,lease_to_file,failover,app_health,scale,elections,candidates,image}"
 date_tag="$(date -u +%Y-%m-%d)"
 results="${BENCH_RESULTS:-$root/bench/results/$date_tag.json}"
 doc="${BENCH_DOC:-$root/docs/benchmarks.md}"

@@ -15,7 +15,6 @@
 #include <utility>
 
 // After <utility>: this header relies on it without including it.
-#include <pplx/threadpool.h>
 
 #include "agent/agent.h"
 #include "config/config.h"
@@ -109,10 +108,8 @@ int main(int argc, char** argv) {
   }
   // Again, for the namespace the credentials named.
   if (const std::string error = config::validate(cfg); !error.empty()) return fail_config(error);
-  // Footprint: cpprestsdk's pool defaults to 40 threads and glibc to one malloc
-  // arena per thread; a sidecar needs neither.
+  // Footprint: glibc makes one malloc arena per thread; a sidecar needs two.
   mallopt(M_ARENA_MAX, 2);
-  crossplat::threadpool::initialize_with_threads(2);
 
   log::Logger logger(log::parse_level(cfg.log_level));
   std::unique_ptr<agent::Agent> agent;
@@ -132,7 +129,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   const int code = agent->shutdown(signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(nullptr);
-  // Every election has released and joined its threads; cpprestsdk's own pool
-  // must not delay or crash the exit: leave without running destructors.
+  // Every election has released and joined its threads: leave without running
+  // the destructors of what is left (logs are flushed; nothing else holds state).
   std::_Exit(code);
 }

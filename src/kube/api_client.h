@@ -1,35 +1,30 @@
 // ApiClient: HTTPS requests to the Kubernetes API server, bearer-token refresh
 // (the token file is re-read about every minute and right after a 401), and a
 // hook that counts every request by verb and outcome. Requests made with send()
-// have a hard deadline each and pass a client-side rate limit; the watch
-// streams through stream_client() outside both (one long request at a time,
+// have a hard deadline each, pass a client-side rate limit and go over
+// HttpTransport's kept-alive connections on the calling thread; the watch
+// streams through stream() outside both (one long request at a time,
 // paced by LeaseWatch's reconnect backoff), so the limit never delays it.
 // Credentials never reach logs or errors.
 //
 // Thread-safe: the election thread and the watch thread share one ApiClient.
 #pragma once
 
-#include <cpprest/http_client.h>
+#include <cpprest/http_msg.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "election/clock.h"
+#include "kube/http_transport.h"
 #include "kube/kubeconfig.h"
 #include "kube/rate_limiter.h"
 
 namespace leasehold::kube {
-
-// Why no HTTP answer arrived. The API client's own, for any request: LeaseClient maps it to the
-// election's StoreError, a pod patch only tells success from failure.
-enum class Transport {
-  kNone,         // an HTTP answer arrived
-  kTimeout,      // none before the deadline
-  kNetwork,      // connection refused or reset, TLS failure
-  kRateLimited,  // the client-side rate limit had no slot before the deadline
-};
 
 struct ApiResponse {
   Transport transport = Transport::kNone;
@@ -41,7 +36,7 @@ struct ApiResponse {
 
 // The delay of a Retry-After header given in seconds (the form the API server
 // sends); nullopt when absent or not a plausible number of seconds.
-std::optional<election::Duration> parse_retry_after(const web::http::http_headers& headers);
+std::optional<election::Duration> parse_retry_after(std::string_view value);
 
 class RequestObserver {
  public:
@@ -72,11 +67,10 @@ class ApiClient {
                    const std::string* json_body, election::SteadyTime deadline,
                    const std::string& content_type = "application/json");
 
-  // For streaming (watch): a request carrying auth and User-Agent, and the
-  // client to send it with (no overall timeout, only an inactivity timeout; no
-  // rate limit).
-  web::http::http_request make_request(const web::http::method& method, const std::string& path);
-  web::http::client::http_client& stream_client() { return *stream_client_; }
+  // A streaming GET (the watch) with auth and User-Agent, outside the rate limit and without an
+  // overall deadline: see HttpTransport::stream.
+  StreamEnd stream(const std::string& path, election::Duration head_budget, election::Duration idle,
+                   const std::function<bool(std::string_view)>& on_body, StreamCancel& cancel);
   void observe(const std::string& verb, const std::string& outcome, election::Duration latency);
   // After a 401 on any path: the next request re-reads the token file.
   void invalidate_token();
@@ -85,15 +79,13 @@ class ApiClient {
 
  private:
   std::string bearer_token();
-  std::unique_ptr<web::http::client::http_client> make_client(std::chrono::seconds timeout);
 
   const KubeConfig config_;
   const ApiClientOptions options_;
   RequestObserver* observer_;
   const election::Clock& clock_;
   RateLimiter limiter_;
-  std::unique_ptr<web::http::client::http_client> client_;
-  std::unique_ptr<web::http::client::http_client> stream_client_;
+  HttpTransport transport_;
 
   std::mutex token_mutex_;
   std::string token_;

@@ -1,7 +1,5 @@
 #include "kube/lease_watch.h"
 
-#include <cpprest/containerstream.h>
-
 #include <cstdint>
 #include <random>
 #include <stdexcept>
@@ -199,7 +197,7 @@ void LeaseWatch::stop() {
   }
   stop_cv_.notify_all();
   // Cancelling closes the connection: a request or a stream read in flight
-  // ends at once (cpprestsdk's inactivity timeout bounds it otherwise). The
+  // ends at once (the stream's idle timeout bounds it otherwise). The
   // thread holds `this` and the sinks, so it is waited for, never left behind.
   cancel_.cancel();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
@@ -234,46 +232,60 @@ LeaseWatch::WatchEnd LeaseWatch::watch_once() {
   if (followed.size() == 1) path += "&fieldSelector=" + query_escape("metadata.name=" + followed.front().name);
   if (!router_.resource_version().empty()) path += "&resourceVersion=" + query_escape(router_.resource_version());
   const auto sent = clock_.steady_now();
-  web::http::http_response response;
-  try {
-    auto task = api_.stream_client().request(api_.make_request(web::http::methods::GET, path), cancel_.get_token());
-    response = task.get();
-  } catch (const std::exception& e) {
-    api_.observe("watch", "network", clock_.steady_now() - sent);
-    return {false, std::string("watch request failed: ") + e.what(), {}};
+  const std::function<bool(std::string_view)> wanted = [this](std::string_view name) { return router_.follows(name); };
+  std::string pending;  // the bytes of a line not yet ended
+  bool opened = false;
+  std::optional<WatchRouter::Verdict> ended;
+  const auto on_body = [&](std::string_view piece) {
+    if (!opened) {
+      opened = true;
+      router_.watch_state(true, "");
+    }
+    if (piece.empty()) return !stopping_;
+    pending.append(piece);
+    std::size_t from = 0;
+    for (std::size_t eol; (eol = pending.find('\n', from)) != std::string::npos; from = eol + 1) {
+      if (eol == from) continue;
+      WatchRouter::Verdict verdict = router_.route(parse_watch_line(pending.substr(from, eol - from), wanted));
+      if (verdict.end) {
+        ended = std::move(verdict);
+        return false;
+      }
+    }
+    pending.erase(0, from);
+    // No event is this long: a stream that never ends its line is not one to follow.
+    if (pending.size() > kMaxLineBytes) {
+      ended = WatchRouter::Verdict{
+          true, false, "watch stream broke: a line longer than " + std::to_string(kMaxLineBytes) + " bytes"};
+      return false;
+    }
+    return !stopping_;
+  };
+  // The head must come within the time a request may take; then the stream is bounded by the
+  // server's timeoutSeconds, and this idle limit only catches a connection that went silent.
+  StreamEnd end = api_.stream(path, std::chrono::seconds(30), std::chrono::seconds(120), on_body, cancel_);
+  if (end.head.transport != Transport::kNone) {
+    api_.observe("watch", end.head.transport == Transport::kTimeout ? "timeout" : "network",
+                 clock_.steady_now() - sent);
+    return {false, "watch request failed: " + end.head.detail, {}};
   }
-  api_.observe("watch", std::to_string(response.status_code()), clock_.steady_now() - sent);
-  if (response.status_code() != 200) {
-    if (response.status_code() == 401) api_.invalidate_token();
-    if (response.status_code() == 410) router_.forget_resource_version();
-    std::string reason = "watch answered HTTP " + std::to_string(response.status_code());
+  const int status = end.head.status;
+  api_.observe("watch", std::to_string(status), clock_.steady_now() - sent);
+  if (status != 200) {
+    if (status == 401) api_.invalidate_token();
+    if (status == 410) router_.forget_resource_version();
+    std::string reason = "watch answered HTTP " + std::to_string(status);
     // The likeliest cause: a Role from before several elections shared one watch.
-    if (response.status_code() == 403 && followed.size() > 1) {
+    if (status == 403 && followed.size() > 1) {
       reason += " (watching several Leases needs the watch verb on leases without resourceNames)";
     }
-    return {false, std::move(reason), parse_retry_after(response.headers())};
+    return {false, std::move(reason), parse_retry_after(end.head.retry_after)};
   }
-  router_.watch_state(true, "");
-  const std::function<bool(std::string_view)> wanted = [this](std::string_view name) { return router_.follows(name); };
-  auto body = response.body();
-  try {
-    while (!stopping_) {
-      // The body is a stream of bytes: read into a byte buffer of the same type (a char buffer
-      // would be reinterpreted through a cast, which is undefined behaviour).
-      concurrency::streams::container_buffer<std::vector<std::uint8_t>> line;
-      const size_t n = body.read_line(line).get();
-      if (n == 0 && body.is_eof()) {
-        return {true, "watch stream ended", {}};
-      }
-      const std::string text(line.collection().begin(), line.collection().end());
-      if (text.empty()) continue;
-      WatchRouter::Verdict verdict = router_.route(parse_watch_line(text, wanted));
-      if (verdict.end) return {verdict.clean, std::move(verdict.reason), {}};
-    }
-  } catch (const std::exception& e) {
-    return {false, std::string("watch stream broke: ") + e.what(), {}};
-  }
-  return {true, "stopping", {}};
+  if (!opened) router_.watch_state(true, "");
+  if (ended) return {ended->clean, std::move(ended->reason), {}};
+  if (stopping_) return {true, "stopping", {}};
+  if (end.clean) return {true, "watch stream ended", {}};
+  return {false, "watch stream broke: " + end.reason, {}};
 }
 
 }  // namespace leasehold::kube

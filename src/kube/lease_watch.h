@@ -154,6 +154,8 @@ class LeaseWatch {
   };
   WatchEnd watch_once();
 
+  static constexpr std::size_t kMaxLineBytes = 16u << 20;
+
   ApiClient& api_;
   const election::Clock& clock_;
   const std::string collection_path_;
@@ -162,7 +164,7 @@ class LeaseWatch {
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;
   std::thread thread_;
-  pplx::cancellation_token_source cancel_;
+  StreamCancel cancel_;
 };
 
 }  // namespace leasehold::kube

@@ -142,11 +142,7 @@ TEST_CASE("rate limiter: qps 0 means no limit") {
 // --- Retry-After -------------------------------------------------------------
 
 TEST_CASE("Retry-After: whole seconds are read; dates, fractions, junk and absurd values are not") {
-  const auto parse = [](const char* value) {
-    web::http::http_headers headers;
-    headers.add("Retry-After", value);
-    return kube::parse_retry_after(headers);
-  };
+  const auto parse = [](const char* value) { return kube::parse_retry_after(std::string_view(value)); };
   CHECK(parse("7") == std::optional<election::Duration>(7s));
   CHECK(parse("0") == std::optional<election::Duration>(0s));
   CHECK(parse("86399") == std::optional<election::Duration>(86399s));
@@ -158,10 +154,14 @@ TEST_CASE("Retry-After: whole seconds are read; dates, fractions, junk and absur
   CHECK_FALSE(parse("1.5"));
   CHECK_FALSE(parse("5abc"));
   CHECK_FALSE(parse("99999999999999999999999"));
-  web::http::http_headers lower_case;
-  lower_case.add("retry-after", "3");
-  CHECK(kube::parse_retry_after(lower_case) == std::optional<election::Duration>(3s));
-  CHECK_FALSE(kube::parse_retry_after(web::http::http_headers()));
+}
+
+TEST_CASE("ApiClient: Retry-After is found whatever the case of its name") {
+  ScriptedServer server;
+  server.then({503, "{}", {{"retry-after", "3"}}});
+  ApiClient api(config_for(server), unlimited(), nullptr, system_clock);
+  CHECK(api.send("get", web::http::methods::GET, "/x", nullptr, in(30s)).retry_after ==
+        std::optional<election::Duration>(3s));
 }
 
 // --- ApiClient ---------------------------------------------------------------
@@ -186,6 +186,38 @@ TEST_CASE("ApiClient: a request carries the token, agent and body; the answer an
   CHECK(requests[0].header("content-type") == "application/json");
   CHECK(requests[0].body == body);
   CHECK(observer.outcomes() == std::vector<std::string>{"update 429"});
+}
+
+TEST_CASE("ApiClient: requests one after another share one kept-alive connection") {
+  ScriptedServer server;
+  ApiClient api(config_for(server), unlimited(), nullptr, system_clock);
+  for (int i = 0; i < 3; ++i) {
+    server.then({200, "{}"});
+    REQUIRE(api.send("get", web::http::methods::GET, "/a", nullptr, in(30s)).status == 200);
+  }
+  CHECK(server.requests().size() == 3);
+  CHECK(server.connections_accepted() == 1);
+  CHECK(server.requests()[0].header("host") == server.url().substr(std::string("http://").size()));
+}
+
+TEST_CASE("ApiClient: a kept-alive connection the server closed meanwhile is replaced, the request sent once") {
+  ScriptedServer server;
+  CountingObserver observer;
+  ApiClient api(config_for(server), unlimited(), &observer, system_clock);
+  server.then(Answer(200, R"({"first":1})").then_close());
+  REQUIRE(api.send("get", web::http::methods::GET, "/a", nullptr, in(30s)).status == 200);
+  server.then({200, R"({"second":2})"});
+  const std::string body = R"({"a":1})";
+  const ApiResponse second = api.send("update", web::http::methods::PUT, "/b", &body, in(30s));
+  CHECK(second.transport == kube::Transport::kNone);
+  CHECK(second.status == 200);
+  CHECK(second.body == R"({"second":2})");
+  const auto requests = server.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[1].target == "/b");
+  CHECK(requests[1].body == body);
+  CHECK(server.connections_accepted() == 2);
+  CHECK(observer.outcomes() == std::vector<std::string>{"get 200", "update 200"});
 }
 
 TEST_CASE("ApiClient: a redirect is the answer, never followed") {

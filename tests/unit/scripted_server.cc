@@ -103,6 +103,11 @@ bool ScriptedServer::wait_for_requests(size_t count, std::chrono::seconds bound)
   return arrived_.wait_for(lock, bound, [&] { return requests_.size() >= count; });
 }
 
+size_t ScriptedServer::connections_accepted() const {
+  std::lock_guard lock(mutex_);
+  return accepted_;
+}
+
 void ScriptedServer::serve() {
   std::vector<Connection> connections;
   for (;;) {
@@ -112,7 +117,11 @@ void ScriptedServer::serve() {
     if (fds[0].revents) break;
     if (fds[1].revents & POLLIN) {
       const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd >= 0) connections.push_back({fd, {}});
+      if (fd >= 0) {
+        connections.push_back({fd, {}});
+        std::lock_guard lock(mutex_);
+        ++accepted_;
+      }
     }
     // Connections accepted just now are polled next round.
     for (size_t i = 0; i + 2 < fds.size(); ++i) {
@@ -122,7 +131,7 @@ void ScriptedServer::serve() {
       const ssize_t n = ::recv(c.fd, chunk, sizeof(chunk), 0);
       if (n > 0) c.buffer.append(chunk, static_cast<size_t>(n));
       if (n > 0) answer_buffered(c);
-      if (n <= 0) {
+      if (n <= 0 || c.closing) {
         ::close(c.fd);
         c.fd = -1;
       }
@@ -155,6 +164,10 @@ void ScriptedServer::answer_buffered(Connection& connection) {
     for (const auto& [name, value] : answer.headers) response += name + ": " + value + "\r\n";
     send_all(connection.fd, response + "\r\n" + answer.body);
     request = {};
+    if (answer.close_after) {
+      connection.closing = true;
+      break;
+    }
   }
   if (connection.hung) connection.buffer.clear();
 }

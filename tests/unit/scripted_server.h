@@ -30,10 +30,17 @@ struct Answer {
     return answer;
   }
 
+  // Given, then the connection closed without a word (as a server ends an idle kept-alive one).
+  Answer then_close() && {
+    close_after = true;
+    return std::move(*this);
+  }
+
   int status;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   bool hang = false;
+  bool close_after = false;
 };
 
 struct RecordedRequest {
@@ -63,12 +70,15 @@ class ScriptedServer {
   // Waits until `count` requests have arrived; false if they did not within `bound`
   // (which only keeps a broken test from hanging).
   bool wait_for_requests(size_t count, std::chrono::seconds bound = std::chrono::seconds(30)) const;
+  // Connections accepted so far.
+  size_t connections_accepted() const;
 
  private:
   struct Connection {
     int fd;
     std::string buffer;
     bool hung = false;
+    bool closing = false;
   };
   void serve();
   // Answers every complete request in the connection's buffer.
@@ -78,6 +88,7 @@ class ScriptedServer {
   int wake_fds_[2] = {-1, -1};
   int port_ = 0;
   mutable std::mutex mutex_;
+  size_t accepted_ = 0;
   mutable std::condition_variable arrived_;
   std::deque<Answer> script_;
   std::vector<RecordedRequest> requests_;
