@@ -1,5 +1,7 @@
 #include "kube/http_transport.h"
 
+// cpprestsdk's `U` macro breaks Boost's headers; this file does not use it.
+#define _TURN_OFF_PLATFORM_STRING
 #include <cpprest/base_uri.h>
 #include <openssl/ssl.h>
 
