@@ -68,6 +68,15 @@ def agent(steady, kind, role):
             for k in keys if all(isinstance(a.get(k), (int, float)) for a in xs)}
 
 
+def run_gnuplot(script):
+    """Runs a gnuplot script (it writes the PNG it names); False, said on stderr, when it fails."""
+    p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if p.returncode != 0:
+        print(f"report: gnuplot failed: {p.stderr}", file=sys.stderr)
+        return False
+    return True
+
+
 def plot(samples, title, xlabel, out, logx, scale=1.0, marks=()):
     """Empirical CDFs of both kinds' samples (ms), one step line each."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,11 +107,7 @@ def plot(samples, title, xlabel, out, logx, scale=1.0, marks=()):
               f"set label '{text}' at {x}, graph 0.5 rotate by 90 offset -0.8,0 tc rgb 'gray40'" for x, text in marks],
             "plot " + ", ".join(cmds),
         ])
-        p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-        if p.returncode != 0:
-            print(f"report: gnuplot failed: {p.stderr}", file=sys.stderr)
-            return False
-        return True
+        return run_gnuplot(script)
 
 
 def plot_elections(runs, out):
@@ -134,11 +139,7 @@ def plot_elections(runs, out):
             f"plot '{path}' using 1:2 with linespoints lw 2 pt 7 title 'threads', "
             f"'{path}' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'RssAnon (MiB)'",
         ])
-        p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-        if p.returncode != 0:
-            print(f"report: gnuplot failed: {p.stderr}", file=sys.stderr)
-            return False
-        return True
+        return run_gnuplot(script)
 
 
 def elections_section(el, ld, rd, rp, doc_dir):
@@ -243,11 +244,7 @@ def plot_series(series, title, xlabel, ylabel, out):
             "set key top left",
             "plot " + ", ".join(plots),
         ])
-        p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-        if p.returncode != 0:
-            print(f"report: gnuplot failed: {p.stderr}", file=sys.stderr)
-            return False
-        return True
+        return run_gnuplot(script)
 
 
 def candidates_section(ca, ld, rd, rp, doc_dir):

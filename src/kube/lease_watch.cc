@@ -238,7 +238,9 @@ LeaseWatch::WatchEnd LeaseWatch::watch_once() {
   std::optional<WatchRouter::Verdict> ended;
   const auto on_body = [&](std::string_view piece) {
     if (!opened) {
+      // Counted when it opens, as the stream then lasts minutes.
       opened = true;
+      api_.observe("watch", "200", clock_.steady_now() - sent);
       router_.watch_state(true, "");
     }
     if (piece.empty()) return !stopping_;
@@ -270,8 +272,8 @@ LeaseWatch::WatchEnd LeaseWatch::watch_once() {
     return {false, "watch request failed: " + end.head.detail, {}};
   }
   const int status = end.head.status;
-  api_.observe("watch", std::to_string(status), clock_.steady_now() - sent);
   if (status != 200) {
+    api_.observe("watch", std::to_string(status), clock_.steady_now() - sent);
     if (status == 401) api_.invalidate_token();
     if (status == 410) router_.forget_resource_version();
     std::string reason = "watch answered HTTP " + std::to_string(status);
@@ -281,7 +283,6 @@ LeaseWatch::WatchEnd LeaseWatch::watch_once() {
     }
     return {false, std::move(reason), parse_retry_after(end.head.retry_after)};
   }
-  if (!opened) router_.watch_state(true, "");
   if (ended) return {ended->clean, std::move(ended->reason), {}};
   if (stopping_) return {true, "stopping", {}};
   if (end.clean) return {true, "watch stream ended", {}};
