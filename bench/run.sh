@@ -9,7 +9,8 @@
 # (0.1 s between process starts), PHASES (all: see
 # bench/bench.py), BENCH_MAX_LOAD (1.0: wait up to BENCH_LOAD_WAIT seconds, default 1200, for
 # the 1-minute load average to drop below it first), BENCH_DOC (docs/benchmarks.md; "-": none),
-# BENCH_RESULTS (bench/results/<date>.json).
+# BENCH_RESULTS (bench/results/<date>.json), BENCH_WORK_DIR (where the agents' status dirs and
+# logs go: /dev/shm, tmpfs as the chart's default statusDir.medium, unless set).
 #
 # Phase elections (many elections in one sidecar: 3 sidecars, each with one --config listing the
 # same N elections): ELECTIONS_PER_SIDECAR (the values of N, "1,10,100,300"), ELECTIONS_WINDOW (30 s

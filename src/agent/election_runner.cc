@@ -260,7 +260,9 @@ void ElectionRunner::note(const election::MachineNote& note) {
 void ElectionRunner::failed(std::string_view what) noexcept { context_.on_fatal(election_thread_, what); }
 
 void ElectionRunner::on_lease(const election::LeaseRecord& record, const nlohmann::json& object) {
-  lease_client_.remember(object, record);
+  // The echo of this election's own write (every renewal comes back through the watch), or
+  // older: the elector has read it already, so it is not worth waking the loop for.
+  if (!lease_client_.remember(object, record)) return;
   push(election::event::LeaseObserved{record});
 }
 

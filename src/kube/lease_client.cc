@@ -76,12 +76,13 @@ json LeaseClient::base_object() {
   return last_object_;
 }
 
-void LeaseClient::remember(const json& object, const election::LeaseRecord& record) {
+bool LeaseClient::remember(const json& object, const election::LeaseRecord& record) {
   const auto revision = election::revision_of(record.resource_version);
   std::lock_guard lock(mutex_);
-  if (last_revision_ && revision && *revision <= *last_revision_) return;
+  if (last_revision_ && revision && *revision <= *last_revision_) return false;
   last_object_ = object;
   last_revision_ = revision;
+  return true;
 }
 
 StoreResult LeaseClient::interpret(const ApiResponse& response, bool is_create) {

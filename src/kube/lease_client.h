@@ -42,8 +42,11 @@ class LeaseClient final : public election::LeaseStore {
                               election::SteadyTime deadline) override;
 
   // A full object seen elsewhere (the watch), already read as `record`, kept as
-  // the base of later writes if it is the newest seen.
-  void remember(const nlohmann::json& object, const election::LeaseRecord& record);
+  // the base of later writes if it is the newest seen. False when this client has
+  // already seen that revision or a newer one (in an answer to its own request, or
+  // an earlier event): the elector has it, as this client hands every answer it reads
+  // to the elector. Numeric revisions only; any other is always new.
+  bool remember(const nlohmann::json& object, const election::LeaseRecord& record);
 
   std::string collection_path() const;
   std::string object_path() const;

@@ -13,6 +13,7 @@
 #include "fakes.h"
 #include "kube/api_client.h"
 #include "kube/lease_client.h"
+#include "kube/lease_json.h"
 #include "kube/rate_limiter.h"
 #include "scripted_server.h"
 #include "util/rfc3339.h"
@@ -466,6 +467,26 @@ TEST_CASE_FIXTURE(LeaseFixture, "LeaseClient: a renewal is a JSON patch that tes
     {"op": "test", "path": "/spec/renewTime", "value": "2026-11-26T19:00:10.500000Z"},
     {"op": "replace", "path": "/spec/renewTime", "value": "2026-11-26T19:00:12.500000Z"},
     {"op": "replace", "path": "/spec/leaseDurationSeconds", "value": 15}])"));
+}
+
+TEST_CASE_FIXTURE(LeaseFixture, "LeaseClient: the watch's echo of an answer it read is not news; a newer event is") {
+  server.then({200, lease_body("me", 2, "101", "2026-11-26T19:00:12.500000Z")});
+  const auto renewed = client.renew(held(), renewal_of(held()), in(30s));
+  REQUIRE(renewed.ok());
+  const auto event = [](const std::string& resource_version) {
+    const json object = json::parse(lease_body("me", 2, resource_version));
+    return std::make_pair(object, *kube::lease_from_json(object));
+  };
+  const auto [echo, echo_record] = event("101");
+  CHECK_FALSE(client.remember(echo, echo_record));  // the renewal's own event
+  const auto [older, older_record] = event("99");
+  CHECK_FALSE(client.remember(older, older_record));
+  const auto [newer, newer_record] = event("102");
+  CHECK(client.remember(newer, newer_record));
+  CHECK_FALSE(client.remember(newer, newer_record));  // the same event twice
+  // A revision that is not a number cannot be ordered: always news.
+  const auto [opaque, opaque_record] = event("a7");
+  CHECK(client.remember(opaque, opaque_record));
 }
 
 TEST_CASE_FIXTURE(LeaseFixture,
