@@ -16,9 +16,9 @@
 # in either fails the check even when the suite passed. When a check fails, its logs are copied
 # to $SANITIZE_LOGS and the report lines are printed.
 #
-# Note: the agent leaves with std::_Exit after a clean shutdown (threads blocked inside cpprestsdk
-# must not delay the exit), so LeakSanitizer's at-exit check does not run for the agent; it does
-# run for the unit tests.
+# Note: the agent leaves with std::_Exit after a clean shutdown (what is left after every
+# election has ended is not waited for), so LeakSanitizer's at-exit check does not run for the
+# agent; it does run for the unit tests.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

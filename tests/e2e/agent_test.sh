@@ -5,7 +5,8 @@
 # the leader: another leads after about a lease duration and never before the old claim ended;
 # SIGTERM the leader: it releases and another leads at once; a Lease deleted under a leader;
 # client-go's elector and leasehold on one Lease never lead together; a token without update
-# rights gives a clear error and no claim; bad configuration exits 2 naming the setting.
+# rights gives a clear error and no claim; a client-certificate kubeconfig works; bad
+# configuration exits 2 naming the setting.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -199,6 +200,12 @@ expect_eq "and never claims leadership" "$(leader_code r)" 503
 expect_match "the failure is counted in a metric" "$(curl -s -m 2 "127.0.0.1:$(oport r)/metrics")" \
   'leasehold_lease_errors_total\{election="[a-z-]+",error="forbidden",operation="create"\} [1-9]'
 expect_fail "the log never shows the token" grep -qF "$(kube_mint_token "$ns2" reader 1h | cut -c1-20)" "$work/r.log"
+
+echo "--- a kubeconfig that authenticates by client certificate (no token)"
+kube_write_cert_kubeconfig "$work/cert.kubeconfig" leasehold-cert system:masters "$ns2"
+ELECTION=by-certificate KUBECONFIG_FOR="$work/cert.kubeconfig" start_agent k
+expect "the agent leads over TLS with its client certificate" wait_until 20 is_leader k
+expect_eq "the Lease names it" "$(kube_lease_json "$ns2" by-certificate | jq -r .spec.holderIdentity)" k
 
 echo "--- configuration errors"
 out="$("$LEASEHOLD" --election x --lease-duration fifteen 2>&1)"; rc=$?

@@ -2,7 +2,7 @@
 # docs_test: the docs say what the product does.
 # - The README's flag table is exactly what `leasehold --help` says, and every flag of --help is
 #   in it.
-# - The README's layer table is the one the build enforces (cmake/layers.cmake).
+# - docs/architecture.md's layer table is the one the build enforces (cmake/layers.cmake).
 # - Every request docs/contract.md lists answers as written (status, Allow header, stream type),
 #   and its query-parameter rule holds.
 # - Every metric name docs/contract.md lists is exported from the start, counters with known
@@ -31,9 +31,9 @@ for doc in docs/contract.md docs/controlplane.md docs/packaging.md; do
   expect "$doc exists" test -s "$root/$doc"
 done
 
-echo "--- the README's layer table is cmake/layers.cmake's"
+echo "--- docs/architecture.md's layer table is cmake/layers.cmake's"
 layers="$(sed -n 's/^set(LEASEHOLD_LAYERS \(.*\))$/\1/p' "$root/cmake/layers.cmake")"
-rows="$(sed -n '/^## Design/,/^\* /p' "$root/README.md" | grep -E '^\| `[a-z]+` \|')"
+rows="$(sed -n '/^## Layers/,/^\* /p' "$root/docs/architecture.md" | grep -E '^\| `[a-z]+` \|')"
 expect_eq "one row per layer, lowest first" "$(echo "$rows" | cut -d'`' -f2 | xargs)" "$layers"
 below=""
 for layer in $layers; do
@@ -44,7 +44,7 @@ for layer in $layers; do
   else
     documented="$(echo "$cell" | grep -oE '`[a-z]+`' | tr -d '`' | sort | xargs)"
   fi
-  expect_eq "README: what $layer may include" "$documented" "$allowed"
+  expect_eq "architecture.md: what $layer may include" "$documented" "$allowed"
   below="$below $layer"
 done
 

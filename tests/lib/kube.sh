@@ -39,6 +39,28 @@ kube_mint_token() {
 
 # kube_write_kubeconfig OUTFILE TOKEN [NAMESPACE]: writes a kubeconfig for TOKEN against
 # $APISERVER_URL, CA file $APISERVER_CA, current-context set (namespace too, if given); mode 600.
+# kube_write_cert_kubeconfig OUT USER GROUP [NAMESPACE]: a kubeconfig that authenticates by a
+# client certificate (CN=USER, O=GROUP) signed by the control plane's client CA, inline as
+# client-certificate-data/client-key-data; no token.
+kube_write_cert_kubeconfig() {
+  local out="$1" user="$2" group="$3" ns="${4:-}"
+  : "${CONTROLPLANE_DIR:?source the control plane env first}"
+  local certs="$CONTROLPLANE_DIR/certs" tmp
+  tmp="$(mktemp -d)"
+  openssl req -newkey rsa:2048 -nodes -subj "/O=$group/CN=$user" -keyout "$tmp/key" -out "$tmp/csr" 2>/dev/null &&
+    openssl x509 -req -in "$tmp/csr" -CA "$certs/client-ca.crt" -CAkey "$certs/client-ca.key" \
+      -CAcreateserial -CAserial "$tmp/serial" -days 1 -out "$tmp/crt" 2>/dev/null || { rm -rf "$tmp"; return 1; }
+  kube_write_kubeconfig "$out" "" "$ns" &&
+    sed -i '/^    token: $/d' "$out" &&
+    {
+      echo "    client-certificate-data: $(base64 -w0 <"$tmp/crt")"
+      echo "    client-key-data: $(base64 -w0 <"$tmp/key")"
+    } >>"$out"
+  local rc=$?
+  rm -rf "$tmp"
+  return "$rc"
+}
+
 kube_write_kubeconfig() {
   local out="$1" token="$2" ns="${3:-}"
   : "${APISERVER_URL:?source the control plane env first}" "${APISERVER_CA:?source the control plane env first}"
