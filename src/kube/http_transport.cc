@@ -150,11 +150,6 @@ HttpTransport::HttpTransport(const KubeConfig& config) {
 
 HttpTransport::~HttpTransport() = default;
 
-std::size_t HttpTransport::idle_connections() const {
-  std::lock_guard lock(mutex_);
-  return idle_.size();
-}
-
 std::unique_ptr<HttpTransport::Connection> HttpTransport::take() {
   {
     std::lock_guard lock(mutex_);

@@ -85,9 +85,6 @@ class HttpTransport {
                    std::chrono::steady_clock::duration idle, const std::function<bool(std::string_view)>& on_body,
                    StreamCancel& cancel);
 
-  // Connections kept open for the next request (for tests).
-  std::size_t idle_connections() const;
-
  private:
   struct Connection;
   struct Tls;
