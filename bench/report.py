@@ -300,18 +300,17 @@ def candidates_section(ca, ld, rd, rp, doc_dir):
 
     def pts(kind, key):
         return [(r["candidates"], r[key]) for r in runs if r["kind"] == kind and r.get(key) is not None]
-    out = os.path.join(doc_dir, "benchmarks-candidates-apiserver.png")
-    if plot_series({"leasehold": pts("leasehold", "apiserver_cpu_millicores_net"),
-                    "client-go": pts("reference", "apiserver_cpu_millicores_net")},
-                   "kube-apiserver CPU for one election against its candidates (minus the idle baseline)",
-                   "candidates of the election (log scale)", "millicores", out):
-        plots.append(("kube-apiserver CPU against candidates", os.path.basename(out)))
-    out = os.path.join(doc_dir, "benchmarks-candidates-requests.png")
-    if plot_series({"leasehold": pts("leasehold", "lease_requests_per_s_net"),
-                    "client-go": pts("reference", "lease_requests_per_s_net")},
-                   "Lease requests/s to the API server for one election against its candidates",
-                   "candidates of the election (log scale)", "requests/s", out):
-        plots.append(("Lease requests/s against candidates", os.path.basename(out)))
+    for key, name, title, ylabel, alt in (
+            ("apiserver_cpu_millicores_net", "apiserver",
+             "kube-apiserver CPU for one election against its candidates (minus the idle baseline)", "millicores",
+             "kube-apiserver CPU against candidates"),
+            ("lease_requests_per_s_net", "requests",
+             "Lease requests/s to the API server for one election against its candidates", "requests/s",
+             "Lease requests/s against candidates")):
+        out = os.path.join(doc_dir, f"benchmarks-candidates-{name}.png")
+        if plot_series({"leasehold": pts("leasehold", key), "client-go": pts("reference", key)}, title,
+                       "candidates of the election (log scale)", ylabel, out):
+            plots.append((alt, os.path.basename(out)))
     for title, f in plots:
         L.append(f"![{title}]({f})")
         L.append("")
