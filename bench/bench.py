@@ -572,7 +572,9 @@ def elections_line(run, first):
             f"all held after {f(held, 2, ' s') if held is not None else 'NEVER'}, "
             f"handover p50 {f(ho.get('p50'), 1, ' ms')} (n={ho.get('n', 0)}), "
             f"CPU per renewal {f(run.get('cpu_ms_per_renewal'), 3, ' ms')} "
-            f"(the leading sidecar: {f(run.get('leading_sidecar_renewals'), 0)} renewals)")
+            f"(the leading sidecar: {f(run.get('leading_sidecar_renewals'), 0)} renewals), "
+            f"CPU per watch event of another's renewal {f(run.get('cpu_ms_per_followed_renewal'), 3, ' ms')} "
+            f"(the others)")
 
 
 def elections_verdicts(runs, ld):
@@ -596,10 +598,12 @@ def elections_verdicts(runs, ld):
         None if len(th) < 2 else len({t for _, t in th}) == 1)
     anon = [(r["elections"], elections_derived(r, first).get("rssanon_kib_per_added_election")) for r in ok_runs if r is not first]
     anon = [(n, a) for n, a in anon if a is not None]
+    # Judged at the largest N, as the CPU is: a small N also pays fixed costs that N=1 does not
+    # reach (the kept-alive connections grow from 2 to the pool's 5 by N=10, then no more).
     add(f"anonymous memory <= {g['anon_kib_per_election']} KiB per added election (RssAnon, relative to "
-        f"N={first['elections'] if first else '?'})",
+        f"N={first['elections'] if first else '?'}; judged at the largest N: N={max(anon)[0] if anon else '?'})",
         ", ".join(f"N={n}: {a:+,.1f} KiB" for n, a in anon) or "not measured",
-        None if not anon else all(a <= g["anon_kib_per_election"] for _, a in anon))
+        None if not anon else max(anon)[1] <= g["anon_kib_per_election"])
     cpu = [(r["elections"], r.get("cpu_millicores_per_led_election")) for r in ok_runs]
     n_big, big = at_largest("cpu_millicores_per_led_election")
     add(f"idle CPU per led election <= {g['cpu_mc_per_led_election']} mcores (the 3 sidecars' CPU / elections led; "
@@ -1333,20 +1337,32 @@ class Bench:
         if cfg.elections_api_limits == "per-election":
             extra = f"api-qps: {min(API_LIMIT_MAX, API_QPS * n):g}; api-burst: {min(API_LIMIT_MAX, API_BURST * n)}; {extra}"
         sidecars = [Sidecar(cfg, ns, names, self.ident("leasehold"), self.work, extra) for _ in range(3)]
+        # The first sidecar starts alone and takes every Lease; the other two start once it holds
+        # them all. The idle window then tells leading (the first: its renewals and their echoes)
+        # from following (the others: every renewal's watch event), which a three-way split of the
+        # leaderships would mix in each sidecar's CPU.
         t_start = mono()
-        for sc in sidecars:
-            sc.start()
+        sidecars[0].start()
         # Polled every 0.2 s: the Leases (one list), then, once all name a holder, every sidecar's view.
         held_after, holders = None, None
         end = t_start + cfg.elections_hold_timeout
         while mono() < end:
-            ok, holders = self.all_held_once(ns, sidecars, names)
+            ok, holders = self.all_held_once(ns, sidecars[:1], names)
             if ok:
                 held_after = mono() - t_start
                 break
-            if not all(sc.alive() for sc in sidecars):
+            if not sidecars[0].alive():
                 break
             time.sleep(0.2)
+        if held_after is not None:
+            for sc in sidecars[1:]:
+                sc.start()
+            agreed = False
+            while mono() < end and not agreed and all(sc.alive() for sc in sidecars):
+                agreed, holders = self.all_held_once(ns, sidecars, names)
+                time.sleep(0 if agreed else 0.2)
+            if not agreed:
+                held_after = None
         held = sum(1 for nm in names if holders and holders.get(nm))
         r = {"elections": n, "sidecars": 3, "config_extra": extra.strip("; "),
              "all_held_after_s": round(held_after, 2) if held_after is not None else None,
@@ -1444,6 +1460,11 @@ class Bench:
             "leading_sidecar": lead_sc["identity"], "leading_sidecar_leads": lead_sc["leads"],
             "leading_sidecar_renewals": lead_sc["renewals"],
             "cpu_ms_per_renewal": lead_sc["cpu_ms_per_renewal"],
+            # A follower's CPU per watch event of another's renewal: the others' median CPU over the
+            # leading sidecar's renewal rate (each renewal is one event to every follower).
+            "cpu_ms_per_followed_renewal": (
+                round(statistics.median([p["cpu_millicores"] for p in per if p is not lead_sc])
+                      / (lead_sc["renewals"] / dt), 3) if lead_sc["renewals"] else None),
             "elections_with_one_leader": sum(1 for nm in names if len(led.get(nm, [])) == 1),
             "elections_with_two_leaders": sum(1 for nm in names if len(led.get(nm, [])) > 1),
         })

@@ -51,7 +51,10 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
       log_(logger),
       lease_client_(api, context_.namespace_name, settings_.name),
       board_(status::StatusIdentity{settings_.name, context_.namespace_name, context_.identity}, clock_),
-      metrics_(metrics.add_election(settings_.name, board_)),
+      metrics_(metrics.add_election(
+          settings_.name, board_,
+          status::ElectionHooks{!settings_.on_start_leading.empty(), !settings_.on_stop_leading.empty(),
+                                !settings_.leader_label.empty()})),
       side_effects_(SideEffectSettings{settings_.name, context_.identity, context_.namespace_name, context_.pod_name,
                                        settings_.on_start_leading, settings_.on_stop_leading, settings_.leader_label,
                                        context_.hook_timeout},
@@ -149,17 +152,24 @@ void ElectionRunner::run_turn() {
 }
 
 void ElectionRunner::arm_timer(SteadyTime at) {
-  // Re-arming cancels the wait before; a turn that runs early does no harm (the machine does
-  // only what is due), so a handler that had fired already is left to run.
+  // A wait already set for no later is kept: the turn it brings runs early, which does no harm
+  // (the machine does only what is due, and says when to come back). A follower's next turn moves
+  // later with every renewal it sees; re-arming for each would cost a cancellation, a handler
+  // and a reactor interrupt per watch event, and a wait once per lease duration costs nothing.
+  if (armed_at_ && *armed_at_ <= at) return;
+  armed_at_ = at;
+  // Re-arming cancels the wait before; a handler that had fired already is left to run.
   timer_.expires_at(at);
   timer_.async_wait(boost::asio::bind_executor(strand_, [this](const boost::system::error_code& error) {
     if (error || machine_.ended()) return;
+    armed_at_.reset();
     run_turn();
   }));
 }
 
 void ElectionRunner::finish() {
   timer_.cancel();
+  armed_at_.reset();
   awaiting_ack_ = false;
   std::lock_guard lock(queue_mutex_);
   ended_ = true;
@@ -259,10 +269,10 @@ void ElectionRunner::note(const election::MachineNote& note) {
 
 void ElectionRunner::failed(std::string_view what) noexcept { context_.on_fatal(election_thread_, what); }
 
-void ElectionRunner::on_lease(const election::LeaseRecord& record, const nlohmann::json& object) {
+void ElectionRunner::on_lease(const election::LeaseRecord& record, nlohmann::json object) {
   // The echo of this election's own write (every renewal comes back through the watch), or
   // older: the elector has read it already, so it is not worth waking the loop for.
-  if (!lease_client_.remember(object, record)) return;
+  if (!lease_client_.remember(std::move(object), record)) return;
   push(election::event::LeaseObserved{record});
 }
 

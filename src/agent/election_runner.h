@@ -109,7 +109,7 @@ class ElectionRunner final : public kube::WatchSink, private election::ElectionO
   void failed(std::string_view what) noexcept override;
   // abandon() above is the outlet's too.
 
-  void on_lease(const election::LeaseRecord& record, const nlohmann::json& object) override;
+  void on_lease(const election::LeaseRecord& record, nlohmann::json object) override;
   void on_lease_deleted(std::optional<std::uint64_t> revision) override;
   void on_watch_state(bool healthy, const std::string& reason) override;
   void on_watch_garbage(const std::string& what) override;
@@ -135,7 +135,8 @@ class ElectionRunner final : public kube::WatchSink, private election::ElectionO
   std::unique_ptr<health::Prober> prober_;  // health checking on
 
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
-  boost::asio::steady_timer timer_;  // the machine's next turn; strand only
+  boost::asio::steady_timer timer_;               // the machine's next turn; strand only
+  std::optional<election::SteadyTime> armed_at_;  // when timer_'s pending wait ends; strand only
 
   std::mutex queue_mutex_;
   std::condition_variable ended_cv_;

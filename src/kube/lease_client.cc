@@ -76,11 +76,11 @@ json LeaseClient::base_object() {
   return last_object_;
 }
 
-bool LeaseClient::remember(const json& object, const election::LeaseRecord& record) {
+bool LeaseClient::remember(json object, const election::LeaseRecord& record) {
   const auto revision = election::revision_of(record.resource_version);
   std::lock_guard lock(mutex_);
   if (last_revision_ && revision && *revision <= *last_revision_) return false;
-  last_object_ = object;
+  last_object_ = std::move(object);
   last_revision_ = revision;
   return true;
 }
@@ -107,7 +107,7 @@ StoreResult LeaseClient::interpret(const ApiResponse& response, bool is_create) 
       result.detail = "the API server's answer is not a Lease";
       return result;
     }
-    remember(object, *record);
+    remember(std::move(object), *record);
     result.record = std::move(record);
     return result;
   }

@@ -46,7 +46,7 @@ class LeaseClient final : public election::LeaseStore {
   // already seen that revision or a newer one (in an answer to its own request, or
   // an earlier event): the elector has it, as this client hands every answer it reads
   // to the elector. Numeric revisions only; any other is always new.
-  bool remember(const nlohmann::json& object, const election::LeaseRecord& record);
+  bool remember(nlohmann::json object, const election::LeaseRecord& record);
 
   std::string collection_path() const;
   std::string object_path() const;

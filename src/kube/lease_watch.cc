@@ -124,7 +124,7 @@ WatchRouter::Verdict WatchRouter::route(WatchEvent event) {
       } else if (event.type == WatchEvent::Type::kDeleted) {
         sink->on_lease_deleted(election::revision_of(event.resource_version));
       } else {
-        sink->on_lease(*event.record, event.object);
+        sink->on_lease(*event.record, std::move(event.object));
       }
       break;
     }

@@ -37,7 +37,8 @@ namespace leasehold::kube {
 class WatchSink {
  public:
   virtual ~WatchSink() = default;
-  virtual void on_lease(const election::LeaseRecord& record, const nlohmann::json& object) = 0;
+  // object: the event's, handed over (a sink that keeps it moves it, no copy).
+  virtual void on_lease(const election::LeaseRecord& record, nlohmann::json object) = 0;
   virtual void on_lease_deleted(std::optional<std::uint64_t> revision) = 0;
   // healthy: the stream is open and events flow. reason: why not, for logs.
   virtual void on_watch_state(bool healthy, const std::string& reason) = 0;

@@ -2,9 +2,12 @@
 // bounded cardinality: election, verb, code, outcome, direction, hook,
 // listener, reason) and their text rendering for /metrics. Gauges that depend
 // on time are refreshed from each election's StatusBoard at scrape time, so
-// they expire by themselves like the answers do. Every counter with a known
-// set of labels is exported at 0 from the start, so that increase() and
-// rate() see its first event.
+// they expire by themselves like the answers do. The counters alerts watch are
+// exported at 0 from the start, so that increase() and rate() see their first
+// event: every one without an error label, the renewal's errors, and the runs
+// of the hooks an election has; an error of another operation appears with
+// its first occurrence (each series at 0 is memory in every sidecar and text
+// in every scrape, per election).
 //
 // Thread-safe (prometheus-cpp metrics are; add_election before serving).
 #pragma once
@@ -28,6 +31,13 @@ namespace leasehold::status {
 
 class Metrics;
 
+// Which side effects an election has: their counters are exported at 0 from the start.
+struct ElectionHooks {
+  bool start = false;  // a command on becoming leader
+  bool stop = false;   // a command on stopping leading
+  bool label = false;  // the leader pod label
+};
+
 // The metrics of one election.
 class ElectionMetrics {
  public:
@@ -47,7 +57,7 @@ class ElectionMetrics {
 
  private:
   friend class Metrics;
-  ElectionMetrics(Metrics& metrics, const std::string& election, const StatusBoard& board);
+  ElectionMetrics(Metrics& metrics, const std::string& election, const StatusBoard& board, ElectionHooks hooks);
   void refresh();
 
   Metrics& metrics_;
@@ -72,7 +82,7 @@ class Metrics {
  public:
   explicit Metrics(const std::string& version);
 
-  ElectionMetrics& add_election(const std::string& election, const StatusBoard& board);
+  ElectionMetrics& add_election(const std::string& election, const StatusBoard& board, ElectionHooks hooks = {});
   // One request to the API server; outcome: the HTTP status code as text, or
   // timeout/network/rate_limited.
   void api_request(const std::string& verb, const std::string& outcome, election::Duration latency);

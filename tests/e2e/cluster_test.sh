@@ -12,6 +12,8 @@
 #   - `kubectl delete pod` of the leader with handoffTimeout: the app resigns and acknowledges by
 #     POST /v1/ack (then, after a `helm upgrade` that also changes the lease timings, by the `ack`
 #     file), the sidecar logs the acknowledgement;
+#   - the same upgrade adds a second election (`elections`): under the chart's Role for several
+#     elections, exactly one pod leads it, no request is refused, and its Lease is released too;
 #   - kill -9 of the leader's sidecar process on the node: the kubelet restarts it, the new term
 #     begins no earlier than the old claim's end, the fencing token grows, Prometheus sees no
 #     leader meanwhile and the chart's LeaseholdNoLeader alert goes pending or firing;
@@ -39,6 +41,10 @@ export PATH="$TOOLS_BIN:$PATH"
 image="${IMAGE:-leasehold:test}"
 app_image=leasehold-test/app:1
 ELECTION=leasehold-example
+# From the helm upgrade on, each sidecar also runs a second election (the chart's `elections`):
+# per-pod figures read the default election's series.
+SECOND_ELECTION=leasehold-example-b
+OF_ELECTION="election=\"$ELECTION\""
 release=lh
 LD=4 RD=3 RP=1   # short timings, as the fault cases use
 HANDOFF=8s
@@ -173,7 +179,7 @@ pod_metric() { # pod_metric POD REGEX: sum of the matching samples of the pod's 
   curl -s --max-time 2 "http://$(pod_ip "$1"):9090/metrics" | grep -E -- "$2" | awk '{ s += $NF } END { printf "%.0f\n", s + 0 }'
 }
 live_pods() { k get pods -n "$NS" -l "$sel" -o json | jq -r '.items[] | select(.metadata.deletionTimestamp == null) | .metadata.name'; }
-leaders() { local p; for p in $(live_pods); do [ "$(pod_metric "$p" '^leasehold_is_leader\{')" = 1 ] && echo "$p"; done; return 0; }
+leaders() { local p; for p in $(live_pods); do [ "$(pod_metric "$p" "^leasehold_is_leader\\{$OF_ELECTION")" = 1 ] && echo "$p"; done; return 0; }
 # settled: one leader, it is the Lease's holder, and it is not terminating
 settled() { local l; l="$(leaders)"; [ "$(echo "$l" | grep -c .)" = 1 ] && [ "$l" = "$(holder_pod)" ]; }
 witness_ns_of() { # first claim (ns) of TOKEN in the witness log
@@ -181,7 +187,7 @@ witness_ns_of() { # first claim (ns) of TOKEN in the witness log
 }
 ms_between() { echo $((($2 - $1) / 1000000)); }
 # predicates for wait_until
-pod_leads() { [ "$(pod_metric "$1" '^leasehold_is_leader\{')" = 1 ]; }
+pod_leads() { [ "$(pod_metric "$1" "^leasehold_is_leader\\{$OF_ELECTION")" = 1 ]; }
 holder_is_not() { local h; h="$(holder)"; [ -n "$h" ] && [ "${h%_*}" != "$1" ]; }
 pod_gone() { ! k get pod -n "$NS" "$1" >/dev/null 2>&1; }
 witness_has_token() { jq -e -s --argjson t "$1" 'any(.[]; .token == $t)' "$WITNESS_LOG" >/dev/null; }
@@ -203,7 +209,7 @@ app_pid() { # the app container's main process, as the node sees it
   ctr -a "$CONTAINERD_ADDRESS" -n k8s.io tasks ls | awk -v c="${cid#containerd://}" '$1 == c { print $2 }'
 }
 app_healthy_again() { # POD RESTARTS0: the kubelet restarted the app and the sidecar finds it healthy
-  [ "$(app_restarts "$1")" -gt "$2" ] && [ "$(pod_metric "$1" '^leasehold_app_healthy\{')" = 1 ]
+  [ "$(app_restarts "$1")" -gt "$2" ] && [ "$(pod_metric "$1" "^leasehold_app_healthy\\{$OF_ELECTION")" = 1 ]
 }
 show_election() { # after a failed check: the Lease, the pods, and what each sidecar said last
   k get lease -n "$NS" "$ELECTION" -o json | jq -c '{spec, annotations: .metadata.annotations}' | sed 's/^/        /'
@@ -262,7 +268,7 @@ expect_eq "the sidecar mounts the projected ServiceAccount token" \
 expect_eq "in-cluster auth works: every sidecar is ready (it read the Lease with the token)" \
   "$(k get pods -n "$NS" -l "$sel" -o json | jq '[.items[].status.initContainerStatuses[] | select(.name == "leasehold" and .ready)] | length')" 3
 leader="$(holder_pod)"
-log "leader: $leader (fencing token $(pod_metric "$leader" '^leasehold_fencing_token\{'))"
+log "leader: $leader (fencing token $(pod_metric "$leader" "^leasehold_fencing_token\\{$OF_ELECTION"))"
 
 echo "== hooks (chart values, default image) and the leader label"
 expect "the start hook ran in the default image (busybox sh)" wait_until 10 hook_ran "$leader"
@@ -283,7 +289,7 @@ expect "the Service 'leader' has exactly the leader's address" wait_until 20 ser
 
 echo "== Prometheus (kubernetes_sd_configs, role pod)"
 expect "it discovers and scrapes the 3 sidecars" wait_until 30 prom_is 'count(up{job="leasehold"} == 1)' 3
-leaders_q="sum by (namespace, election) (leasehold_is_leader{namespace=\"$NS\"})"
+leaders_q="sum by (namespace, election) (leasehold_is_leader{namespace=\"$NS\",$OF_ELECTION})"
 expect "sum by (namespace, election) (leasehold_is_leader) == 1" wait_until 10 prom_is "$leaders_q" 1
 r0="$(prom 'sum(leasehold_renewals_total{outcome="success"})')"; h0="$(prom 'sum(leasehold_renew_duration_seconds_count)')"
 a0="$(prom 'sum(leasehold_api_requests_total)')"
@@ -319,7 +325,7 @@ figures "rollout_ms=$(ms_between "$t_roll" "$t_roll_end")" "no_leader_gaps_ms=$(
 delete_leader() {
   local ack="$1" old tok0 t0 new t1 logf="$work/sidecar-$1.log"
   wait_until 30 settled || { fail "no settled leader before the delete"; return; }
-  old="$(holder_pod)"; tok0="$(pod_metric "$old" '^leasehold_fencing_token\{')"
+  old="$(holder_pod)"; tok0="$(pod_metric "$old" "^leasehold_fencing_token\\{$OF_ELECTION")"
   k logs -f -n "$NS" "$old" -c leasehold >"$logf" 2>&1 &
   track_pid $!
   wait_until 10 test -s "$logf"   # the stream is attached once the earlier lines arrived
@@ -328,7 +334,7 @@ delete_leader() {
   expect "delete $old ($ack ack): another pod leads" wait_until 40 holder_is_not "$old"
   new="$(holder_pod)"
   wait_until 10 pod_leads "$new"
-  local tok1; tok1="$(pod_metric "$new" '^leasehold_fencing_token\{')"
+  local tok1; tok1="$(pod_metric "$new" "^leasehold_fencing_token\\{$OF_ELECTION")"
   wait_until 10 witness_has_token "${tok1:-0}"
   t1="$(witness_ns_of "${tok1:-0}")"
   wait_until 30 pod_gone "$old"
@@ -342,15 +348,29 @@ delete_leader() {
 echo "== kubectl delete pod of the leader (handoffTimeout $HANDOFF, app acks by POST /v1/ack)"
 delete_leader http
 
-echo "== helm upgrade: lease timings 4s/3s/1s -> 5s/3s/1s, app acks by the ack file"
+echo "== helm upgrade: lease timings 4s/3s/1s -> 5s/3s/1s, app acks by the ack file, a second election"
 LD=5
-values+=(--set leasehold.leaseDuration=${LD}s --set app.ack=file)
+values+=(--set leasehold.leaseDuration=${LD}s --set app.ack=file --set "leasehold.elections[0].name=$SECOND_ELECTION")
 expect "helm upgrade --wait" helm upgrade "$release" "$chart" -n "$NS" "${values[@]}" --wait --timeout 3m
 rollout_done
 if wait_until 30 settled; then pass "one leader after the upgrade"; else fail "one leader after the upgrade"; show_election; fi
 expect_eq "the Lease carries the new duration" "$(k get lease -n "$NS" "$ELECTION" -o jsonpath='{.spec.leaseDurationSeconds}')" "$LD"
 expect_eq "the sidecars run with the new duration" \
   "$(k get pods -n "$NS" -l "$sel" -o json | jq -r '[.items[] | select(.metadata.deletionTimestamp == null) | .spec.initContainers[0].args[] | select(startswith("--lease-duration"))] | unique | join(",")')" "--lease-duration=${LD}s"
+# The second election runs under the chart's Role for several elections (its Lease among the
+# resourceNames, one watch of the namespace's Leases): exactly one pod leads it, the one its Lease
+# names, and no sidecar was refused anything.
+second_holder() { local h; h="$(k get lease -n "$NS" "$SECOND_ELECTION" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)"; echo "${h%_*}"; }
+second_leaders() {
+  local p; for p in $(live_pods); do
+    [ "$(pod_metric "$p" "^leasehold_is_leader\\{election=\"$SECOND_ELECTION\"")" = 1 ] && echo "$p"
+  done; return 0
+}
+second_settled() { local l; l="$(second_leaders)"; [ "$(echo "$l" | grep -c .)" = 1 ] && [ "$l" = "$(second_holder)" ]; }
+expect "the second election: one leader among the pods, the one its Lease names" wait_until 30 second_settled
+forbidden=0
+for p in $(live_pods); do forbidden=$((forbidden + $(pod_metric "$p" '^leasehold_lease_errors_total\{.*error="forbidden"'))); done
+expect_eq "no sidecar was refused by the chart's Role (lease errors forbidden)" "$forbidden" 0
 echo "== kubectl delete pod of the leader (app acks by the ack file)"
 delete_leader file
 expect "the Service follows the new leader" wait_until 20 service_is_leader
@@ -359,7 +379,7 @@ expect "the Service follows the new leader" wait_until 20 service_is_leader
 echo "== kill -9 of the leader's sidecar process on the node"
 wait_until 30 settled
 victim="$(holder_pod)"
-tok0="$(pod_metric "$victim" '^leasehold_fencing_token\{')"
+tok0="$(pod_metric "$victim" "^leasehold_fencing_token\\{$OF_ELECTION")"
 restarts0="$(k get pod -n "$NS" "$victim" -o jsonpath='{.status.initContainerStatuses[?(@.name=="leasehold")].restartCount}')"
 cid="$(k get pod -n "$NS" "$victim" -o jsonpath='{.status.initContainerStatuses[?(@.name=="leasehold")].containerID}')"
 cid="${cid#containerd://}"
@@ -390,7 +410,7 @@ p = lambda s: d.datetime.strptime(s.rstrip("Z")[:26], "%Y-%m-%dT%H:%M:%S.%f")
 sys.exit(not (p(sys.argv[1]) >= p(sys.argv[2]) + d.timedelta(seconds=int(sys.argv[3]))))' \
   "$(echo "$lease1" | jq -r .spec.acquireTime)" "$old_end" "$old_dur"
 wait_until 10 pod_leads "$new_pod"
-tok1="$(pod_metric "$new_pod" '^leasehold_fencing_token\{')"
+tok1="$(pod_metric "$new_pod" "^leasehold_fencing_token\\{$OF_ELECTION")"
 expect "the fencing token grows ($tok0 -> $tok1)" [ "${tok1:-0}" -gt "${tok0:-0}" ]
 expect "the kubelet restarted the sidecar (restartCount $restarts0 -> more, ready again)" \
   wait_until 60 sidecar_restarted "$victim" "$restarts0"
@@ -410,7 +430,7 @@ expect "steady again: sum(leasehold_is_leader) == 1 in Prometheus" wait_until 20
 app_fails() {
   local sig="$1" victim new tok0 restarts0 pid t0 t_demoted="" t_new="" retook="" deadline h tok1 t1
   wait_until 30 settled || { fail "no settled leader before the app's $sig"; return; }
-  victim="$(holder_pod)"; tok0="$(pod_metric "$victim" '^leasehold_fencing_token\{')"
+  victim="$(holder_pod)"; tok0="$(pod_metric "$victim" "^leasehold_fencing_token\\{$OF_ELECTION")"
   restarts0="$(app_restarts "$victim")"; pid="$(app_pid "$victim")"
   local failed_checks='^leasehold_app_health_checks_total\{.*outcome="(failure|refused|timeout)"' failed0
   failed0="$(pod_metric "$victim" "$failed_checks")"
@@ -420,7 +440,7 @@ app_fails() {
   local kills=1
   deadline=$(($(date +%s) + 90))
   while [ "$(date +%s)" -lt "$deadline" ]; do
-    [ -z "$t_demoted" ] && [ "$(pod_metric "$victim" '^leasehold_is_leader\{')" = 0 ] && t_demoted=$(date +%s%N)
+    [ -z "$t_demoted" ] && [ "$(pod_metric "$victim" "^leasehold_is_leader\\{$OF_ELECTION")" = 0 ] && t_demoted=$(date +%s%N)
     if [ "$sig" = KILL ] && [ -z "$t_demoted" ]; then
       pid="$(app_pid "$victim")"
       [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && kills=$((kills + 1))
@@ -441,9 +461,9 @@ app_fails() {
     [ "$(pod_metric "$victim" "$failed_checks")" -gt "${failed0:-0}" ]
   expect "the kubelet restarted the app (restartCount $restarts0 -> $(app_restarts "$victim")) and the sidecar finds it healthy again" \
     app_healthy_again "$victim" "$restarts0"
-  expect_eq "$victim is a follower after its app came back" "$(pod_metric "$victim" '^leasehold_is_leader\{')" 0
+  expect_eq "$victim is a follower after its app came back" "$(pod_metric "$victim" "^leasehold_is_leader\\{$OF_ELECTION")" 0
   new="$(holder_pod)"; wait_until 10 pod_leads "$new"
-  tok1="$(pod_metric "$new" '^leasehold_fencing_token\{')"
+  tok1="$(pod_metric "$new" "^leasehold_fencing_token\\{$OF_ELECTION")"
   expect "the fencing token grows ($tok0 -> $tok1)" [ "${tok1:-0}" -gt "${tok0:-0}" ]
   wait_until 10 witness_has_token "${tok1:-0}"; t1="$(witness_ns_of "${tok1:-0}")"
   figures "app_${sig}_to_demotion_ms=$(ms_between "$t0" "${t_demoted:-$t0}")" "kills=$([ "$sig" = KILL ] && echo "$kills" || echo 0)" \
@@ -464,11 +484,13 @@ echo "== kubectl scale --replicas=0, then helm uninstall"
 k scale -n "$NS" deployment/"$deploy" --replicas=0 >/dev/null
 expect "the pods are gone" wait_until 60 no_pods
 expect_eq "the Lease is released (no holder)" "$(holder)" ""
+expect_eq "the second election's Lease is released too" "$(second_holder)" ""
 expect "helm uninstall --wait" helm uninstall "$release" -n "$NS" --wait --timeout 2m
 left="$(k get all,serviceaccounts,roles,rolebindings,configmaps,secrets,endpointslices -n "$NS" -o name 2>/dev/null | sort | tr '\n' ' ')"
 expect_eq "nothing left but what the user made (Service leader), the Lease and the namespace's own" \
   "$(echo "$left" | tr ' ' '\n' | grep -v -E '^(service/leader|endpointslice\.discovery\.k8s\.io/leader-.*|serviceaccount/default|configmap/kube-root-ca\.crt)$' | grep -c .)" 0
-expect_eq "the Lease is the only lease" "$(k get leases -n "$NS" -o name)" "lease.coordination.k8s.io/$ELECTION"
+expect_eq "the two elections' Leases are the only leases" "$(k get leases -n "$NS" -o name | sort | xargs)" \
+  "lease.coordination.k8s.io/$ELECTION lease.coordination.k8s.io/$SECOND_ELECTION"
 
 # ============================================================================================
 echo "== the witness: every pod's claims (HTTP and file) over the whole run"

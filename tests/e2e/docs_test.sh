@@ -61,6 +61,7 @@ sp="$(kube_free_port)"
 op="$(kube_free_port)"
 mkdir -p "$work/status"
 "$LEASEHOLD" --election docs-e --identity me --kubeconfig "$work/kubeconfig" --config "$work/config.yaml" \
+  --on-start-leading true \
   --status-address "127.0.0.1:$sp" --ops-address "127.0.0.1:$op" --status-dir "$work/status" \
   >"$work/agent.log" 2>&1 &
 agent_pid=$!
@@ -141,8 +142,10 @@ for name in $(grep -oE 'leasehold_[a-z_]+' "$root/docs/contract.md" | sort -u); 
 done
 expect "leasehold_hook_runs_total is at 0 before any hook ran" \
   grep -qF 'leasehold_hook_runs_total{election="docs-e",hook="start",outcome="failure"} 0' <<<"$metrics"
-expect "leasehold_lease_errors_total is at 0 for errors not yet seen" \
-  grep -qF 'leasehold_lease_errors_total{election="docs-other",error="conflict",operation="update"} 0' <<<"$metrics"
+expect "leasehold_hook_runs_total has no series for hooks an election does not have" \
+  bash -c '! grep -qF "leasehold_hook_runs_total{election=\"docs-other\"" <<<"$1"' _ "$metrics"
+expect "leasehold_lease_errors_total is at 0 for renewal errors not yet seen" \
+  grep -qF 'leasehold_lease_errors_total{election="docs-other",error="conflict",operation="renew"} 0' <<<"$metrics"
 expect "leasehold_http_refused_total is at 0" \
   grep -qF 'leasehold_http_refused_total{listener="status",reason="held"} 0' <<<"$metrics"
 

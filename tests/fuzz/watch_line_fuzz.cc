@@ -21,7 +21,7 @@ namespace {
 // Checks that what it hears is about its own Lease; counts garbage.
 struct CheckingSink final : kube::WatchSink {
   explicit CheckingSink(std::string lease) : name(std::move(lease)) {}
-  void on_lease(const leasehold::election::LeaseRecord&, const nlohmann::json& object) override {
+  void on_lease(const leasehold::election::LeaseRecord&, nlohmann::json object) override {
     const auto& metadata = object.at("metadata");
     FUZZ_CHECK(metadata.at("name") == name, "a sink heard about another Lease");
   }

@@ -37,7 +37,7 @@ struct ScriptedRandom {
 // What a sink heard, in order. Read by the test thread only once the watch that called it (if
 // any) has stopped.
 struct RecordingSink final : WatchSink {
-  void on_lease(const election::LeaseRecord& record, const nlohmann::json& object) override {
+  void on_lease(const election::LeaseRecord& record, nlohmann::json object) override {
     leases.push_back(record.holder_identity + "@" + record.resource_version);
     objects.push_back(object);
   }

@@ -138,7 +138,8 @@ TEST_CASE("run_command: a zero timeout kills the command before it can set up it
 namespace {
 
 struct SideEffectsFixture {
-  SideEffectsFixture() : election_metrics(metrics.add_election("job", board)) {}
+  SideEffectsFixture()
+      : election_metrics(metrics.add_election("job", board, status::ElectionHooks{true, true, true})) {}
   ~SideEffectsFixture() {
     std::fclose(log_file);
     fs::remove(record);

@@ -337,6 +337,27 @@ TEST_CASE("after= and wait= follow one rule: a value given is checked, a bad one
   CHECK(r.call("GET", "/v1/status?wait=0s").status == 200);
 }
 
+TEST_CASE("metrics: the series alerts watch are at 0 from the start, the rest appear with their first event") {
+  FakeClock clock;
+  StatusBoard plain_board({"plain", "ns", "me"}, clock);
+  StatusBoard hooked_board({"hooked", "ns", "me"}, clock);
+  Metrics metrics("test");
+  ElectionMetrics& plain = metrics.add_election("plain", plain_board);
+  metrics.add_election("hooked", hooked_board, ElectionHooks{true, false, true});
+  const auto has = [&](const std::string& series) { return metrics.render().find(series) != std::string::npos; };
+  CHECK(has("leasehold_lease_errors_total{election=\"plain\",error=\"conflict\",operation=\"renew\"} 0"));
+  CHECK(has("leasehold_renewals_total{election=\"plain\",outcome=\"failure\"} 0"));
+  CHECK_FALSE(has("operation=\"get\""));
+  CHECK_FALSE(has("leasehold_hook_runs_total{election=\"plain\""));
+  CHECK(has("leasehold_hook_runs_total{election=\"hooked\",hook=\"start\",outcome=\"timeout\"} 0"));
+  CHECK(has("leasehold_hook_runs_total{election=\"hooked\",hook=\"label\",outcome=\"failure\"} 0"));
+  CHECK_FALSE(has("leasehold_hook_runs_total{election=\"hooked\",hook=\"stop\""));
+  plain.store_error("get", election::StoreError::kNotFound);
+  CHECK(has("leasehold_lease_errors_total{election=\"plain\",error=\"not_found\",operation=\"get\"} 1"));
+  plain.side_effect("stop", "failure");
+  CHECK(has("leasehold_hook_runs_total{election=\"plain\",hook=\"stop\",outcome=\"failure\"} 1"));
+}
+
 TEST_CASE("the ops routes: healthz follows the loop heartbeat, readyz the first observation") {
   FakeClock clock;
   StatusBoard board({"job", "ns", "me"}, clock);

@@ -78,7 +78,7 @@ class HeldWatchServer {
 // Records the watch's calls, and whether any came after the watch was destroyed.
 class RecordingSink final : public kube::WatchSink {
  public:
-  void on_lease(const election::LeaseRecord&, const nlohmann::json&) override { note(); }
+  void on_lease(const election::LeaseRecord&, nlohmann::json) override { note(); }
   void on_lease_deleted(std::optional<std::uint64_t>) override { note(); }
   void on_watch_state(bool healthy, const std::string&) override {
     std::lock_guard lock(mutex_);
