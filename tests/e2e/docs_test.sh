@@ -56,7 +56,8 @@ contexts: [{name: dev, context: {cluster: dev, user: dev, namespace: docs}}]
 clusters: [{name: dev, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
 users: [{name: dev, user: {token: not-a-real-token}}]
 EOF
-printf 'elections:\n  - name: docs-other\n' >"$work/config.yaml"
+# docs-e has a start hook (--on-start-leading), docs-other turns it off for itself.
+printf 'elections:\n  - name: docs-other\n    on-start-leading: ""\n' >"$work/config.yaml"
 sp="$(kube_free_port)"
 op="$(kube_free_port)"
 mkdir -p "$work/status"
