@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KINDS = ("leasehold", "reference")
 PHASE_ORDER = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "elections",
-               "candidates", "image"]
+               "candidates", "image", "footprint"]
 sys.path.insert(0, HERE)
 from bench import elections_derived, elections_verdicts  # noqa: E402
 
@@ -317,6 +317,38 @@ def candidates_section(ca, ld, rd, rp, doc_dir):
     return L, goals, plots
 
 
+FOOTPRINT_GOAL = 0.5  # the sidecar's working set, leasehold / client-go
+
+
+def footprint_section(fp):
+    """Lines and goals of phase footprint (bench/footprint.sh): the sidecar's memory in a pod."""
+    kinds = fp.get("kinds", {})
+
+    def mib(x):
+        return fmt(None if x is None else x / 1048576, 1, " MiB")
+    rows = []
+    for kind, label in (("leasehold", "leasehold"), ("reference", "client-go (reference-elector)")):
+        k = kinds.get(kind, {})
+        rows.append([label, mib(k.get("working_set_median")), mib(k.get("working_set_leader_median")),
+                     mib(k.get("rss_median")), mib(k.get("usage_median")),
+                     fmt(None if k.get("cpu_nano_cores_median") is None else k["cpu_nano_cores_median"] / 1e6, 2, " mcores"),
+                     fmt(get(fp, "image_bytes", kind, default=0) / 1e6, 1, " MB"), str(k.get("samples", 0))])
+    r = fp.get("working_set_ratio")
+    lines = ["### The sidecar's footprint where it is paid: a pod on a real node", "",
+             "Phase `footprint` (`bench/footprint.sh`): a real single-node cluster (`tests/cluster/up`), two "
+             "Deployments of the same shape (3 replicas, an idle main container, the elector as a native sidecar "
+             "with its status dir on an emptyDir in memory, one Role), one with leasehold's default image and one "
+             "with client-go's elector (`reference-elector`) packaged as ours is (FROM scratch). Default timings. "
+             "The kubelet's figures (`/stats/summary`) for each sidecar container, sampled after the Leases had "
+             "holders and a settling time; medians over the 3 pods and the samples.", "",
+             *table(["elector", "working set", "the leader's", "RSS", "memory usage", "CPU", "image", "samples"], rows), ""]
+    ok = None if r is None else r <= FOOTPRINT_GOAL
+    goals = [(f"the sidecar's working set in a pod <= {FOOTPRINT_GOAL}x client-go's",
+              f"{fmt(r, 2)}x ({mib(get(kinds, 'leasehold', 'working_set_median'))} vs "
+              f"{mib(get(kinds, 'reference', 'working_set_median'))})", verdict(ok), "kubelet `/stats/summary`")]
+    return lines, goals
+
+
 def main():
     results_path, doc_path = sys.argv[1], sys.argv[2]
     r = json.load(open(results_path))
@@ -507,6 +539,12 @@ def main():
         ca_lines, ca_goals, ca_plots = candidates_section(ph["candidates"], ld, rd, rp, doc_dir)
         goals += ca_goals
 
+    # 12: footprint on a real node
+    fp_lines = []
+    if ph.get("footprint"):
+        fp_lines, fp_goals = footprint_section(ph["footprint"])
+        goals += fp_goals
+
     # ---------------------------------------------------------------- plots
     plots = []
     if ph.get("handover"):
@@ -592,6 +630,7 @@ def main():
         L.append("")
     L += el_lines
     L += ca_lines
+    L += fp_lines
     L.append("## Goals")
     L.append("")
     L += table(["goal", "measured", "verdict", "note"], goals)

@@ -25,6 +25,10 @@
 # (the values of N, "3,30,100,300"), CANDIDATES_WINDOW (30 s of idle measuring per run),
 # CANDIDATES_SETTLE (10 s), CANDIDATES_START_INTERVAL (0.1 s between process starts),
 # REPS_CANDIDATES_HANDOVER (3 SIGTERMs of the leader per run), REPS_CANDIDATES_FAILOVER (1 SIGKILL).
+# Phase footprint (the sidecar's memory in a pod on a real node, leasehold's default image against
+# reference-elector packaged the same way: bench/footprint.sh, which needs root and docker as the
+# cluster suite does): IMAGE (the leasehold image it builds, leasehold:bench), FOOTPRINT_SETTLE
+# (30 s), FOOTPRINT_SAMPLES (5), FOOTPRINT_INTERVAL (10 s).
 # Alone, on a busy machine, without touching docs/:
 #   PHASES=elections BENCH_MAX_LOAD=100 BENCH_DOC=- ELECTIONS_PER_SIDECAR=1,10,100 bash bench/run.sh
 set -uo pipefail
@@ -33,7 +37,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
 export LEASEHOLD="${LEASEHOLD:-$root/build/leasehold}"
 export REFERENCE="${REFERENCE:-$TOOLS_BIN/reference-elector}"
-PHASES="${PHASES:-steady,start,handover,wrk,lease_to_file,failover,app_health,scale,elections,candidates,image}"
+PHASES="${PHASES:-steady,start,handover,wrk,lease_to_file,failover,app_health,scale,elections,candidates,image,footprint}"
+# Phase footprint runs on a real node (bench/footprint.sh), after bench.py's phases.
+footprint=""
+case ",$PHASES," in *,footprint,*) footprint=1 ;; esac
+py_phases="$(echo ",$PHASES," | sed 's/,footprint,/,/g; s/^,//; s/,$//')"
 date_tag="$(date -u +%Y-%m-%d)"
 results="${BENCH_RESULTS:-$root/bench/results/$date_tag.json}"
 doc="${BENCH_DOC:-$root/docs/benchmarks.md}"
@@ -75,11 +83,22 @@ echo "bench: leasehold $("$LEASEHOLD" --version) from $src_bin (sha256 $(sha256s
 controlplane_start "$work/cp" || { cat "$work/cp.log"; exit 1; }
 
 mkdir -p "$(dirname "$results")"
-python3 "$root/bench/bench.py" --out "$results" --phases "$PHASES" &
+python3 "$root/bench/bench.py" --out "$results" --phases "$py_phases" &
 bench_pid=$!
 wait "$bench_pid"; rc=$?
 bench_pid=""
 [ "$rc" = 0 ] || { echo "bench: bench.py failed (status $rc); partial results in $results" >&2; exit "$rc"; }
+if [ -n "$footprint" ]; then
+  t_fp=$(date +%s)
+  IMAGE="${IMAGE:-leasehold:bench}" bash "$root/bench/footprint.sh" "$work/footprint.json" || { echo "bench: phase footprint failed" >&2; exit 1; }
+  python3 - "$results" "$work/footprint.json" "$(($(date +%s) - t_fp))" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["phases"]["footprint"] = json.load(open(sys.argv[2]))
+r.setdefault("phase_seconds", {})["footprint"] = int(sys.argv[3])
+json.dump(r, open(sys.argv[1], "w"), indent=1, sort_keys=True)
+EOF
+fi
 
 python3 -B - "$results" "$load_before" "$waited" "$(($(date +%s) - t0))" "$src_bin" "$(sha256sum "$LEASEHOLD" | cut -d' ' -f1)" \
   "$root/bench" <<'EOF'

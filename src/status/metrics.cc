@@ -88,7 +88,7 @@ std::string Metrics::render() {
     for (auto& e : elections_) e.refresh();
   }
   std::string text = prometheus::TextSerializer().Serialize(registry_->Collect());
-  // The collected families (about 1 KiB a series, freed by now) would otherwise stay in the
+  // The collected families (over half a KiB a series, freed by now) would otherwise stay in the
   // listener thread's malloc arena between scrapes: with 100 elections, 1 MiB of resident memory
   // held for the next scrape.
   ::malloc_trim(0);
@@ -112,8 +112,8 @@ ElectionMetrics::ElectionMetrics(Metrics& m, const std::string& election, const 
   status_file_errors_ = &m.status_file_errors_.Add(labels);
   // At 0 until their first event, so that increase() and rate() see it: the renewal's errors
   // (what a leader's alerts watch) and the runs of the hooks this election has. The other
-  // operations' errors appear with their first one: 44 series an election at 0 cost each
-  // sidecar about 20 KiB and each scrape 4 KiB per election (docs/benchmarks.md).
+  // operations' errors appear with their first one. The 42 series at 0 this leaves out cost
+  // each sidecar about 18 KiB and each scrape 3.5 KB of text per election (docs/benchmarks.md).
   using leasehold::election::StoreError;
   for (const StoreError error :
        {StoreError::kNotFound, StoreError::kConflict, StoreError::kTimeout, StoreError::kUnauthorized,
