@@ -349,8 +349,10 @@ echo "== kubectl delete pod of the leader (handoffTimeout $HANDOFF, app acks by 
 delete_leader http
 
 echo "== helm upgrade: lease timings 4s/3s/1s -> 5s/3s/1s, app acks by the ack file, a second election"
+# The second election gets its own leader label: inherited, both elections would set and clear
+# the one label the Service selects by.
 LD=5
-values+=(--set leasehold.leaseDuration=${LD}s --set app.ack=file --set "leasehold.elections[0].name=$SECOND_ELECTION")
+values+=(--set leasehold.leaseDuration=${LD}s --set app.ack=file --set "leasehold.elections[0].name=$SECOND_ELECTION" --set "leasehold.elections[0].leaderLabel=leasehold.io/leader-b")
 expect "helm upgrade --wait" helm upgrade "$release" "$chart" -n "$NS" "${values[@]}" --wait --timeout 3m
 rollout_done
 if wait_until 30 settled; then pass "one leader after the upgrade"; else fail "one leader after the upgrade"; show_election; fi
