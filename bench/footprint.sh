@@ -32,8 +32,6 @@ interval="${FOOTPRINT_INTERVAL:-10}"
 . "$root/tests/lib/suite.sh"
 suite_begin footprint bench-footprint
 cdir="$work/cluster"
-cluster_down() { "$root/tests/cluster/down" ${SUITE_KEEP:+--keep} "$cdir" >/dev/null 2>&1; }
-at_exit cluster_down
 log() { echo "footprint [$(date +%T)] $*"; }
 
 log "images"
@@ -48,9 +46,7 @@ printf 'FROM scratch\nCOPY etc/passwd /etc/passwd\nCOPY reference-elector /refer
 docker build -q -t "$ref_image" "$ctx" >"$work/ref-build.log" 2>&1 || { cat "$work/ref-build.log"; exit 1; }
 
 log "cluster"
-"$root/tests/cluster/up" "$cdir" "$image" "$ref_image" "$idle_image" >"$work/up.log" 2>&1 || { tail -30 "$work/up.log"; exit 1; }
-# shellcheck disable=SC1091
-. "$cdir/env"
+cluster_start "$cdir" "$image" "$ref_image" "$idle_image" || { tail -30 "$cdir.log"; exit 1; }
 k() { kube_kubectl "$@"; }
 NS=footprint
 k create namespace "$NS" >/dev/null

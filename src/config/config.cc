@@ -268,6 +268,10 @@ std::vector<ElectionSettings> elections_of(const Config& config) {
   std::vector<ElectionSettings> all{settings_of(config.election, config)};
   for (const auto& election : config.more_elections) {
     Config derived = config;
+    // The leader label is the one setting not inherited: it names one label of the pod, which two
+    // elections would set and clear over each other (a Service selecting it would follow whichever
+    // changed last).
+    derived.leader_label.clear();
     // An election's own check replaces the inherited one, whichever kind each is.
     for (const auto& [key, value] : election.settings) {
       if (key == "app-health-url" || key == "app-health-tcp") {
@@ -462,6 +466,15 @@ std::string validate(const Config& c) {
     if (!e.leader_label.empty() && c.pod_name.empty()) {
       return where + "leader-label: needs $POD_NAME (set it from the downward API: metadata.name)";
     }
+    if (!e.leader_label.empty()) {
+      for (const auto& other : elections_of(c)) {
+        if (other.name == e.name) break;
+        if (other.leader_label == e.leader_label) {
+          return where + "leader-label: '" + e.leader_label + "' is election " + other.name +
+                 "'s already: two elections would set and clear one pod label";
+        }
+      }
+    }
     if (auto err = health::validate(e.app_health)) return where + *err;
   }
   if (c.hook_timeout <= election::Duration::zero()) return "--hook-timeout: must be positive";
@@ -484,7 +497,8 @@ std::string help_text() {
          "or as a key of the --config YAML file. Precedence: flag > environment > file > default.\n"
          "The file may also hold `elections:`, a list of further elections, each a `name:` and any of\n"
          "lease-duration, renew-deadline, retry-period, safety-margin, request-timeout,\n"
-         "on-start-leading, on-stop-leading, leader-label (the rest is inherited from the top level).\n"
+         "on-start-leading, on-stop-leading, leader-label (the rest is inherited from the top level;\n"
+         "leader-label never is, and no two elections may name the same one).\n"
          "An unknown flag, file key or LEASEHOLD_* variable is refused; bad settings exit 2.\n\n"
          "Flags:\n";
   Config defaults;

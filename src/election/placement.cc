@@ -79,10 +79,4 @@ std::vector<std::string> place_shards(std::string_view seed, std::uint32_t shard
   return owners;
 }
 
-std::uint32_t shards_moved(const std::vector<std::string>& before, const std::vector<std::string>& after) {
-  std::uint32_t moved = 0;
-  for (std::size_t i = 0; i < std::min(before.size(), after.size()); ++i) moved += before[i] != after[i] ? 1 : 0;
-  return moved;
-}
-
 }  // namespace leasehold::election

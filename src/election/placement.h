@@ -34,7 +34,4 @@ std::uint64_t placement_weight(std::string_view seed, std::uint32_t shard, std::
 // is no member. Duplicates in `members` count once, and their order does not matter.
 std::vector<std::string> place_shards(std::string_view seed, std::uint32_t shards, std::vector<std::string> members);
 
-// How many shards change owner between two placements of the same shards.
-std::uint32_t shards_moved(const std::vector<std::string>& before, const std::vector<std::string>& after);
-
 }  // namespace leasehold::election

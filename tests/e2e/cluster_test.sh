@@ -54,17 +54,6 @@ APP_HEALTH_PORT=8081   # the example app's /healthz, checked by the kubelet and 
 SUITE_KEEP="${SUITE_KEEP:-${CLUSTER_KEEP:-}}"
 suite_begin cluster
 cdir="$work/cluster"
-# At exit, after the tracked processes (witness, Prometheus, log streams): the cluster down. The
-# host must be as before: a leftover fails the suite (the checks were already counted).
-cluster_down() {
-  if [ -n "${SUITE_KEEP:-}" ]; then
-    "$root/tests/cluster/down" --keep "$cdir" >/dev/null 2>&1
-  elif ! "$root/tests/cluster/down" "$cdir"; then
-    echo "  FAIL  tests/cluster/down left something behind"
-    return 1
-  fi
-}
-at_exit_checked cluster_down
 FAULT_T0="$(now_ms)"
 suite_start=$(date +%s)
 
@@ -89,12 +78,10 @@ pass "images $image and $app_image ($(($(date +%s) - t))s)"
 # ---- the cluster
 echo "== cluster"
 t=$(date +%s)
-if ! "$root/tests/cluster/up" "$cdir" "$image" "$app_image" >"$work/up.log" 2>&1; then
-  cat "$work/up.log"; bail "tests/cluster/up"
-fi
+# At exit, after the tracked processes (witness, Prometheus, log streams): the cluster down. The
+# host must be as before: a leftover fails the suite (the checks were already counted).
+cluster_start "$cdir" "$image" "$app_image" || { cat "$cdir.log"; bail "tests/cluster/up"; }
 pass "tests/cluster/up: node Ready ($(($(date +%s) - t))s)"
-# shellcheck disable=SC1091
-. "$cdir/env"
 k() { kube_kubectl "$@"; }
 NS=shop
 k create namespace "$NS" >/dev/null
@@ -349,8 +336,8 @@ echo "== kubectl delete pod of the leader (handoffTimeout $HANDOFF, app acks by 
 delete_leader http
 
 echo "== helm upgrade: lease timings 4s/3s/1s -> 5s/3s/1s, app acks by the ack file, a second election"
-# The second election gets its own leader label: inherited, both elections would set and clear
-# the one label the Service selects by.
+# The second election names its own leader label (the top-level one is not inherited: two
+# elections would set and clear the one label the Service selects by).
 LD=5
 values+=(--set leasehold.leaseDuration=${LD}s --set app.ack=file --set "leasehold.elections[0].name=$SECOND_ELECTION" --set "leasehold.elections[0].leaderLabel=leasehold.io/leader-b")
 expect "helm upgrade --wait" helm upgrade "$release" "$chart" -n "$NS" "${values[@]}" --wait --timeout 3m
@@ -370,6 +357,9 @@ second_leaders() {
 }
 second_settled() { local l; l="$(second_leaders)"; [ "$(echo "$l" | grep -c .)" = 1 ] && [ "$l" = "$(second_holder)" ]; }
 expect "the second election: one leader among the pods, the one its Lease names" wait_until 30 second_settled
+labelled_b() { k get pods -n "$NS" -l leasehold.io/leader-b=true -o jsonpath='{.items[*].metadata.name}'; }
+second_label_follows() { [ -n "$(second_holder)" ] && [ "$(labelled_b)" = "$(second_holder)" ]; }
+expect "its own leader label is on its leader's pod only" wait_until 20 second_label_follows
 forbidden=0
 for p in $(live_pods); do forbidden=$((forbidden + $(pod_metric "$p" '^leasehold_lease_errors_total\{.*error="forbidden"'))); done
 expect_eq "no sidecar was refused by the chart's Role (lease errors forbidden)" "$forbidden" 0

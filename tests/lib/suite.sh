@@ -81,6 +81,26 @@ controlplane_start() {
   . "$1/env"
 }
 
+# --- a real node -------------------------------------------------------------------------------
+# cluster_start DIR [IMAGE...]: a real single-node cluster in DIR (tests/cluster/up) with the docker
+# images loaded, its env sourced (KUBECONFIG, NODE_NAME, NODE_IP, CONTAINERD_ADDRESS, ...). At exit
+# tests/cluster/down restores the host; anything it leaves behind fails the suite (SUITE_KEEP=1
+# keeps DIR and the logs). On failure returns non-zero with up's output in DIR.log.
+cluster_start() {
+  at_exit_checked cluster_stop "$1"
+  "$root/tests/cluster/up" "$@" >"$1.log" 2>&1 || return 1
+  # shellcheck disable=SC1091
+  . "$1/env"
+}
+cluster_stop() {
+  if [ -n "${SUITE_KEEP:-}" ]; then
+    "$root/tests/cluster/down" --keep "$1" >/dev/null 2>&1
+  elif ! "$root/tests/cluster/down" "$1"; then
+    echo "  FAIL  tests/cluster/down left something behind"
+    return 1
+  fi
+}
+
 # --- the leader probe ---------------------------------------------------------------------------
 # leader_code_at HOST:PORT [PATH]: the HTTP status of GET PATH (default /v1/leader), 000 if none.
 leader_code_at() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$1${2:-/v1/leader}"; }

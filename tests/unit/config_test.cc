@@ -174,9 +174,35 @@ TEST_CASE("several elections from the config file inherit and override settings"
   CHECK(all[1].on_start_leading == "echo a");
   CHECK(all[2].timings.lease_duration == 20s);
   CHECK(all[2].leader_label == "x/leader");
+  // The one setting not inherited: a further election has a leader label only of its own.
+  c.leader_label = "x/leads-a";
+  CHECK(elections_of(c)[1].leader_label.empty());
+  c.leader_label.clear();
   CHECK(validate(c).starts_with("elections[jobs-c].leader-label: needs $POD_NAME"));
   c.pod_name = "web-0";
   CHECK(validate(c).empty());
+}
+
+TEST_CASE("two elections may not name one leader label") {
+  const auto check = [](const std::string& yaml) {
+    const std::string file = temp_path();
+    std::ofstream(file) << yaml;
+    auto result = parse_config({"--config", file}, env_of({}));
+    std::remove(file.c_str());
+    REQUIRE(result.config.has_value());
+    Config c = *result.config;
+    c.identity = "me";
+    c.pod_name = "web-0";
+    return validate(c);
+  };
+  // Each would clear what the other set, and a Service selecting the label would follow either.
+  CHECK(check("election: a\nleader-label: x/leader\nelections:\n- name: b\n  leader-label: x/leader\n")
+            .starts_with("elections[b].leader-label: 'x/leader' is election a's already"));
+  CHECK(check("election: a\nelections:\n- name: b\n  leader-label: x/l\n- name: c\n  leader-label: x/l\n")
+            .starts_with("elections[c].leader-label: 'x/l' is election b's already"));
+  // Not inherited, so a top-level label alone is the default election's only.
+  CHECK(check("election: a\nleader-label: x/leader\nelections:\n- name: b\n").empty());
+  CHECK(check("election: a\nleader-label: x/leader\nelections:\n- name: b\n  leader-label: x/b\n").empty());
 }
 
 TEST_CASE("bad election lists are refused with their place named") {

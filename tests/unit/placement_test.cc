@@ -27,6 +27,13 @@ std::map<std::string, std::uint32_t> loads(const std::vector<std::string>& owner
   return load;
 }
 
+// How many shards change owner between two placements of the same shards.
+std::uint32_t shards_moved(const std::vector<std::string>& before, const std::vector<std::string>& after) {
+  std::uint32_t moved = 0;
+  for (std::size_t i = 0; i < before.size(); ++i) moved += before[i] != after[i] ? 1 : 0;
+  return moved;
+}
+
 // The fewest shards any placement over `after` that keeps every load at floor(N/M) or
 // ceil(N/M) must move away from `before`: a member that stays keeps at most its share of what it
 // had, and only N mod M of them may keep one more.
