@@ -7,7 +7,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 # cluster_test.sh runs after image_test.sh, whose docker build it reuses (layer cache).
 E2E_SUITES := tests/e2e/docs_test.sh tests/e2e/config_test.sh tests/e2e/controlplane_smoke.sh tests/e2e/agent_test.sh tests/e2e/demo_test.sh \
-              tests/e2e/features_test.sh tests/e2e/scale_test.sh tests/e2e/abuse_test.sh tests/e2e/health_test.sh \
+              tests/e2e/features_test.sh tests/e2e/scale_test.sh tests/e2e/shards_test.sh tests/e2e/abuse_test.sh tests/e2e/health_test.sh \
               tests/e2e/chart_test.sh tests/e2e/alerts_test.sh tests/e2e/image_test.sh tests/e2e/cluster_test.sh
 # The tests of the test tools (time limits, the fault proxy), the fault cases, a short seeded
 # chaos run, 20 s of fuzzing per target and the sanitizer builds (ASan+UBSan, TSan: unit and agent

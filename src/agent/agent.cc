@@ -23,7 +23,8 @@ std::atomic<Agent*> terminating_agent{nullptr};
 // The client-side limit is per election, so that each election keeps its renewals however many
 // the sidecar runs.
 kube::ApiClientOptions api_options(const config::Config& c) {
-  const auto elections = config::elections_of(c).size();
+  std::size_t elections = 0;
+  for (const auto& e : config::elections_of(c)) elections += e.shards > 0 ? e.shards + 1 : 1;
   return kube::ApiClientOptions{c.api_qps * static_cast<double>(elections), c.api_burst * static_cast<int>(elections),
                                 std::string("leasehold/") + LEASEHOLD_VERSION};
 }
@@ -50,13 +51,21 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
                         [this](std::string_view where, std::string_view what) { fatal(where, what); }};
   context.blocking_io = &blocking_work_.io();
   bool is_default = true;
-  for (const auto& settings : config::elections_of(config_)) {
-    runners_.push_back(std::make_unique<ElectionRunner>(context, settings, is_default, api_, metrics_, io_, log_));
-    is_default = false;
-  }
   // One watch for every election (they share the namespace): one connection, one thread.
   std::vector<kube::FollowedLease> followed;
-  for (auto& runner : runners_) followed.push_back({runner->name(), runner.get()});
+  for (const auto& settings : config::elections_of(config_)) {
+    if (settings.shards > 0) {
+      groups_.push_back(std::make_unique<ShardGroup>(context, settings, is_default, api_, metrics_, io_, log_));
+      for (auto& runner : groups_.back()->runners()) runners_.push_back(runner.get());
+      for (auto& f : groups_.back()->followed()) followed.push_back(std::move(f));
+    } else {
+      own_runners_.push_back(
+          std::make_unique<ElectionRunner>(context, settings, is_default, api_, metrics_, io_, log_));
+      runners_.push_back(own_runners_.back().get());
+      followed.push_back({settings.name, own_runners_.back().get()});
+    }
+    is_default = false;
+  }
   watch_ = std::make_unique<kube::LeaseWatch>(api_, clock_, kube::lease_collection_path(config_.namespace_name),
                                               std::move(followed));
 }
@@ -73,6 +82,8 @@ Agent::~Agent() {
   ops_server_.reset();
   if (watch_) watch_->stop();
   runners_.clear();
+  own_runners_.clear();
+  groups_.clear();
   elections_.stop();
   blocking_work_.stop();
 }
@@ -89,8 +100,14 @@ void Agent::start() {
     const auto& t = runner->settings().timings;
     max_silence = std::max(max_silence, 3 * t.request_timeout + 2 * t.retry_period);
   }
+  std::vector<status::ShardsEndpoint> sharded;
+  for (auto& group : groups_) {
+    sharded.push_back(group->endpoint());
+    sharded.back().is_default = group->name() == config_.election;
+  }
   status_server_ = std::make_unique<status::HttpServer>(
-      io_, config_.status_address, status::make_status_router(std::move(endpoints)), status::HttpLimits{}, clock_);
+      io_, config_.status_address, status::make_status_router(std::move(endpoints), std::move(sharded)),
+      status::HttpLimits{}, clock_);
   ops_server_ =
       std::make_unique<status::HttpServer>(io_, config_.ops_address,
                                            status::answer_at_once(status::make_ops_handler(
@@ -129,6 +146,7 @@ void Agent::start() {
   elections_.start();
   blocking_work_.start();
   for (auto& runner : runners_) runner->start();
+  for (auto& group : groups_) group->start();
   watch_->start();
 }
 
@@ -184,6 +202,9 @@ int Agent::shutdown(const std::string& reason) {
     held.push_back(!view.leader.empty() && view.leader == view.who.identity);
   }
   for (auto& runner : runners_) runner->begin_shutdown();
+  // Claims have ended on every channel: now the member records go, so that the other members
+  // place this one's shards without waiting for its record to expire.
+  for (auto& group : groups_) group->begin_shutdown();
   for (std::size_t i = 0; i < runners_.size(); ++i) {
     const bool released = runners_[i]->finish_shutdown();
     if (!held[i] && released) {

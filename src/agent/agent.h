@@ -1,5 +1,6 @@
 // Agent: the sidecar: one API client, the status and ops listeners, one
-// ElectionRunner per election, and one LeaseWatch for all their Leases.
+// ElectionRunner per election (a ShardGroup of them per sharded election), and
+// one LeaseWatch for all their Leases.
 //
 // Thread-safety: start() and shutdown() are called from the main thread; all
 // else runs on the agent's own threads.
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "agent/election_runner.h"
+#include "agent/shard_group.h"
 #include "agent/worker_loop.h"
 #include "config/config.h"
 #include "kube/api_client.h"
@@ -76,7 +78,9 @@ class Agent {
   WorkerLoop elections_;
   // Hooks, the leader label and the app's health probes of every election.
   WorkerLoop blocking_work_;
-  std::vector<std::unique_ptr<ElectionRunner>> runners_;
+  std::vector<std::unique_ptr<ElectionRunner>> own_runners_;  // the elections that are not sharded
+  std::vector<std::unique_ptr<ShardGroup>> groups_;           // each with a runner per shard
+  std::vector<ElectionRunner*> runners_;                      // every runner, in the elections' order
   // After runners_: it calls them, so it is destroyed (stopped) first.
   std::unique_ptr<kube::LeaseWatch> watch_;
   std::unique_ptr<status::HttpServer> status_server_;

@@ -60,6 +60,7 @@ void ElectionPublisher::write_files() {
       log_.warn("cannot write status files", {{"election", election_}, {"error", error}});
     }
   }
+  if (also_write_) also_write_();
 }
 
 void ElectionPublisher::on_started_leading(const election::ElectionState& state) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -53,6 +54,9 @@ class ElectionPublisher final : public election::ElectionObserver {
   void abandon() noexcept;
   // Writes the state files from the board's view as of now.
   void write_files();
+  // Called after each write_files() on the same thread (a shard's group rewrites its `shards`
+  // file). Set once, before use.
+  void also_write(std::function<void()> extra) { also_write_ = std::move(extra); }
 
   void on_started_leading(const election::ElectionState& state) override;
   void on_stopped_leading(std::string_view reason) override;
@@ -73,6 +77,7 @@ class ElectionPublisher final : public election::ElectionObserver {
   // later write never carries an older view than an earlier one.
   std::mutex files_mutex_;
   std::vector<status::FilePublisher> files_;
+  std::function<void()> also_write_;
 
   // Election thread only.
   bool claimed_ = false;  // what the app was last told

@@ -30,8 +30,9 @@ std::vector<std::string> ack_paths(const RunnerContext& c, const std::string& na
 }
 
 election::MachineSettings machine_settings(const RunnerContext& c, const config::ElectionSettings& s,
-                                           const election::Clock& clock) {
+                                           const election::Clock& clock, bool sharded) {
   election::MachineSettings m;
+  m.sharded = sharded;
   m.identity = c.identity;
   m.timings = s.timings;
   m.handoff_timeout = c.handoff_timeout;
@@ -45,9 +46,10 @@ election::MachineSettings machine_settings(const RunnerContext& c, const config:
 
 ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default,
                                kube::ApiClient& api, status::Metrics& metrics, boost::asio::io_context& io,
-                               log::Logger& logger)
+                               log::Logger& logger, const ShardLink* shard)
     : context_(context),
       settings_(std::move(settings)),
+      shard_(shard),
       log_(logger),
       lease_client_(api, context_.namespace_name, settings_.name),
       board_(status::StatusIdentity{settings_.name, context_.namespace_name, context_.identity}, clock_),
@@ -67,11 +69,13 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
                    log_.warn("cannot remove the ack file; ignoring it",
                              {{"election", settings_.name}, {"path", path}, {"error", error}});
                  }),
-      machine_(machine_settings(context_, settings_, clock_), clock_, lease_client_, &publisher_, *this, ack_files_),
+      machine_(machine_settings(context_, settings_, clock_, shard != nullptr), clock_, lease_client_, &publisher_,
+               *this, ack_files_),
       hub_(std::make_shared<status::StatusHub>(io, board_)),
       strand_(boost::asio::make_strand(*context_.election_io)),
       timer_(*context_.election_io) {
   publisher_.attach(machine_.elector());
+  if (shard_ && shard_->files_written) publisher_.also_write(shard_->files_written);
   for (const auto& dir : file_dirs(context_, settings_.name, is_default)) {
     std::error_code ignored;
     std::filesystem::create_directories(dir, ignored);
@@ -264,12 +268,16 @@ void ElectionRunner::note(const election::MachineNote& note) {
                   {{"election", settings_.name}, {"ended", to_string(*note.ended)}});
       }
       break;
+    case Kind::kShardMoving:
+      log_.info("shard moves to its rightful owner", {{"election", settings_.name}, {"to", note.successor}});
+      break;
   }
 }
 
 void ElectionRunner::failed(std::string_view what) noexcept { context_.on_fatal(election_thread_, what); }
 
 void ElectionRunner::on_lease(const election::LeaseRecord& record, nlohmann::json object) {
+  if (shard_) shard_->holder_seen(record.holder_identity);
   // The echo of this election's own write (every renewal comes back through the watch), or
   // older: the elector has read it already, so it is not worth waking the loop for.
   if (!lease_client_.remember(std::move(object), record)) return;
@@ -277,6 +285,7 @@ void ElectionRunner::on_lease(const election::LeaseRecord& record, nlohmann::jso
 }
 
 void ElectionRunner::on_lease_deleted(std::optional<std::uint64_t> revision) {
+  if (shard_) shard_->holder_seen("");
   push(election::event::LeaseDeleted{revision});
 }
 

@@ -64,10 +64,22 @@ struct RunnerContext {
   boost::asio::io_context* blocking_io = nullptr;
 };
 
+// A shard of a sharded election (agent/shard_group.h): its runner claims only where the group
+// places it, and tells the group every holder it sees.
+struct ShardLink {
+  // Called on the watch thread with the shard Lease's holder ("" when released or deleted).
+  std::function<void(const std::string& holder)> holder_seen;
+  // Called on the runner's strand (or the thread that stops its claims) after each write of its
+  // files: a claim that ends reaches the group's `shards` file before any further request.
+  std::function<void()> files_written;
+};
+
 class ElectionRunner final : public kube::WatchSink, private election::ElectionOutlet {
  public:
+  // shard: set for a shard of a sharded election (kept by the caller for the runner's life).
   ElectionRunner(const RunnerContext& context, config::ElectionSettings settings, bool is_default, kube::ApiClient& api,
-                 status::Metrics& metrics, boost::asio::io_context& io, log::Logger& logger);
+                 status::Metrics& metrics, boost::asio::io_context& io, log::Logger& logger,
+                 const ShardLink* shard = nullptr);
   // Stops a runner that was started and not shut down as shutdown would, and
   // waits until its machine has ended.
   ~ElectionRunner() override;
@@ -81,6 +93,9 @@ class ElectionRunner final : public kube::WatchSink, private election::ElectionO
   // After a fatal error elsewhere in the process: stop claiming on every
   // channel, at once. Any thread.
   void abandon() noexcept override { publisher_.abandon(); }
+
+  // A shard's placement (shard runners only): whether it may claim, and the rightful owner.
+  void place(bool eligible, std::string owner) { push(election::event::PlacementChanged{eligible, std::move(owner)}); }
 
   status::ElectionEndpoint endpoint();
   const status::StatusBoard& board() const { return board_; }
@@ -117,6 +132,7 @@ class ElectionRunner final : public kube::WatchSink, private election::ElectionO
 
   const RunnerContext context_;
   const config::ElectionSettings settings_;
+  const ShardLink* const shard_;
   // This election's work as a fatal error's log line names it, made up front: the error may
   // be running out of memory.
   const std::string election_thread_ = "election " + settings_.name;

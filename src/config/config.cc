@@ -46,6 +46,20 @@ std::string set_threshold(int& target, const std::string& value) {
   }
 }
 
+std::string set_shards(std::uint32_t& target, const std::string& value) {
+  try {
+    size_t used = 0;
+    const long n = std::stol(value, &used);
+    if (used != value.size() || n < 0 || n > static_cast<long>(kMaxShards)) {
+      return "'" + value + "' must be an integer in [0, " + std::to_string(kMaxShards) + "]";
+    }
+    target = static_cast<std::uint32_t>(n);
+    return {};
+  } catch (const std::exception&) {
+    return "'" + value + "' is not an integer";
+  }
+}
+
 std::string set_bool(bool& target, const std::string& value) {
   if (value == "true" || value == "1" || value.empty()) {
     target = true;
@@ -141,6 +155,12 @@ const std::vector<Option>& options() {
              "Do not try to take the Lease until the app has passed its health check once since start.",
              [](Config& c, const std::string& v) { return set_bool(c.app_health.require_before_claim, v); },
              [](const Config& c) { return std::string(c.app_health.require_before_claim ? "true" : "false"); }},
+      Option{"shards", Kind::kInteger, "int",
+             "Split the election into this many shards, each its own Lease (<election>-shard-<i>) owned by exactly "
+             "one live replica, spread evenly over the replicas (GET /v1/shards, the `shards` file). 0: one "
+             "leader.",
+             [](Config& c, const std::string& v) { return set_shards(c.shards, v); },
+             [](const Config& c) { return std::to_string(c.shards); }},
       STRING_OPTION("status-address", status_address, "host:port",
                     "Listener for the app: /v1/leader, /v1/status, /. Keep it on localhost."),
       STRING_OPTION("status-dir", status_dir, "path",
@@ -230,7 +250,8 @@ const std::vector<std::string> kPerElectionKeys = {"lease-duration",
                                                    "app-health-failure-threshold",
                                                    "app-health-success-threshold",
                                                    "app-health-require-before-claim",
-                                                   "trust-unmarked-release"};
+                                                   "trust-unmarked-release",
+                                                   "shards"};
 
 std::string parse_elections(const YAML::Node& list, Config& config) {
   if (!list.IsSequence()) return "elections must be a list";
@@ -262,8 +283,8 @@ std::string parse_elections(const YAML::Node& list, Config& config) {
 
 std::vector<ElectionSettings> elections_of(const Config& config) {
   auto settings_of = [](const std::string& name, const Config& c) {
-    return ElectionSettings{
-        name, c.timings, c.on_start_leading, c.on_stop_leading, c.leader_label, c.trust_unmarked_release, c.app_health};
+    return ElectionSettings{name,           c.timings, c.on_start_leading,       c.on_stop_leading,
+                            c.leader_label, c.shards,  c.trust_unmarked_release, c.app_health};
   };
   std::vector<ElectionSettings> all{settings_of(config.election, config)};
   for (const auto& election : config.more_elections) {
@@ -272,6 +293,8 @@ std::vector<ElectionSettings> elections_of(const Config& config) {
     // elections would set and clear over each other (a Service selecting it would follow whichever
     // changed last).
     derived.leader_label.clear();
+    // Nor is the number of shards: it makes an election a different kind of thing.
+    derived.shards = 0;
     // An election's own check replaces the inherited one, whichever kind each is.
     for (const auto& [key, value] : election.settings) {
       if (key == "app-health-url" || key == "app-health-tcp") {
@@ -476,6 +499,25 @@ std::string validate(const Config& c) {
       }
     }
     if (auto err = health::validate(e.app_health)) return where + *err;
+    if (e.shards > 0) {
+      // The longest Lease name it makes: <name>-member-<16 hex digits>.
+      if (e.name.size() + 24 > 253) return where + "shards: the election's name is too long to name its shards";
+      if (!e.leader_label.empty()) {
+        return where + "shards: a sharded election has no one leader to label (leader-label is set)";
+      }
+      if (e.app_health.enabled()) {
+        return where + "shards: health checking of the app (app-health-*) is not yet available for shards";
+      }
+    }
+  }
+  // A sharded election's Leases must not be another election's.
+  for (const auto& e : elections_of(c)) {
+    if (e.shards == 0) continue;
+    for (const auto& other : elections_of(c)) {
+      if (other.name.rfind(e.name + "-shard-", 0) == 0 || other.name.rfind(e.name + "-member-", 0) == 0) {
+        return "elections: '" + other.name + "' would be a Lease of sharded election " + e.name;
+      }
+    }
   }
   if (c.hook_timeout <= election::Duration::zero()) return "--hook-timeout: must be positive";
   if (c.handoff_timeout < election::Duration::zero()) return "--handoff-timeout: must not be negative";
@@ -497,8 +539,8 @@ std::string help_text() {
          "or as a key of the --config YAML file. Precedence: flag > environment > file > default.\n"
          "The file may also hold `elections:`, a list of further elections, each a `name:` and any of\n"
          "lease-duration, renew-deadline, retry-period, safety-margin, request-timeout,\n"
-         "on-start-leading, on-stop-leading, leader-label (the rest is inherited from the top level;\n"
-         "leader-label never is, and no two elections may name the same one).\n"
+         "on-start-leading, on-stop-leading, leader-label, shards (the rest is inherited from the top level;\n"
+         "leader-label and shards never are, and no two elections may name the same one).\n"
          "An unknown flag, file key or LEASEHOLD_* variable is refused; bad settings exit 2.\n\n"
          "Flags:\n";
   Config defaults;

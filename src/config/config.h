@@ -4,6 +4,7 @@
 // YAML file; thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@ struct ElectionSettings {
   std::string on_start_leading;         // shell command run on becoming leader
   std::string on_stop_leading;          // shell command run on stopping
   std::string leader_label;             // pod label key set while leading; empty: off
+  std::uint32_t shards = 0;             // > 0: a sharded election of this many shards
   bool trust_unmarked_release = false;  // take any release at once (see Elector::trust_unmarked_releases)
   health::ProbeSettings app_health;     // off unless a URL or TCP address is set
 };
@@ -45,6 +47,7 @@ struct Config {
   std::string on_start_leading;
   std::string on_stop_leading;
   std::string leader_label;
+  std::uint32_t shards = 0;
   bool trust_unmarked_release = false;
   health::ProbeSettings app_health;
   // Further elections from the config file's `elections:` list; each inherits
@@ -61,6 +64,9 @@ struct Config {
   bool help = false;
   bool version = false;
 };
+
+// The most shards one election may have.
+inline constexpr std::uint32_t kMaxShards = 1024;
 
 using EnvLookup = std::function<std::string(const std::string&)>;
 

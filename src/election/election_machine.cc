@@ -14,7 +14,18 @@ ElectionMachine::ElectionMachine(MachineSettings settings, const Clock& clock, L
       elector_(settings_.identity, settings_.timings, clock_, store, observer),
       handoff_(clock_, settings_.handoff_timeout) {
   elector_.trust_unmarked_releases(settings_.trust_unmarked_release);
-  elector_.set_eligible(settings_.initially_eligible);
+  healthy_enough_ = settings_.initially_eligible;
+  placed_here_ = !settings_.sharded;
+  update_eligibility();
+}
+
+void ElectionMachine::update_eligibility() { elector_.set_eligible(healthy_enough_ && placed_here_); }
+
+bool ElectionMachine::should_move_shard() const {
+  // An unknown owner (no member record seen, e.g. while the watch is down) moves nothing: the
+  // leader keeps renewing rather than leave the shard to nobody.
+  return settings_.sharded && !shard_owner_.empty() && shard_owner_ != settings_.identity && elector_.state().leading &&
+         !handoff_.active() && !stopping_;
 }
 
 // The machine's one boundary: whatever escapes a step (out of memory, a bug) ends the claims,
@@ -57,8 +68,15 @@ void ElectionMachine::apply_event(const MachineEvent& event) {
   } else if (const auto* health = std::get_if<event::AppHealthChanged>(&event)) {
     // A follower whose app is unhealthy stays out; a leader whose app turns unhealthy resigns as
     // POST /v1/resign does, and stays out (after the resign's stand-back) until it is healthy.
-    elector_.set_eligible(health->eligible);
+    healthy_enough_ = health->eligible;
+    update_eligibility();
     if (!health->healthy) resign("");
+  } else if (const auto* placement = std::get_if<event::PlacementChanged>(&event)) {
+    // Only recorded here: the next turn hands the shard over if this leader is not its owner
+    // (also one that took it as a vacancy and learns its owner later).
+    placed_here_ = placement->eligible;
+    shard_owner_ = placement->owner;
+    update_eligibility();
   } else if (std::holds_alternative<event::ShutdownRequested>(event)) {
     stopping_ = true;
     carry_out(handoff_.shutdown(elector_.state().leading));
@@ -79,6 +97,11 @@ ElectionMachine::Turn ElectionMachine::turn_once() {
   if (!handoff_.active() && !stopping_ && elector_.state().resign_requested) {
     outlet_.note(MachineNote{MachineNote::Kind::kResignAsked, Handoff::Reason::kResign, "", std::nullopt});
     resign("");
+    next = clock_.steady_now();
+  }
+  if (should_move_shard()) {
+    outlet_.note(MachineNote{MachineNote::Kind::kShardMoving, Handoff::Reason::kResign, shard_owner_, std::nullopt});
+    resign(shard_owner_);
     next = clock_.steady_now();
   }
   // The ack file is looked for often while a handoff waits for it.
@@ -123,7 +146,7 @@ void ElectionMachine::carry_out(const Handoff::Decision& decision) {
     ended_ = true;
     return;
   }
-  elector_.resign(release_deadline, decision.successor);
+  elector_.resign(release_deadline, decision.successor, /*stand_back=*/!settings_.sharded);
   outlet_.publish();
   if (!stopping_) outlet_.resume_claiming();
 }

@@ -59,10 +59,19 @@ struct AppHealthChanged {
   bool healthy = false;
   bool eligible = false;
 };
+// A shard of a sharded election was placed (election/shard_planner.h). eligible: whether this
+// member may take the shard's Lease (it is the shard's rightful owner, or the shard has been
+// without a live holder for the vacancy grace). owner: the rightful owner's identity, empty while
+// no member is known; a leader that is not the owner hands the shard to it through the handoff.
+struct PlacementChanged {
+  bool eligible = false;
+  std::string owner;
+};
 }  // namespace event
 
-using MachineEvent = std::variant<event::LeaseObserved, event::LeaseDeleted, event::WatchState, event::ResignRequested,
-                                  event::Acknowledged, event::ShutdownRequested, event::AppHealthChanged>;
+using MachineEvent =
+    std::variant<event::LeaseObserved, event::LeaseDeleted, event::WatchState, event::ResignRequested,
+                 event::Acknowledged, event::ShutdownRequested, event::AppHealthChanged, event::PlacementChanged>;
 
 // Something the machine did that an operator wants to read in the log.
 struct MachineNote {
@@ -70,6 +79,7 @@ struct MachineNote {
     kResignAsked,   // the Lease carries an operator's resign request
     kSteppingDown,  // a handoff began: no longer claiming (reason, successor)
     kHandoffEnded,  // acknowledged, timed out or the Lease lost (ended), and the handoff's reason
+    kShardMoving,   // a shard leader is not the shard's rightful owner: it hands it over (successor)
   };
   Kind kind;
   Handoff::Reason reason = Handoff::Reason::kResign;
@@ -115,6 +125,9 @@ struct MachineSettings {
   bool trust_unmarked_release = false;
   // Health checking on and not yet passed: a follower does not claim.
   bool initially_eligible = true;
+  // A shard of a sharded election: a follower does not claim until a PlacementChanged makes it
+  // eligible.
+  bool sharded = false;
 };
 
 class ElectionMachine {
@@ -154,6 +167,10 @@ class ElectionMachine {
   // Carries out the handoff's decision.
   void carry_out(const Handoff::Decision& decision);
   void fail(std::string_view what) noexcept;
+  // The Elector may claim only when both the app's health and the shard's placement allow it.
+  void update_eligibility();
+  // A shard leader that is not the shard's rightful owner hands it to the owner.
+  bool should_move_shard() const;
 
   const MachineSettings settings_;
   const Clock& clock_;
@@ -161,6 +178,9 @@ class ElectionMachine {
   AckSource& acks_;
   Elector elector_;
   Handoff handoff_;
+  bool healthy_enough_ = true;  // the app's health lets this replica claim
+  bool placed_here_ = true;     // the shard's placement lets this member claim
+  std::string shard_owner_;     // the shard's rightful owner as last placed; empty: unknown
   bool stopping_ = false;
   bool ended_ = false;
   bool released_ = false;

@@ -330,10 +330,10 @@ void Elector::stop_claiming(std::string_view reason) {
   stopped_ = true;
 }
 
-bool Elector::resign(SteadyTime deadline, const std::string& successor) {
+bool Elector::resign(SteadyTime deadline, const std::string& successor, bool stand_back) {
   if (!leading_) return false;
   demote(successor.empty() ? "resigned" : "resigned in favour of " + successor);
-  stand_back_until_ = clock_.steady_now() + timings_.lease_duration;
+  if (stand_back) stand_back_until_ = clock_.steady_now() + timings_.lease_duration;
   release_to(deadline, successor);
   return true;
 }

@@ -96,8 +96,10 @@ class Elector {
   // Steps down and releases, naming `successor` (may be empty) as the
   // preferred holder; this agent then stands back for one lease duration so
   // that another candidate takes over. Stays in the election afterwards.
-  // Returns false when not leading.
-  bool resign(SteadyTime deadline, const std::string& successor);
+  // Returns false when not leading. stand_back: false for a shard of a sharded election, whose
+  // placement already keeps this member from claiming a shard placed elsewhere, and lets it
+  // claim at once a shard placed back on it.
+  bool resign(SteadyTime deadline, const std::string& successor, bool stand_back = true);
 
   ElectionState state() const;
 

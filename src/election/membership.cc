@@ -31,6 +31,15 @@ std::vector<std::string> Membership::live() const {
   return members;
 }
 
+std::vector<std::pair<std::string, std::string>> Membership::stale(Duration for_at_least) const {
+  const SteadyTime now = clock_.steady_now();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, seen] : records_) {
+    if (now - seen.observed_at >= for_at_least) out.emplace_back(name, seen.record.resource_version);
+  }
+  return out;
+}
+
 std::optional<SteadyTime> Membership::next_expiry() const {
   const SteadyTime now = clock_.steady_now();
   std::optional<SteadyTime> next;

@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "election/clock.h"
@@ -42,6 +43,8 @@ class Membership {
 
   // The identities alive now, sorted, each once.
   std::vector<std::string> live() const;
+  // (name, resourceVersion) of the records whose version has not changed for `for_at_least`.
+  std::vector<std::pair<std::string, std::string>> stale(Duration for_at_least) const;
   // When the next record runs out, if any: the loop looks again then.
   std::optional<SteadyTime> next_expiry() const;
 

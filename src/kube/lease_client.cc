@@ -71,6 +71,19 @@ StoreResult LeaseClient::renew(const election::LeaseRecord& expected, const elec
   return interpret(response, false);
 }
 
+StoreResult LeaseClient::remove(const std::string& resource_version, election::SteadyTime deadline) {
+  const std::string body = json_text(json{
+      {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", json{{"resourceVersion", resource_version}}}});
+  const ApiResponse response = api_.send("delete", web::http::methods::DEL, object_path(), &body, deadline);
+  if (response.transport == Transport::kNone &&
+      (response.status == 200 || response.status == 202 || response.status == 404)) {
+    return StoreResult{};
+  }
+  StoreResult result = interpret(response, false);
+  if (response.status == 200) result.error = StoreError::kNone;
+  return result;
+}
+
 json LeaseClient::base_object() {
   std::lock_guard lock(mutex_);
   return last_object_;

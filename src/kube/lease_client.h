@@ -41,6 +41,10 @@ class LeaseClient final : public election::LeaseStore {
   election::StoreResult renew(const election::LeaseRecord& expected, const election::LeaseRecord& record,
                               election::SteadyTime deadline) override;
 
+  // Deletes the Lease if it is still at `resource_version` (a precondition: a write in between
+  // wins). kNone when deleted or already gone (404), kConflict when it changed.
+  election::StoreResult remove(const std::string& resource_version, election::SteadyTime deadline);
+
   // A full object seen elsewhere (the watch), already read as `record`, kept as
   // the base of later writes if it is the newest seen. False when this client has
   // already seen that revision or a newer one (in an answer to its own request, or

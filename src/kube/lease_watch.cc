@@ -94,6 +94,10 @@ WatchRouter::WatchRouter(std::vector<FollowedLease> followed) : followed_(std::m
   if (followed_.empty()) throw std::invalid_argument("a lease watch needs a Lease to follow");
   for (const auto& f : followed_) {
     if (!f.sink) throw std::invalid_argument("lease " + f.name + " has no watch sink");
+    if (f.prefix) {
+      prefixes_.emplace_back(f.name, f.sink);
+      continue;
+    }
     if (!sinks_.emplace(f.name, f.sink).second) throw std::invalid_argument("lease " + f.name + " is followed twice");
   }
 }
@@ -102,7 +106,11 @@ bool WatchRouter::follows(std::string_view name) const { return sink_of(name) !=
 
 WatchSink* WatchRouter::sink_of(std::string_view name) const {
   const auto found = sinks_.find(name);
-  return found == sinks_.end() ? nullptr : found->second;
+  if (found != sinks_.end()) return found->second;
+  for (const auto& [prefix, sink] : prefixes_) {
+    if (name.substr(0, prefix.size()) == prefix) return sink;
+  }
+  return nullptr;
 }
 
 WatchRouter::Verdict WatchRouter::route(WatchEvent event) {
@@ -122,9 +130,9 @@ WatchRouter::Verdict WatchRouter::route(WatchEvent event) {
       if (!event.record) {
         sink->on_watch_garbage("watch event object is not a Lease");
       } else if (event.type == WatchEvent::Type::kDeleted) {
-        sink->on_lease_deleted(election::revision_of(event.resource_version));
+        sink->on_named_lease_deleted(event.name, election::revision_of(event.resource_version));
       } else {
-        sink->on_lease(*event.record, std::move(event.object));
+        sink->on_named_lease(event.name, *event.record, std::move(event.object));
       }
       break;
     }
@@ -229,7 +237,8 @@ LeaseWatch::WatchEnd LeaseWatch::watch_once() {
                      std::to_string(240 + std::random_device{}() % 60);
   // One Lease by name, which a Role restricted by resourceNames allows; several as the collection,
   // which no Role can restrict by name: one connection instead of one per election.
-  if (followed.size() == 1) path += "&fieldSelector=" + query_escape("metadata.name=" + followed.front().name);
+  if (followed.size() == 1 && !followed.front().prefix)
+    path += "&fieldSelector=" + query_escape("metadata.name=" + followed.front().name);
   if (!router_.resource_version().empty()) path += "&resourceVersion=" + query_escape(router_.resource_version());
   const auto sent = clock_.steady_now();
   const std::function<bool(std::string_view)> wanted = [this](std::string_view name) { return router_.follows(name); };

@@ -46,6 +46,14 @@ class WatchSink {
   virtual void on_watch_garbage(const std::string& what) = 0;
   // The watch thread hit an error it cannot handle and ends.
   virtual void on_watch_fatal(std::string_view what) noexcept = 0;
+  // The same events with the Lease's name, which a sink that follows a prefix (several Leases)
+  // needs; the router calls these, and by default they are the ones above.
+  virtual void on_named_lease(const std::string& /*name*/, const election::LeaseRecord& record, nlohmann::json object) {
+    on_lease(record, std::move(object));
+  }
+  virtual void on_named_lease_deleted(const std::string& /*name*/, std::optional<std::uint64_t> revision) {
+    on_lease_deleted(revision);
+  }
 };
 
 // One decoded watch line. Exposed for tests and fuzzing.
@@ -66,10 +74,13 @@ struct WatchEvent {
 // record and no object. Without `wanted` every object is decoded.
 WatchEvent parse_watch_line(const std::string& line, const std::function<bool(std::string_view)>& wanted = {});
 
-// One Lease a watch follows, and where its events go.
+// One Lease a watch follows, and where its events go. With `prefix`, every Lease whose name
+// begins with `name` (the member records of a sharded election, named after members not known in
+// advance); an exact name wins over a prefix.
 struct FollowedLease {
   std::string name;
   WatchSink* sink = nullptr;
+  bool prefix = false;
 };
 
 // Where the events of one watch stream go, and the resourceVersion it resumes from. No I/O and no
@@ -110,6 +121,7 @@ class WatchRouter {
   std::vector<FollowedLease> followed_;
   // Every event of the collection is looked up here, and a sidecar may follow hundreds of Leases.
   std::map<std::string, WatchSink*, std::less<>> sinks_;
+  std::vector<std::pair<std::string, WatchSink*>> prefixes_;
   std::string resource_version_;
 };
 

@@ -119,14 +119,89 @@ void serve(const ServedElection& served, const std::string& resource, const Http
   exchange->reply(not_found());
 }
 
+// GET .../shards and .../shards/<i>; `rest` is what follows "shards".
+void serve_shards(const ShardsEndpoint& sharded, const std::string& rest, const HttpRequest& request,
+                  const std::shared_ptr<HttpExchange>& exchange) {
+  if (!is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
+  if (rest.empty()) return exchange->reply(HttpAnswer{200, json_text(shards_json(sharded)) + "\n"});
+  if (rest.front() != '/') return exchange->reply(not_found());
+  const std::string text = rest.substr(1);
+  std::uint32_t shard = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), shard);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() || shard >= sharded.shards.size()) {
+    return exchange->reply(error_answer(404, "no such shard (0 to " + std::to_string(sharded.shards.size() - 1) + ")"));
+  }
+  const StatusView view = sharded.shards[shard]->view();
+  nlohmann::json body{
+      {"shard", shard}, {"lease", view.who.election}, {"isOwner", view.is_leader}, {"owner", view.leader}};
+  HttpAnswer::Headers headers;
+  if (view.is_leader) {
+    body["fencingToken"] = std::to_string(view.fencing_token.value_or(0));
+    body["validForMs"] = view.valid_for_ms;
+    headers.emplace_back("Leasehold-Fencing-Token", std::to_string(view.fencing_token.value_or(0)));
+  }
+  exchange->reply(HttpAnswer{view.is_leader ? 200 : 503, json_text(body) + "\n", "application/json", headers});
+}
+
 }  // namespace
 
-HttpHandler make_status_router(std::vector<ElectionEndpoint> endpoints) {
+nlohmann::json shards_json(const ShardsEndpoint& endpoint) {
+  nlohmann::json owned = nlohmann::json::array();
+  std::uint64_t revision = 0;
+  for (std::size_t i = 0; i < endpoint.shards.size(); ++i) {
+    const StatusView view = endpoint.shards[i]->view();
+    revision += view.revision;
+    if (!view.is_leader) continue;
+    nlohmann::json item{{"shard", i},
+                        {"lease", view.who.election},
+                        {"fencingToken", std::to_string(view.fencing_token.value_or(0))},
+                        {"validForMs", view.valid_for_ms}};
+    const nlohmann::json status = status_json(view);
+    if (status.contains("validUntil")) item["validUntil"] = status["validUntil"];
+    owned.push_back(std::move(item));
+  }
+  nlohmann::json body{
+      {"election", endpoint.name}, {"shards", endpoint.shards.size()}, {"owned", owned}, {"revision", revision}};
+  if (endpoint.placement) {
+    const nlohmann::json placement = endpoint.placement();  // items() refers to it: kept alive
+    for (const auto& [key, value] : placement.items()) body[key] = value;
+  }
+  return body;
+}
+
+std::string shards_lines(const ShardsEndpoint& endpoint) {
+  std::string text;
+  for (std::size_t i = 0; i < endpoint.shards.size(); ++i) {
+    const StatusView view = endpoint.shards[i]->view();
+    if (!view.is_leader) continue;
+    // The state file's leader line, with the shard in front of its first word's place.
+    const std::string line = state_line(view);
+    if (line.rfind("leader ", 0) != 0) continue;
+    text += std::to_string(i) + line.substr(line.find(' '));
+  }
+  return text;
+}
+
+HttpHandler make_status_router(std::vector<ElectionEndpoint> endpoints, std::vector<ShardsEndpoint> sharded) {
   std::vector<ServedElection> elections;
   for (auto& e : endpoints) elections.push_back({std::move(e), std::make_shared<StatusBodyCache>()});
-  return [elections = std::move(elections)](const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
+  const ShardsEndpoint* default_sharded = nullptr;
+  auto shards = std::make_shared<std::vector<ShardsEndpoint>>(std::move(sharded));
+  for (const auto& s : *shards) {
+    if (s.is_default) default_sharded = &s;
+  }
+  return [elections = std::move(elections), shards, default_sharded](const HttpRequest& request,
+                                                                     std::shared_ptr<HttpExchange> exchange) {
     const std::string& path = request.path;
     const ElectionEndpoint& fallback = elections.front().endpoint;
+    static const std::string kShards = "/v1/shards";
+    if (default_sharded && path.rfind(kShards, 0) == 0) {
+      return serve_shards(*default_sharded, path.substr(kShards.size()), request, exchange);
+    }
+    if (default_sharded && path != "/v1/elections" && path.rfind("/v1/elections/", 0) != 0) {
+      return exchange->reply(
+          error_answer(404, "election " + default_sharded->name + " is sharded: ask /v1/shards or /v1/shards/<shard>"));
+    }
     if (path == "/") {
       if (!is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
       return exchange->reply(HttpAnswer{200, json_text(legacy_leader_json(fallback.board->view())) + "\n"});
@@ -144,6 +219,12 @@ HttpHandler make_status_router(std::vector<ElectionEndpoint> endpoints) {
       const size_t slash = rest.find('/');
       if (slash == std::string::npos) return exchange->reply(not_found());
       const std::string name = rest.substr(0, slash);
+      const std::string resource = rest.substr(slash + 1);
+      if (resource == "shards" || resource.rfind("shards/", 0) == 0) {
+        for (const auto& s : *shards) {
+          if (s.name == name) return serve_shards(s, resource.substr(6), request, exchange);
+        }
+      }
       for (const auto& e : elections) {
         if (e.endpoint.name == name) return serve(e, rest.substr(slash + 1), request, exchange);
       }

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,27 @@ struct ElectionEndpoint {
   std::function<HttpAnswer(const std::string& to)> resign;  // POST .../resign[?to=identity]
 };
 
-// The first election is the default one, served on the short paths too.
-HttpHandler make_status_router(std::vector<ElectionEndpoint> elections);
+// What the router needs of one sharded election: each shard is also an ElectionEndpoint of its
+// own (named after its Lease); this is the view over all of them.
+struct ShardsEndpoint {
+  std::string name;
+  bool is_default = false;                    // served on the short paths (/v1/shards)
+  std::vector<const StatusBoard*> shards;     // shard i's board at i
+  std::function<nlohmann::json()> placement;  // {"members": [...], "placedHere": n}, read at request time
+};
+
+// GET .../shards: {"election", "shards", "owned": [{"shard", "lease", "fencingToken", "validUntil",
+// "validForMs"}], "revision", and the placement's fields}, each shard read against the clock now.
+nlohmann::json shards_json(const ShardsEndpoint& endpoint);
+// The `shards` file: one line per shard owned now, "<shard> <validUntilUnixMs> <fencingToken>
+// <validUntil RFC 3339>", in shard order; empty when none. Readers use a line only while now (ms)
+// < its second field, as with the `state` file.
+std::string shards_lines(const ShardsEndpoint& endpoint);
+
+// The first election is the default one, served on the short paths too, unless the default
+// election is sharded: then the short paths are /v1/shards and /v1/shards/<i>, and the others
+// answer 404 naming them.
+HttpHandler make_status_router(std::vector<ElectionEndpoint> elections, std::vector<ShardsEndpoint> sharded = {});
 
 struct HealthPolicy {
   // /healthz fails when an election loop has not come round for this long.

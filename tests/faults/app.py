@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Test app: the main container of one pod, gating a once-only action on leasehold.
 
-    app.py --name NAME --witness HOST:PORT (--agent HOST:PORT | --state-file PATH)
+    app.py --name NAME --witness HOST:PORT (--agent HOST:PORT | --state-file PATH
+           | --shards-agent HOST:PORT | --shards-file PATH)
            [--interval 0.05] [--log FILE] [--wall-offset-file FILE]
 
 Every --interval seconds it asks whether its agent leads and, if so, sends one action with the
@@ -12,6 +13,11 @@ fencing token to the witness (POST /action {"candidate", "token", "checked_ns", 
 * --state-file (file mode, the contract's documented reader check): read
   `leader <validUntilUnixMs> <token> <rfc3339>`; act only if role is leader and the wall clock
   (ms) is before validUntilUnixMs.
+
+* --shards-agent / --shards-file (a sharded election: the app works every shard it owns): GET
+  /v1/shards and act once per item of "owned" with its fencingToken; or read the `shards` file's
+  lines `<shard> <validUntilUnixMs> <token> <rfc3339>` and act for each whose validUntil is still
+  ahead. Each action carries "shard" (the witness fences each shard on its own).
 
 --wall-offset-file FILE (file mode): the reader's wall clock is shifted by the offset in FILE
 (libfaketime syntax "+1h", "-55m", "+0", re-read at every check), as a node clock stepped
@@ -93,6 +99,41 @@ def check_file(path, offset_file=None):
     return None, {"until": until_ms, "role": role}
 
 
+def check_shards_http(agent):
+    """[(shard, token)] owned now, per GET /v1/shards."""
+    conn = http.client.HTTPConnection(*agent, timeout=1.0)
+    try:
+        conn.request("GET", "/v1/shards")
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            return [], {"code": resp.status}
+        owned = json.loads(body).get("owned", [])
+        return [(int(o["shard"]), int(o["fencingToken"])) for o in owned], {"code": 200}
+    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError) as e:
+        return [], {"code": 0, "error": type(e).__name__}
+    finally:
+        conn.close()
+
+
+def check_shards_file(path):
+    owned = []
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return [], {}
+    now_ms = time.time_ns() // 1_000_000
+    for line in lines:
+        try:
+            shard, until_ms, token = (int(x) for x in line.split()[:3])
+        except ValueError:
+            continue
+        if now_ms < until_ms:
+            owned.append((shard, token))
+    return owned, {}
+
+
 def send(witness, body):
     conn = http.client.HTTPConnection(*witness, timeout=2.0)
     try:
@@ -114,16 +155,35 @@ def main():
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--agent")
     mode.add_argument("--state-file")
+    mode.add_argument("--shards-agent")
+    mode.add_argument("--shards-file")
     ap.add_argument("--interval", type=float, default=0.05)
     ap.add_argument("--log")
     ap.add_argument("--wall-offset-file")
     args = ap.parse_args()
     witness = loopback(args.witness)
     agent = loopback(args.agent) if args.agent else None
+    shards_agent = loopback(args.shards_agent) if args.shards_agent else None
     log = open(args.log, "a", buffering=1) if args.log else None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    mode_name = "http" if agent else "file"
+    mode_name = "http" if agent or shards_agent else "file"
     next_tick = time.monotonic()
+    while args.shards_agent or args.shards_file:
+        owned, info = check_shards_http(shards_agent) if shards_agent else check_shards_file(args.shards_file)
+        checked = time.time_ns()
+        verdicts = {}
+        for shard, token in owned:
+            verdicts[shard] = send(witness, {"candidate": args.name, "token": token, "shard": shard,
+                                             "checked_ns": checked, "mode": mode_name})
+        if log:
+            log.write(json.dumps({"t": checked, "mode": mode_name, "owned": [s for s, _ in owned],
+                                  "verdicts": verdicts, **info}, separators=(",", ":")) + "\n")
+        next_tick += args.interval
+        delay = next_tick - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        else:
+            next_tick = time.monotonic()
     while True:
         token, info = check_http(agent) if agent else check_file(args.state_file, args.wall_offset_file)
         checked = time.time_ns()

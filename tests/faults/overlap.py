@@ -2,6 +2,7 @@
 """Overlap checker over a witness log (tests/faults/witness.py).
 
     overlap.py WITNESS_LOG [--from-ns NS] [--to-ns NS] [--fault-at NS] [--gap-ms 250] [--json OUT]
+               [--shard I]
 
 Definitions (actions marked "probe" by a test are excluded):
 * Every action carries two times: its claim time (checked_ns: when the app got "leader" from its
@@ -36,8 +37,8 @@ import sys
 from collections import defaultdict
 
 
-def load(path):
-    """Every action of the log but probes, by time."""
+def load(path, shard=None):
+    """Every action of the log but probes (of one shard, when given), by time."""
     actions = []
     with open(path) as f:
         for line in f:
@@ -48,7 +49,7 @@ def load(path):
                 a = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
-            if not a.get("probe"):
+            if not a.get("probe") and (shard is None or a.get("shard") == shard):
                 actions.append(a)
     actions.sort(key=lambda a: a["t"])
     return actions
@@ -106,9 +107,10 @@ def main():
     ap.add_argument("--old-token", type=int)
     ap.add_argument("--gap-ms", type=float, default=250.0)
     ap.add_argument("--json")
+    ap.add_argument("--shard", type=int, help="only the actions on this shard of a sharded election")
     args = ap.parse_args()
 
-    everything = load(args.log)
+    everything = load(args.log, args.shard)
     actions = [a for a in everything
                if (args.from_ns is None or a["t"] >= args.from_ns) and (args.to_ns is None or a["t"] <= args.to_ns)]
     accepted = [a for a in actions if a["accepted"]]

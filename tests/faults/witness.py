@@ -12,7 +12,9 @@ and answers 200 {"accepted": true} if token >= the highest token seen so far (fe
 409 {"accepted": false} (a stale leader's action, rejected and logged as such). Any other keys of
 the body (e.g. "checked_ns", "mode", "probe") are copied into the line. Arrival times are
 time.time_ns() on the witness, taken under the same lock as the verdict, so the log is in arrival
-order. GET /highest answers {"highest": INT}; GET /healthz answers "ok".
+order. An action with a "shard" key is fenced against that shard's highest token only (each shard
+of a sharded election is a Lease with tokens of its own). GET /highest answers {"highest": INT}
+(of the actions without a shard); GET /healthz answers "ok".
 Only loopback addresses are accepted for --host, or with --link NAME an address of the link NAME
 (a link the test made itself, e.g. the bridge of tests/cluster/up that pods reach the host on).
 """
@@ -29,18 +31,25 @@ class Witness:
     def __init__(self, path):
         self.lock = threading.Lock()
         self.highest = -1
+        self.highest_by_shard = {}
         self.out = open(path, "a", buffering=1)
 
     def act(self, body):
         token = int(body["token"])
         candidate = str(body["candidate"])
+        shard = body.get("shard")
         with self.lock:
             t = time.time_ns()
-            accepted = token >= self.highest
+            highest = self.highest if shard is None else self.highest_by_shard.get(shard, -1)
+            accepted = token >= highest
             if accepted:
-                self.highest = token
+                highest = token
+                if shard is None:
+                    self.highest = token
+                else:
+                    self.highest_by_shard[shard] = token
             line = dict(body)
-            line.update(t=t, candidate=candidate, token=token, accepted=accepted, highest=self.highest)
+            line.update(t=t, candidate=candidate, token=token, accepted=accepted, highest=highest)
             self.out.write(json.dumps(line, separators=(",", ":")) + "\n")
         return accepted
 

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <map>
 
+#include "election/shard_planner.h"
+
 namespace leasehold::config {
 namespace {
 
@@ -203,6 +205,59 @@ TEST_CASE("two elections may not name one leader label") {
   // Not inherited, so a top-level label alone is the default election's only.
   CHECK(check("election: a\nleader-label: x/leader\nelections:\n- name: b\n").empty());
   CHECK(check("election: a\nleader-label: x/leader\nelections:\n- name: b\n  leader-label: x/b\n").empty());
+}
+
+TEST_CASE("shards: a number from 0 to 1024, per election, never inherited, not with a label or health checks") {
+  const auto check = [](const std::string& yaml, std::vector<std::string> flags = {}) {
+    const std::string file = temp_path();
+    std::ofstream(file) << yaml;
+    flags.insert(flags.begin(), {"--config", file});
+    auto result = parse_config(flags, env_of({}));
+    std::remove(file.c_str());
+    if (!result.config) return result.error;
+    Config c = *result.config;
+    c.identity = "me";
+    c.pod_name = "web-0";
+    return validate(c);
+  };
+  CHECK(check("election: jobs\nshards: 12\n").empty());
+  CHECK(check("election: jobs\n", {"--shards", "1024"}).empty());
+  CHECK(
+      check("election: jobs\n", {"--shards", "1025"}).starts_with("--shards: '1025' must be an integer in [0, 1024]"));
+  CHECK(check("election: jobs\n", {"--shards", "-1"}).starts_with("--shards:"));
+  CHECK(check("election: jobs\n", {"--shards", "2x"}).starts_with("--shards:"));
+  CHECK(check("election: a\nelections:\n- name: b\n  shards: 2000\n").find("elections[0].shards: '2000'") !=
+        std::string::npos);
+  CHECK(check("election: jobs\nshards: 4\nleader-label: x/leader\n")
+            .starts_with("--shards: a sharded election has no one leader to label"));
+  CHECK(check("election: jobs\nshards: 4\napp-health-tcp: '8080'\n").starts_with("--shards: health checking"));
+  CHECK(check("election: jobs\nshards: 4\nelections:\n- name: jobs-shard-1\n")
+            .starts_with("elections: 'jobs-shard-1' would be a Lease of sharded election jobs"));
+  const std::string long_name =
+      std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + "." + std::string(40, 'd');
+  CHECK(check("election: " + long_name + "\nshards: 4\n").starts_with("--shards: the election's name is too long"));
+
+  const std::string file = temp_path();
+  std::ofstream(file) << "election: a\nshards: 8\nelections:\n- name: b\n- name: c\n  shards: 3\n";
+  auto result = parse_config({"--config", file}, env_of({}));
+  std::remove(file.c_str());
+  REQUIRE(result.config.has_value());
+  const auto all = elections_of(*result.config);
+  CHECK(all[0].shards == 8);
+  CHECK(all[1].shards == 0);  // not inherited: a sharded election is another kind of election
+  CHECK(all[2].shards == 3);
+}
+
+TEST_CASE("shard and member Lease names") {
+  CHECK(election::shard_lease_name("jobs", 7, 12) == "jobs-shard-07");
+  CHECK(election::shard_lease_name("jobs", 7, 8) == "jobs-shard-7");
+  CHECK(election::shard_lease_name("jobs", 1023, 1024) == "jobs-shard-1023");
+  CHECK(election::shard_lease_name("jobs", 5, 1024) == "jobs-shard-0005");
+  const std::string m = election::member_lease_name("jobs", "pod-a_x1y2");
+  CHECK(m.starts_with("jobs-member-"));
+  CHECK(m.size() == std::string("jobs-member-").size() + 16);
+  CHECK(m == election::member_lease_name("jobs", "pod-a_x1y2"));
+  CHECK(m != election::member_lease_name("jobs", "pod-b_x1y2"));
 }
 
 TEST_CASE("bad election lists are refused with their place named") {

@@ -57,6 +57,7 @@ const char* note_name(MachineNote::Kind kind) {
     case MachineNote::Kind::kResignAsked: return "note:resign-asked";
     case MachineNote::Kind::kSteppingDown: return "note:stepping-down";
     case MachineNote::Kind::kHandoffEnded: return "note:handoff-ended";
+    case MachineNote::Kind::kShardMoving: return "note:shard-moving";
   }
   return "note:?";
 }
@@ -733,6 +734,143 @@ TEST_CASE_FIXTURE(Cluster, "an ineligible follower never claims even a free Leas
   turn(a);
   CHECK(a.leads());
   CHECK(server.lease->holder_identity == "a");
+}
+
+// --- Shards (event::PlacementChanged) ---
+
+// A member of a sharded election, watching, that saw "old" release the shard's Lease.
+Replica& join_shard(Cluster& c, const std::string& id, Duration handoff_timeout = 0s) {
+  MachineSettings s = settings_for(id, handoff_timeout, true);
+  s.sharded = true;
+  c.replicas.push_back(std::make_unique<Replica>(c.server, c.clock, std::move(s)));
+  Replica& r = *c.replicas.back();
+  r.due = c.now();
+  r.machine.apply(event::WatchState{true});
+  r.machine.apply(event::LeaseObserved{c.old_term});
+  r.delivered = std::stoull(c.old_term.resource_version);
+  c.sync();
+  return r;
+}
+
+TEST_CASE_FIXTURE(Cluster, "a shard member claims nothing until the shard is placed on it, then takes it at once") {
+  Replica& a = join_shard(*this, "a");
+  run_until(now() + 60s);
+  CHECK_FALSE(a.leads());
+  CHECK(a.store.calls == 0);
+  a.machine.apply(event::PlacementChanged{false, "b"});  // placed elsewhere
+  run_until(now() + 60s);
+  CHECK_FALSE(a.leads());
+  a.machine.apply(event::PlacementChanged{true, "a"});
+  turn(a);
+  CHECK(a.leads());
+  CHECK(server.lease->holder_identity == "a");
+}
+
+TEST_CASE_FIXTURE(Cluster,
+                  "a shard leader placed elsewhere stops claiming first, then releases naming the owner, who takes "
+                  "it at once") {
+  Replica& a = join_shard(*this, "a");
+  Replica& b = join_shard(*this, "b");
+  a.machine.apply(event::PlacementChanged{true, "a"});
+  b.machine.apply(event::PlacementChanged{false, "a"});
+  turn(a);
+  turn(b);
+  REQUIRE(a.leads());
+  const int transitions = server.lease->lease_transitions;
+
+  // b joined: the shard is b's now.
+  a.machine.apply(event::PlacementChanged{false, "b"});
+  b.machine.apply(event::PlacementChanged{true, "b"});
+  const size_t from = a.outlet.mark();
+  const int calls = a.store.calls;
+  CHECK(a.store.calls == calls);  // applying the placement did no I/O
+  turn(a);
+  const Names said = a.outlet.since(from);
+  REQUIRE(said.size() >= 2);
+  CHECK(said[0] == "note:shard-moving");
+  CHECK(said[1] == "stop_claiming_now");
+  CHECK(a.outlet.first("stop_claiming_now", from).store_calls == calls);  // before any request
+  CHECK(a.outlet.first("note:shard-moving", from).note->successor == "b");
+  turn(a);  // the handoff's next turn (no wait for an ack configured) releases
+  expect_released_by(server, "a", transitions, "b");
+  CHECK_FALSE(a.leads());
+  turn(b);
+  CHECK(b.leads());
+  CHECK(server.lease->holder_identity == "b");
+  run_until(now() + 60s);
+  CHECK(b.leads());
+  CHECK_FALSE(a.leads());
+}
+
+TEST_CASE_FIXTURE(Cluster, "a shard handed over and placed back is claimed again at once: no stand-back") {
+  Replica& a = join_shard(*this, "a");
+  Replica& b = join_shard(*this, "b");
+  a.machine.apply(event::PlacementChanged{true, "a"});
+  b.machine.apply(event::PlacementChanged{false, "a"});
+  turn(a);
+  REQUIRE(a.leads());
+  a.machine.apply(event::PlacementChanged{false, "b"});
+  b.machine.apply(event::PlacementChanged{true, "b"});
+  turn(a);
+  turn(a);
+  turn(b);
+  REQUIRE(b.leads());
+  // b leaves at once: the shard is a's again, a moment after a handed it over.
+  b.machine.apply(event::PlacementChanged{false, "a"});
+  a.machine.apply(event::PlacementChanged{true, "a"});
+  turn(b);
+  turn(b);
+  CHECK_FALSE(b.leads());
+  turn(a);
+  CHECK(a.leads());
+  CHECK(server.lease->holder_identity == "a");
+}
+
+TEST_CASE_FIXTURE(Cluster, "a shard move waits for the app's acknowledgement like any handoff") {
+  Replica& a = join_shard(*this, "a", 30s);
+  a.machine.apply(event::PlacementChanged{true, "a"});
+  turn(a);
+  REQUIRE(a.leads());
+  a.machine.apply(event::PlacementChanged{false, "b"});
+  turn(a);
+  CHECK(a.machine.awaiting_ack());
+  CHECK(a.leads());  // the term is kept while the app finishes its work on the shard
+  CHECK(server.lease->holder_identity == "a");
+  a.acks.file = true;
+  turn(a);
+  expect_released_by(server, "a", server.lease->lease_transitions, "b");
+}
+
+TEST_CASE_FIXTURE(Cluster,
+                  "a shard leader whose owner is unknown keeps the shard; one that took a vacancy hands it on") {
+  Replica& a = join_shard(*this, "a");
+  a.machine.apply(event::PlacementChanged{true, ""});  // a vacancy: no member record seen
+  turn(a);
+  REQUIRE(a.leads());
+  a.machine.apply(event::PlacementChanged{false, ""});
+  run_until(now() + 60s);
+  CHECK(a.leads());
+  CHECK(a.outlet.count("stop_claiming_now") == 0);
+  a.machine.apply(event::PlacementChanged{false, "c"});
+  turn(a);
+  turn(a);
+  CHECK_FALSE(a.leads());
+  CHECK(server.lease->preferred_holder == "c");
+}
+
+TEST_CASE_FIXTURE(Cluster, "a shard placed here is not claimed while the app is unhealthy") {
+  MachineSettings s = settings_for("a", 0s, /*eligible=*/false);
+  s.sharded = true;
+  replicas.push_back(std::make_unique<Replica>(server, clock, std::move(s)));
+  Replica& a = *replicas.back();
+  a.machine.apply(event::WatchState{true});
+  a.machine.apply(event::LeaseObserved{old_term});
+  a.machine.apply(event::PlacementChanged{true, "a"});
+  run_until(now() + 60s);
+  CHECK_FALSE(a.leads());
+  a.machine.apply(event::AppHealthChanged{true, true});
+  turn(a);
+  CHECK(a.leads());
 }
 
 // --- The watch ---

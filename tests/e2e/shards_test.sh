@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# shards_test: a sharded election (--shards) on a real kube-apiserver. 12 shards over members
+# that join, leave, crash and freeze; each member's app works the shards its agent says it owns
+# (two over GET /v1/shards, one from the `shards` file) and reports every unit of work to the
+# witness (tests/faults/witness.py), which fences each shard on its own token. No timing is
+# asserted; every wait is a bound on a hang, and the times to rebalance are printed.
+# Checks, after each change: every shard owned by exactly one live member, the one its Lease
+# names; the loads differ by at most one; and at the end, per shard, that no two members' claims
+# ever overlapped (tests/faults/overlap.py --shard).
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+. "$root/tests/lib/agents.sh"
+agents_suite shards_test
+faults="$root/tests/faults"
+
+SHARDS=12
+# Short timings keep the crash and freeze cases short: a crashed member's shards move after one
+# lease duration.
+TIMINGS=(--lease-duration 6s --renew-deadline 4s --retry-period 1s --safety-margin 1s --request-timeout 2s)
+ns="$(kube_new_namespace shards)"
+
+read -r witness_port < <(kube_free_ports 1)
+python3 "$faults/witness.py" --port "$witness_port" --log "$work/witness.jsonl" >"$work/witness.out" 2>&1 &
+track_pid $!
+expect "the witness is up" wait_until 10 curl -sf "127.0.0.1:$witness_port/healthz"
+
+# member NAME [file]: an agent of the sharded election and its app (over HTTP, or the file).
+member() {
+  agent_spawn "$1" --namespace "$ns" --kubeconfig "$KUBECONFIG" --election jobs --shards "$SHARDS" "${TIMINGS[@]}"
+  local src=(--shards-agent "127.0.0.1:$(sport "$1")")
+  [ "${2:-}" = file ] && src=(--shards-file "$work/$1/shards")
+  python3 "$faults/app.py" --name "$1" --witness "127.0.0.1:$witness_port" "${src[@]}" >"$work/$1.app.out" 2>&1 &
+  echo $! >"$work/$1.app.pid"
+  track_pid $!
+}
+# owned NAME: the shards the member says it owns now (GET /v1/shards), one per line.
+owned() { curl -sf --max-time 2 "$(url "$1" /v1/shards)" | jq -r '.owned[].shard'; }
+# holders: "<shard> <holder>" for each shard Lease, from the API server.
+holders() {
+  kube_api "/apis/coordination.k8s.io/v1/namespaces/$ns/leases" |
+    jq -r '.items[] | select(.metadata.name | startswith("jobs-shard-")) |
+      "\(.metadata.name | ltrimstr("jobs-shard-") | tonumber) \(.spec.holderIdentity // "")"' | sort -n
+}
+# claims MEMBERS...: "<shard> <member>" for each shard a member says it owns.
+claims() {
+  local m s
+  for m in "$@"; do
+    for s in $(owned "$m"); do echo "$s $m"; done
+  done | sort -n
+}
+# settled MEMBERS...: every shard is claimed by exactly one of them, the one its Lease names, and
+# the loads differ by at most one.
+settled() {
+  local c h
+  c="$(claims "$@")"
+  h="$(holders)"
+  [ "$(printf '%s\n' "$c" | grep -c .)" = "$SHARDS" ] && [ "$c" = "$h" ] &&
+    [ "$(printf '%s\n' "$c" | awk '{ print $1 }' | sort -u | wc -l)" = "$SHARDS" ] || { sleep 0.1; return 1; }
+  local loads
+  loads="$(printf '%s\n' "$c" | awk '{ n[$2]++ } END { for (m in n) print n[m] }' | sort -n)"
+  [ "$(printf '%s\n' "$loads" | wc -l)" = "$#" ] &&
+    [ $(($(printf '%s\n' "$loads" | tail -1) - $(printf '%s\n' "$loads" | head -1))) -le 1 ] || { sleep 0.1; return 1; }
+}
+# expect_settled BOUND WHAT MEMBERS...: waits until settled, prints how long it took and the loads.
+expect_settled() {
+  local bound="$1" what="$2" start
+  shift 2
+  start="$(now_ms)"
+  if wait_until "$bound" settled "$@"; then
+    pass "$what: every shard owned by exactly one of $*, the one its Lease names, loads within one"
+    echo "  settled in $(($(now_ms) - start)) ms; loads: $(claims "$@" | awk '{ n[$2]++ } END { for (m in n) printf "%s=%d ", m, n[m] }')"
+  else
+    fail "$what: every shard owned by exactly one of $*, the one its Lease names, loads within one"
+    echo "  claims:"; claims "$@" | sed 's/^/    /'
+    echo "  holders:"; holders | sed 's/^/    /'
+  fi
+}
+
+echo "--- three members"
+member m1
+member m2
+member m3 file
+expect_settled 60 "start" m1 m2 m3
+leases="$(kube_api "/apis/coordination.k8s.io/v1/namespaces/$ns/leases" | jq -r '.items[].metadata.name' | sort)"
+expect_eq "shard Leases are named jobs-shard-00 .. jobs-shard-11" \
+  "$(printf '%s\n' "$leases" | grep -c '^jobs-shard-[01][0-9]$')" "$SHARDS"
+expect_eq "one member record per member" "$(printf '%s\n' "$leases" | grep -c '^jobs-member-[0-9a-f]\{16\}$')" 3
+
+echo "--- the app's interface"
+s1="$(owned m1 | head -1)"
+other="$(holders | awk -v s="$s1" '$1 != s && $2 != "m1" { print $1; exit }')"
+code="$(curl -s -o /dev/null -w '%{http_code}' "$(url m1 "/v1/shards/$s1")")"
+expect_eq "GET /v1/shards/<owned> answers 200" "$code" 200
+token="$(curl -s -D - -o /dev/null "$(url m1 "/v1/shards/$s1")" | tr -d '\r' | awk -F': ' 'tolower($1)=="leasehold-fencing-token"{print $2}')"
+expect_eq "... with the shard's fencing token as Leasehold-Fencing-Token (the shard election's own)" "$token" \
+  "$(curl -s "$(url m1 "/v1/elections/jobs-shard-$(printf '%02d' "$s1")/status")" | jq -r .fencingToken)"
+expect_eq "... and in /v1/shards" "$token" \
+  "$(curl -s "$(url m1 /v1/shards)" | jq -r --argjson s "$s1" '.owned[] | select(.shard == $s) | .fencingToken')"
+expect_eq "GET /v1/shards/<another's> answers 503" "$(curl -s -o /dev/null -w '%{http_code}' "$(url m1 "/v1/shards/$other")")" 503
+expect_eq "GET /v1/shards/99 answers 404" "$(curl -s -o /dev/null -w '%{http_code}' "$(url m1 /v1/shards/99)")" 404
+expect_eq "GET /v1/leader of a sharded default election answers 404" "$(leader_code m1)" 404
+expect_eq "/v1/shards lists the three members" "$(curl -s "$(url m1 /v1/shards)" | jq -c '.members | length')" 3
+expect_eq "the shards file has one line per owned shard" "$(wc -l <"$work/m3/shards")" "$(owned m3 | wc -l)"
+expect_eq "each shard is also an election: /v1/elections/jobs-shard-<i>/leader" \
+  "$(leader_code m1 "/v1/elections/jobs-shard-$(printf '%02d' "$s1")/leader")" 200
+
+echo "--- scale up: a fourth member joins"
+member m4
+expect_settled 30 "a member joined" m1 m2 m3 m4
+
+echo "--- scale down: a member leaves (SIGTERM)"
+agent_signal m2 TERM
+expect "m2 exits" wait_until 30 process_gone "$(pid_of m2)"
+agent_wait m2
+expect_eq "m2 exited 0" "$?" 0
+kill "$(cat "$work/m2.app.pid")" 2>/dev/null
+expect_settled 30 "a member left" m1 m3 m4
+expect_eq "its member record is deleted" \
+  "$(kube_api "/apis/coordination.k8s.io/v1/namespaces/$ns/leases" | jq -r '.items[].metadata.name' | grep -c '^jobs-member-')" 3
+
+echo "--- crash: a member is killed (SIGKILL)"
+agent_signal m4 KILL
+agent_wait m4
+kill "$(cat "$work/m4.app.pid")" 2>/dev/null
+expect_settled 40 "a member crashed" m1 m3
+
+echo "--- freeze: a member stops (SIGSTOP) for 15 s, then goes on"
+agent_signal m1 STOP
+expect_settled 40 "a member froze" m3
+sleep 15
+agent_signal m1 CONT
+expect_settled 40 "the frozen member is back" m1 m3
+
+echo "--- a member rejoins after a crash"
+member m5
+expect_settled 30 "a new member joined" m1 m3 m5
+# member_records: how many member records the API server holds.
+member_records() {
+  kube_api "/apis/coordination.k8s.io/v1/namespaces/$ns/leases" | jq -r '.items[].metadata.name' | grep -c '^jobs-member-'
+}
+records_are() { [ "$(member_records)" = "$1" ] || { sleep 0.5; return 1; }; }
+expect "the crashed member's record is deleted by the others (unchanged for 4 lease durations)" \
+  wait_until 60 records_are 3
+
+echo "--- the witness: per shard, no two members' claims overlapped"
+for n in m1 m3 m5; do kill "$(cat "$work/$n.app.pid")" 2>/dev/null; done
+sleep 0.5
+total_overlap=0
+shared=0
+actions=0
+for ((s = 0; s < SHARDS; s++)); do
+  python3 "$faults/overlap.py" "$work/witness.jsonl" --shard "$s" --json "$work/overlap-$s.json" >"$work/overlap-$s.txt"
+  total_overlap=$(jq -r ".overlap_ms + $total_overlap" "$work/overlap-$s.json")
+  shared=$((shared + $(jq '.shared_tokens | length' "$work/overlap-$s.json")))
+  actions=$((actions + $(jq '.actions' "$work/overlap-$s.json")))
+  grep -q "OVERLAP" "$work/overlap-$s.txt" && { echo "  shard $s:"; grep OVERLAP "$work/overlap-$s.txt" | sed 's/^/    /'; }
+done
+echo "  $actions units of work reported over $SHARDS shards"
+expect "the apps worked the shards (the witness saw work)" [ "$actions" -gt 1000 ]
+expect_eq "overlap over all shards is 0 ms" "$total_overlap" 0
+expect_eq "no token was used by two members" "$shared" 0
+
+echo "--- stop: every shard Lease released"
+for n in m1 m3 m5; do agent_signal "$n" TERM; done
+for n in m1 m3 m5; do
+  wait_until 30 process_gone "$(pid_of "$n")" || agent_signal "$n" KILL
+  agent_wait "$n"
+done
+expect_eq "no shard Lease names a holder" "$(holders | awk '$2 != ""' | wc -l)" 0
+expect_eq "no member record is left" "$(member_records)" 0
+
+summary
