@@ -269,6 +269,7 @@ void ElectionRunner::note(const election::MachineNote& note) {
       }
       break;
     case Kind::kShardMoving:
+      if (shard_ && shard_->moved_out) shard_->moved_out();
       log_.info("shard moves to its rightful owner", {{"election", settings_.name}, {"to", note.successor}});
       break;
   }

@@ -72,6 +72,8 @@ struct ShardLink {
   // Called on the runner's strand (or the thread that stops its claims) after each write of its
   // files: a claim that ends reaches the group's `shards` file before any further request.
   std::function<void()> files_written;
+  // Called on the runner's strand when it hands the shard to its rightful owner.
+  std::function<void()> moved_out;
 };
 
 class ElectionRunner final : public kube::WatchSink, private election::ElectionOutlet {

@@ -32,6 +32,7 @@ ShardGroup::ShardGroup(const RunnerContext& context, const config::ElectionSetti
       planner_(election::ShardPlannerSettings{settings.name, settings.shards, context.identity,
                                               settings.timings.lease_duration},
                clock_),
+      all_metrics_(metrics),
       record_client_(api, context.namespace_name, member_record_),
       last_holders_(settings.shards),
       strand_(boost::asio::make_strand(*context.election_io)),
@@ -54,6 +55,7 @@ ShardGroup::ShardGroup(const RunnerContext& context, const config::ElectionSetti
       });
     };
     if (!shards_file_.empty()) link->files_written = [this] { write_shards_file(); };
+    link->moved_out = [this] { metrics_->moved_out(); };
     config::ElectionSettings shard = settings_;
     shard.name = election::shard_lease_name(settings_.name, i, settings_.shards);
     shard.shards = 0;
@@ -61,6 +63,9 @@ ShardGroup::ShardGroup(const RunnerContext& context, const config::ElectionSetti
         std::make_unique<ElectionRunner>(context_, std::move(shard), false, api, metrics, io, logger, link.get()));
     links_.push_back(std::move(link));
   }
+  std::vector<const status::StatusBoard*> boards;
+  for (auto& runner : runners_) boards.push_back(&runner->board());
+  metrics_ = &all_metrics_.add_sharded(settings_.name, std::move(boards));
 }
 
 ShardGroup::~ShardGroup() {
@@ -92,7 +97,10 @@ std::vector<kube::FollowedLease> ShardGroup::followed() {
 status::ShardsEndpoint ShardGroup::endpoint() {
   status::ShardsEndpoint e;
   e.name = settings_.name;
-  for (auto& runner : runners_) e.shards.push_back(&runner->board());
+  for (auto& runner : runners_) {
+    e.shards.push_back(&runner->board());
+    e.acks.push_back([endpoint = runner->endpoint()] { return endpoint.ack(); });
+  }
   e.placement = [this] {
     std::lock_guard lock(placement_mutex_);
     return nlohmann::json{{"members", members_shown_}, {"placedHere", placed_here_shown_}};
@@ -207,6 +215,7 @@ void ShardGroup::plan() {
   const auto directives = planner_.plan();
   for (const auto& d : directives) runners_[d.shard]->place(d.eligible, d.owner);
   if (planner_.members() != members_before || !directives.empty()) {
+    metrics_->placement(planner_.members().size(), planner_.placed_here());
     std::lock_guard lock(placement_mutex_);
     members_shown_ = planner_.members();
     placed_here_shown_ = planner_.placed_here();

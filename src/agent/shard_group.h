@@ -77,6 +77,8 @@ class ShardGroup final : public kube::WatchSink {
   log::Logger& log_;
   election::SystemClock clock_;
   election::ShardPlanner planner_;  // strand only
+  status::Metrics& all_metrics_;
+  status::ShardMetrics* metrics_ = nullptr;  // set once the shards are made
   kube::LeaseClient record_client_;
   std::optional<std::string> record_version_;  // strand only: our record as last written
   std::vector<std::unique_ptr<ShardLink>> links_;

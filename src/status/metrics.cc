@@ -57,7 +57,15 @@ Metrics::Metrics(const std::string& version)
                          "App health checks by outcome (success, failure, refused, timeout).")),
       http_refused_(family(BuildCounter(), *registry_, "leasehold_http_refused_total",
                            "Connections and requests the listeners turned away, by listener and reason "
-                           "(connections, held, accept_error).")) {
+                           "(connections, held, accept_error).")),
+      shards_owned_(family(BuildGauge(), *registry_, "leasehold_shards_owned",
+                           "Shards of a sharded election this member owns now (claims, as /v1/shards says).")),
+      shard_members_(family(BuildGauge(), *registry_, "leasehold_shard_members",
+                            "Live members of a sharded election as this member sees them.")),
+      shards_placed_(family(BuildGauge(), *registry_, "leasehold_shards_placed",
+                            "Shards of a sharded election placed on this member (its rightful share).")),
+      shard_moves_(family(BuildCounter(), *registry_, "leasehold_shard_moves_total",
+                          "Shards this member handed over to their rightful owner.")) {
   family(BuildGauge(), *registry_, "leasehold_build_info", "Always 1; the version label tells which build runs.")
       .Add({{"version", version}})
       .Set(1);
@@ -82,10 +90,38 @@ void Metrics::api_request(const std::string& verb, const std::string& outcome, e
   api_latency_.Add({{"verb", verb}}, kLatencyBuckets).Observe(seconds(latency));
 }
 
+ShardMetrics& Metrics::add_sharded(const std::string& election, std::vector<const StatusBoard*> shards) {
+  std::lock_guard lock(mutex_);
+  return sharded_.emplace_back(ShardMetrics(*this, election, std::move(shards)));
+}
+
+ShardMetrics::ShardMetrics(Metrics& m, const std::string& election, std::vector<const StatusBoard*> shards)
+    : shards_(std::move(shards)) {
+  const prometheus::Labels labels{{"election", election}};
+  owned_ = &m.shards_owned_.Add(labels);
+  members_ = &m.shard_members_.Add(labels);
+  placed_ = &m.shards_placed_.Add(labels);
+  moved_out_ = &m.shard_moves_.Add(labels);
+}
+
+void ShardMetrics::placement(std::size_t members, std::size_t placed_here) {
+  members_->Set(static_cast<double>(members));
+  placed_->Set(static_cast<double>(placed_here));
+}
+
+void ShardMetrics::moved_out() { moved_out_->Increment(); }
+
+void ShardMetrics::refresh() {
+  std::size_t owned = 0;
+  for (const StatusBoard* board : shards_) owned += board->view().is_leader ? 1 : 0;
+  owned_->Set(static_cast<double>(owned));
+}
+
 std::string Metrics::render() {
   {
     std::lock_guard lock(mutex_);
     for (auto& e : elections_) e.refresh();
+    for (auto& s : sharded_) s.refresh();
   }
   std::string text = prometheus::TextSerializer().Serialize(registry_->Collect());
   // The collected families (over half a KiB a series, freed by now) would otherwise stay in the

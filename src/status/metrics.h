@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "election/lease_store.h"
 #include "status/http_server.h"
@@ -78,10 +79,32 @@ class ElectionMetrics {
   prometheus::Gauge* app_healthy_ = nullptr;  // created when health checking reports first
 };
 
+// The metrics of one sharded election, over those of its shards (each an election of its own).
+class ShardMetrics {
+ public:
+  // The live members this member sees, and the shards placed on it.
+  void placement(std::size_t members, std::size_t placed_here);
+  // This member handed a shard to its rightful owner.
+  void moved_out();
+
+ private:
+  friend class Metrics;
+  ShardMetrics(Metrics& metrics, const std::string& election, std::vector<const StatusBoard*> shards);
+  void refresh();
+
+  std::vector<const StatusBoard*> shards_;
+  prometheus::Gauge* owned_;
+  prometheus::Gauge* members_;
+  prometheus::Gauge* placed_;
+  prometheus::Counter* moved_out_;
+};
+
 class Metrics {
  public:
   explicit Metrics(const std::string& version);
 
+  // A sharded election: `shards` are its shards' boards (in shard order).
+  ShardMetrics& add_sharded(const std::string& election, std::vector<const StatusBoard*> shards);
   ElectionMetrics& add_election(const std::string& election, const StatusBoard& board, ElectionHooks hooks = {});
   // One request to the API server; outcome: the HTTP status code as text, or
   // timeout/network/rate_limited.
@@ -93,6 +116,7 @@ class Metrics {
 
  private:
   friend class ElectionMetrics;
+  friend class ShardMetrics;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& api_requests_;
   prometheus::Family<prometheus::Histogram>& api_latency_;
@@ -113,6 +137,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& http_refused_;
   std::mutex mutex_;
   std::list<ElectionMetrics> elections_;
+  std::list<ShardMetrics> sharded_;
+  prometheus::Family<prometheus::Gauge>& shards_owned_;
+  prometheus::Family<prometheus::Gauge>& shard_members_;
+  prometheus::Family<prometheus::Gauge>& shards_placed_;
+  prometheus::Family<prometheus::Counter>& shard_moves_;
 };
 
 }  // namespace leasehold::status

@@ -122,14 +122,22 @@ void serve(const ServedElection& served, const std::string& resource, const Http
 // GET .../shards and .../shards/<i>; `rest` is what follows "shards".
 void serve_shards(const ShardsEndpoint& sharded, const std::string& rest, const HttpRequest& request,
                   const std::shared_ptr<HttpExchange>& exchange) {
-  if (!is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
+  if (!rest.empty() && rest.front() != '/') return exchange->reply(not_found());
+  std::string text = rest.empty() ? "" : rest.substr(1);
+  const bool ack = text.size() > 4 && text.compare(text.size() - 4, 4, "/ack") == 0;
+  if (ack) text.resize(text.size() - 4);
+  if (ack && request.method != "POST") return exchange->reply(method_not_allowed("POST"));
+  if (!ack && !is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
   if (rest.empty()) return exchange->reply(HttpAnswer{200, json_text(shards_json(sharded)) + "\n"});
-  if (rest.front() != '/') return exchange->reply(not_found());
-  const std::string text = rest.substr(1);
   std::uint32_t shard = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), shard);
   if (text.empty() || error != std::errc() || end != text.data() + text.size() || shard >= sharded.shards.size()) {
     return exchange->reply(error_answer(404, "no such shard (0 to " + std::to_string(sharded.shards.size() - 1) + ")"));
+  }
+  if (ack) {
+    if (!request.from_loopback) return exchange->reply(error_answer(403, "only from localhost"));
+    if (shard >= sharded.acks.size()) return exchange->reply(not_found());
+    return exchange->reply(sharded.acks[shard]());
   }
   const StatusView view = sharded.shards[shard]->view();
   nlohmann::json body{

@@ -32,9 +32,10 @@ struct ElectionEndpoint {
 // own (named after its Lease); this is the view over all of them.
 struct ShardsEndpoint {
   std::string name;
-  bool is_default = false;                    // served on the short paths (/v1/shards)
-  std::vector<const StatusBoard*> shards;     // shard i's board at i
-  std::function<nlohmann::json()> placement;  // {"members": [...], "placedHere": n}, read at request time
+  bool is_default = false;                        // served on the short paths (/v1/shards)
+  std::vector<const StatusBoard*> shards;         // shard i's board at i
+  std::vector<std::function<HttpAnswer()>> acks;  // POST .../shards/<i>/ack: the shard's own ack
+  std::function<nlohmann::json()> placement;      // {"members": [...], "placedHere": n}, read at request time
 };
 
 // GET .../shards: {"election", "shards", "owned": [{"shard", "lease", "fencingToken", "validUntil",
@@ -44,6 +45,9 @@ nlohmann::json shards_json(const ShardsEndpoint& endpoint);
 // <validUntil RFC 3339>", in shard order; empty when none. Readers use a line only while now (ms)
 // < its second field, as with the `state` file.
 std::string shards_lines(const ShardsEndpoint& endpoint);
+
+// GET .../shards/<i> answers 200 while this member owns shard i (503 otherwise); POST
+// .../shards/<i>/ack acknowledges a handoff of shard i, as POST /v1/elections/<shard>/ack does.
 
 // The first election is the default one, served on the short paths too, unless the default
 // election is sharded: then the short paths are /v1/shards and /v1/shards/<i>, and the others

@@ -105,9 +105,21 @@ expect_eq "the shards file has one line per owned shard" "$(wc -l <"$work/m3/sha
 expect_eq "each shard is also an election: /v1/elections/jobs-shard-<i>/leader" \
   "$(leader_code m1 "/v1/elections/jobs-shard-$(printf '%02d' "$s1")/leader")" 200
 
+expect_eq "leasehold_shards_owned is the number of shards m1 owns" \
+  "$(metric m1 '^leasehold_shards_owned\{')" "$(owned m1 | wc -l)"
+expect_eq "leasehold_shard_members: the three members" "$(metric m1 '^leasehold_shard_members\{')" 3
+expect_eq "leasehold_shards_placed: a third of the shards" "$(metric m1 '^leasehold_shards_placed\{')" 4
+expect_eq "each shard is an election in the metrics" "$(metrics m1 | grep -c '^leasehold_is_leader{election="jobs-shard-')" "$SHARDS"
+
 echo "--- scale up: a fourth member joins"
+moves_before=0
+for n in m1 m2 m3; do moves_before=$((moves_before + $(metric "$n" '^leasehold_shard_moves_total\{'))); done
 member m4
 expect_settled 30 "a member joined" m1 m2 m3 m4
+moves_after=0
+for n in m1 m2 m3; do moves_after=$((moves_after + $(metric "$n" '^leasehold_shard_moves_total\{'))); done
+expect "leasehold_shard_moves_total counts the shards handed to m4 (3 at least)" [ $((moves_after - moves_before)) -ge 3 ]
+echo "  shards handed over: $((moves_after - moves_before)) (the fewest possible: 3)"
 
 echo "--- scale down: a member leaves (SIGTERM)"
 agent_signal m2 TERM

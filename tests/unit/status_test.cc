@@ -224,6 +224,115 @@ TEST_CASE("ack and resign are POST only, from localhost only, and reach the elec
   CHECK(r.call("POST", "/v1/elections/other/resign").status == 409);
 }
 
+// A sharded default election "jobs" of 3 shards, each also an election of its own.
+struct ShardedRouter {
+  explicit ShardedRouter(FakeClock& clock)
+      : s0({"jobs-shard-0", "ns", "me"}, clock),
+        s1({"jobs-shard-1", "ns", "me"}, clock),
+        s2({"jobs-shard-2", "ns", "me"}, clock) {
+    std::vector<ElectionEndpoint> elections;
+    ShardsEndpoint sharded{"jobs", true, {&s0, &s1, &s2}, {}, [] {
+                             return nlohmann::json{{"members", {"me", "you"}}, {"placedHere", 2}};
+                           }};
+    for (StatusBoard* b : {&s0, &s1, &s2}) {
+      elections.push_back(ElectionEndpoint{b->view().who.election, b, std::make_shared<StatusHub>(io, *b),
+                                           [] {
+                                             return HttpAnswer{409, "no handoff"};
+                                           },
+                                           [](const std::string&) {
+                                             return HttpAnswer{409, ""};
+                                           }});
+    }
+    sharded.acks = {[this] {
+                      return HttpAnswer{202, "ack 0"};
+                    },
+                    [] {
+                      return HttpAnswer{409, "no"};
+                    },
+                    [] {
+                      return HttpAnswer{409, "no"};
+                    }};
+    endpoint = sharded;
+    handle = make_status_router(std::move(elections), {sharded});
+  }
+  HttpAnswer call(const std::string& method, const std::string& target, bool loopback = true) {
+    auto exchange = std::make_shared<RecordingExchange>();
+    handle(HttpRequest{method, target, "", "", loopback}, exchange);
+    REQUIRE(exchange->answers.size() == 1);
+    return exchange->answers.front();
+  }
+  boost::asio::io_context io;
+  StatusBoard s0, s1, s2;
+  ShardsEndpoint endpoint;
+  HttpHandler handle;
+};
+
+TEST_CASE("shards: /v1/shards lists the shards owned now; /v1/shards/<i> is 200 with the token only while owned") {
+  FakeClock clock;
+  ShardedRouter r(clock);
+  auto body = nlohmann::json::parse(r.call("GET", "/v1/shards").body);
+  CHECK(body["election"] == "jobs");
+  CHECK(body["shards"] == 3);
+  CHECK(body["owned"].empty());
+  CHECK(body["members"] == nlohmann::json{"me", "you"});
+  CHECK(body["placedHere"] == 2);
+  CHECK(shards_lines(r.endpoint).empty());
+
+  r.s1.publish(leading_state(clock, 13s));
+  r.s2.publish(leading_state(clock, 5s));
+  body = nlohmann::json::parse(r.call("GET", "/v1/shards").body);
+  REQUIRE(body["owned"].size() == 2);
+  CHECK(body["owned"][0]["shard"] == 1);
+  CHECK(body["owned"][0]["lease"] == "jobs-shard-1");
+  CHECK(body["owned"][0]["fencingToken"] == "4242");
+  CHECK(body["owned"][0]["validForMs"] == 13000);
+  CHECK(body["owned"][0].contains("validUntil"));
+  const HttpAnswer one = r.call("GET", "/v1/shards/1");
+  CHECK(one.status == 200);
+  REQUIRE(one.headers.size() == 1);
+  CHECK(one.headers[0] == std::pair<std::string, std::string>{"Leasehold-Fencing-Token", "4242"});
+  CHECK(r.call("GET", "/v1/shards/0").status == 503);
+  CHECK(r.call("GET", "/v1/shards/3").status == 404);
+  CHECK(r.call("GET", "/v1/shards/x").status == 404);
+  CHECK(r.call("GET", "/v1/shards/-1").status == 404);
+  CHECK(r.call("GET", "/v1/shardsx").status == 404);
+  CHECK(r.call("POST", "/v1/shards/1").status == 405);
+
+  // The file: one line per shard owned, the state file's leader line with the shard in front.
+  const std::string lines = shards_lines(r.endpoint);
+  CHECK(std::count(lines.begin(), lines.end(), '\n') == 2);
+  CHECK(lines.rfind("1 ", 0) == 0);
+  CHECK(lines.find("\n2 ") != std::string::npos);
+
+  // Claims run out by themselves, shard by shard.
+  clock.advance(5s);
+  CHECK(r.call("GET", "/v1/shards/2").status == 503);
+  CHECK(nlohmann::json::parse(r.call("GET", "/v1/shards").body)["owned"].size() == 1);
+  const std::string later = shards_lines(r.endpoint);
+  CHECK(std::count(later.begin(), later.end(), '\n') == 1);
+  r.s1.set_claiming(false);  // a handoff: not owned from now on
+  CHECK(r.call("GET", "/v1/shards/1").status == 503);
+  CHECK(shards_lines(r.endpoint).empty());
+}
+
+TEST_CASE("shards: the short paths of a sharded default election point to /v1/shards; ack per shard") {
+  FakeClock clock;
+  ShardedRouter r(clock);
+  for (const char* path : {"/", "/v1/leader", "/v1/status", "/v1/events"}) {
+    const HttpAnswer a = r.call("GET", path);
+    CHECK(a.status == 404);
+    CHECK(a.body.find("/v1/shards") != std::string::npos);
+  }
+  CHECK(r.call("GET", "/v1/elections/jobs-shard-1/leader").status == 503);
+  CHECK(r.call("GET", "/v1/elections/jobs/shards").status == 200);
+  CHECK(r.call("GET", "/v1/elections/jobs/shards/2").status == 503);
+  CHECK(r.call("POST", "/v1/shards/0/ack").status == 202);
+  CHECK(r.call("POST", "/v1/shards/1/ack").status == 409);
+  CHECK(r.call("POST", "/v1/shards/0/ack", false).status == 403);
+  CHECK(r.call("GET", "/v1/shards/0/ack").status == 405);
+  CHECK(r.call("POST", "/v1/shards/7/ack").status == 404);
+}
+
 TEST_CASE("a long poll answers at once when the revision moved, else on the next change") {
   FakeClock clock;
   Router r(clock);
