@@ -32,7 +32,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ALL_PHASES = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "elections",
-              "candidates", "image"]
+              "candidates", "shards", "image"]
 
 
 def env_int(name, default):
@@ -95,6 +95,11 @@ class Settings:
         self.candidates_start_interval = env_float("CANDIDATES_START_INTERVAL", 0.1)
         self.reps_candidates_handover = env_int("REPS_CANDIDATES_HANDOVER", 3)
         self.reps_candidates_failover = env_int("REPS_CANDIDATES_FAILOVER", 1)
+        # Phase shards: one sharded election of SHARDS shards over SHARD_MEMBERS members, default timings.
+        self.shards = env_int("SHARDS", 64)
+        self.shard_members = env_int("SHARD_MEMBERS", 5)
+        self.reps_shards = env_int("REPS_SHARDS", 3)
+        self.shards_window = env_float("SHARDS_WINDOW", 30)
         self.image = os.environ.get("BENCH_IMAGE", "leasehold:test")
         self.poll = env_float("BENCH_POLL_SECONDS", 0.005)
         self.work_dir = os.environ.get("BENCH_WORK_DIR") or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
@@ -715,6 +720,47 @@ class Inotify:
 
 
 # ---------------------------------------------------------------- phases
+
+class ShardMember(Agent):
+    """A leasehold agent of a sharded election (--shards)."""
+
+    def __init__(self, cfg, ns, election, shards, identity, work):
+        super().__init__(cfg, "leasehold", ns, election, identity, work)
+        self.argv += ["--shards", str(shards)]
+
+    def owned(self):
+        """[shard] GET /v1/shards says this member owns now, or None without an answer."""
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            c.request("GET", "/v1/shards")
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            if r.status != 200:
+                return None
+            return [o["shard"] for o in json.loads(body).get("owned", [])]
+        except (OSError, http.client.HTTPException, ValueError, KeyError):
+            return None
+
+
+def shard_owners(members, shards):
+    """{shard: identity} if every shard is claimed by exactly one of `members`, else None."""
+    owners = {}
+    for m in members:
+        owned = m.owned()
+        if owned is None:
+            return None
+        for s in owned:
+            if s in owners:
+                return None
+            owners[s] = m.identity
+    return owners if len(owners) == shards else None
+
+
+def balanced(owners, members):
+    loads = [sum(1 for o in owners.values() if o == m.identity) for m in members]
+    return max(loads) - min(loads) <= 1
+
 
 class Bench:
     def __init__(self, cfg, out):
@@ -1710,6 +1756,82 @@ class Bench:
             log(f"candidates: {v['verdict']}: {v['goal']}: {v['measured']}")
         self.results["phases"]["candidates"] = res
 
+    # -- 12: sharded ownership
+    def shards_settled(self, members, timeout):
+        """Waits until every shard has exactly one owner among `members` and the loads are within
+        one; returns (owners, seconds) or (None, timeout)."""
+        t0 = mono()
+        while mono() - t0 < timeout:
+            owners = shard_owners(members, self.cfg.shards)
+            if owners is not None and balanced(owners, members):
+                return owners, mono() - t0
+            time.sleep(0.02)
+        return None, timeout
+
+    def phase_shards(self):
+        cfg = self.cfg
+        self.close()
+        ns = self.api.new_namespace("bench-shards")
+        n, m = cfg.shards, cfg.shard_members
+        res = {"shards": n, "members": m, "changes": []}
+        members = [ShardMember(cfg, ns, "work", n, self.ident("leasehold"), self.work).start() for _ in range(m)]
+        owners, took = self.shards_settled(members, 3 * cfg.ld + 60)
+        res["start_to_balanced_s"] = round(took, 2) if owners else None
+        if owners is None:
+            log("shards: never settled at the start")
+            self.stop_all(members)
+            self.results["phases"]["shards"] = res
+            return
+        time.sleep(cfg.steady_settle)
+        window, cpu = self.lease_window(cfg.shards_window, members)
+        per_min = sum(window["per_min"].values())
+        mem = [a.memory_kb() for a in members]
+        res["idle"] = {
+            "lease_requests_per_min": round(per_min, 1),
+            "per_min_by_verb": {k: round(v, 1) for k, v in window["per_min"].items()},
+            "requests_per_min_per_shard": round(per_min / n, 2),
+            "requests_per_min_per_member": round(per_min / m, 1),
+            "member_cpu_mcores": sorted(round(c, 2) for c in cpu.values()),
+            "member_rss_kb": sorted(x.get("VmRSS", 0) for x in mem),
+            "member_rss_anon_kb": sorted(x.get("RssAnon", 0) for x in mem),
+            "open_watches": window["open_watches"],
+        }
+        log(f"shards: idle: {per_min:.0f} Lease requests/min ({per_min / n:.2f} per shard, {per_min / m:.1f} per member); "
+            f"member CPU {res['idle']['member_cpu_mcores']} mcores, RssAnon {res['idle']['member_rss_anon_kb']} KiB")
+        for rep in range(cfg.reps_shards):
+            for change in ("join", "leave"):
+                before = owners
+                if change == "join":
+                    new = ShardMember(cfg, ns, "work", n, self.ident("leasehold"), self.work)
+                    t0 = mono()
+                    new.start()
+                    members.append(new)
+                    least = n // len(members)
+                else:
+                    gone = members.pop()
+                    least = sum(1 for o in before.values() if o == gone.identity)
+                    t0 = mono()
+                    gone.signal(signal.SIGTERM)
+                owners, _ = self.shards_settled(members, 2 * cfg.ld + 30)
+                took = mono() - t0
+                if change == "leave":
+                    gone.stop()
+                moved = None if owners is None else sum(1 for s in range(n) if before.get(s) != owners.get(s))
+                row = {"change": change, "members_after": len(members), "balanced_after_s": round(took, 3) if owners else None,
+                       "moved": moved, "least_possible": least}
+                res["changes"].append(row)
+                log(f"shards: {change} -> {len(members)} members: balanced after {row['balanced_after_s']} s; "
+                    f"{moved} shards moved (the fewest possible: {least})")
+                if owners is None:
+                    owners = before
+                time.sleep(2)
+        self.stop_all(members)
+        joins = [c["balanced_after_s"] for c in res["changes"] if c["change"] == "join" and c["balanced_after_s"] is not None]
+        leaves = [c["balanced_after_s"] for c in res["changes"] if c["change"] == "leave" and c["balanced_after_s"] is not None]
+        res["join_balanced_ms"] = summary([x * 1000 for x in joins])
+        res["leave_balanced_ms"] = summary([x * 1000 for x in leaves])
+        self.results["phases"]["shards"] = res
+
     def save_partial(self, name, res):
         self.results["phases"][name] = res
         self.save()
@@ -1832,7 +1954,7 @@ def main():
             {"steady": b.phase_steady, "start": b.phase_start, "handover": b.phase_handover, "wrk": b.phase_wrk,
              "lease_to_file": b.phase_lease_to_file, "failover": b.phase_failover,
              "app_health": b.phase_app_health, "scale": b.phase_scale, "elections": b.phase_elections,
-             "candidates": b.phase_candidates, "image": b.phase_image}[p]()
+             "candidates": b.phase_candidates, "shards": b.phase_shards, "image": b.phase_image}[p]()
             b.results.setdefault("phase_seconds", {})[p] = round(mono() - t, 1)
             b.save()
     finally:

@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 KINDS = ("leasehold", "reference")
 PHASE_ORDER = ["steady", "start", "handover", "wrk", "lease_to_file", "failover", "app_health", "scale", "elections",
-               "candidates", "image", "footprint"]
+               "candidates", "shards", "image", "footprint"]
 sys.path.insert(0, HERE)
 from bench import elections_derived, elections_verdicts  # noqa: E402
 
@@ -349,6 +349,50 @@ def footprint_section(fp):
     return lines, goals
 
 
+SHARD_MOVE_GOAL_S = 1.0  # a graceful scale-up or -down: balanced again within this
+SHARD_MOVES_GOAL = 1.5  # shards moved by a membership change, against the fewest a balanced result allows
+
+
+def shards_section(sh):
+    """Lines and goals of phase shards: one sharded election over several members."""
+    n, m = sh.get("shards"), sh.get("members")
+    idle = sh.get("idle", {})
+    lines = [f"### Sharded ownership: {n} shards over {m} members", "",
+             f"Phase `shards`: {m} leasehold members of one sharded election (`--shards {n}`, default timings) on "
+             "the local control plane; once every shard had exactly one owner and the loads were within one, an "
+             "idle window, then members joining and leaving gracefully (SIGTERM) in turn. \"Balanced\" is read "
+             "from the members' own `GET /v1/shards` (every shard claimed by exactly one member, loads within one), "
+             "polled every 20 ms; \"moved\" counts the shards whose owner changed, against the fewest a balanced "
+             "result allows (the new member's share, or the leaving member's shards).", ""]
+    rows = [["idle: Lease requests/min (all members)", fmt(idle.get("lease_requests_per_min"), 1)],
+            ["idle: per shard", fmt(idle.get("requests_per_min_per_shard"), 2)],
+            ["idle: per member", fmt(idle.get("requests_per_min_per_member"), 1)],
+            ["idle: by verb", ", ".join(f"{k} {v:g}" for k, v in sorted(idle.get("per_min_by_verb", {}).items()) if v)],
+            ["idle: member CPU (each)", ", ".join(fmt(x, 2) for x in idle.get("member_cpu_mcores", [])) + " mcores"],
+            ["idle: member anonymous RSS (each)", ", ".join(fmt(x / 1024, 1) for x in idle.get("member_rss_anon_kb", [])) + " MiB"],
+            ["start: all balanced after", fmt(sh.get("start_to_balanced_s"), 1, " s")]]
+    lines += table(["measurement", "value"], rows) + [""]
+    lines += table(["change", "members after", "balanced after", "shards moved", "fewest possible"],
+                   [[c["change"], str(c["members_after"]), fmt(None if c["balanced_after_s"] is None else c["balanced_after_s"] * 1000, 0, " ms"),
+                     str(c["moved"]), str(c["least_possible"])] for c in sh.get("changes", [])]) + [""]
+    goals = []
+    for kind, key in (("scale-up", "join_balanced_ms"), ("scale-down", "leave_balanced_ms")):
+        worst = get(sh, key, "max")
+        ok = None if worst is None else worst <= SHARD_MOVE_GOAL_S * 1000
+        goals.append((f"a graceful {kind} balanced again within {SHARD_MOVE_GOAL_S:g} s",
+                      f"p50 {fmt(get(sh, key, 'p50'), 0, ' ms')}, max {fmt(worst, 0, ' ms')} (n={get(sh, key, 'n', default=0)})",
+                      verdict(ok), "from the signal (or the start) to balanced, as the members answer"))
+    changes = [c for c in sh.get("changes", []) if c.get("moved") is not None]
+    extra = sum(c["moved"] - c["least_possible"] for c in changes)
+    least = sum(c["least_possible"] for c in changes)
+    goals.append((f"shards moved per membership change <= {SHARD_MOVES_GOAL:g}x the fewest possible",
+                  f"{sum(c['moved'] for c in changes)} moved in {len(changes)} changes, the fewest possible "
+                  f"{least} ({extra} more)",
+                  verdict(None if not changes else extra + least <= SHARD_MOVES_GOAL * least),
+                  "bounded loads move a few more than rendezvous alone, to keep max - min <= 1"))
+    return lines, goals
+
+
 def main():
     results_path, doc_path = sys.argv[1], sys.argv[2]
     r = json.load(open(results_path))
@@ -539,7 +583,13 @@ def main():
         ca_lines, ca_goals, ca_plots = candidates_section(ph["candidates"], ld, rd, rp, doc_dir)
         goals += ca_goals
 
-    # 12: footprint on a real node
+    # 12: sharded ownership
+    sh_lines = []
+    if ph.get("shards"):
+        sh_lines, sh_goals = shards_section(ph["shards"])
+        goals += sh_goals
+
+    # 13: footprint on a real node
     fp_lines = []
     if ph.get("footprint"):
         fp_lines, fp_goals = footprint_section(ph["footprint"])
@@ -630,6 +680,7 @@ def main():
         L.append("")
     L += el_lines
     L += ca_lines
+    L += sh_lines
     L += fp_lines
     L.append("## Goals")
     L.append("")

@@ -56,8 +56,10 @@ contexts: [{name: dev, context: {cluster: dev, user: dev, namespace: docs}}]
 clusters: [{name: dev, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
 users: [{name: dev, user: {token: not-a-real-token}}]
 EOF
-# docs-e has a start hook (--on-start-leading), docs-other turns it off for itself.
-printf 'elections:\n  - name: docs-other\n    on-start-leading: ""\n' >"$work/config.yaml"
+# docs-e has a start hook (--on-start-leading), docs-other turns it off for itself; docs-sharded
+# is a sharded election (its paths and metrics are the contract's too).
+printf 'elections:\n  - name: docs-other\n    on-start-leading: ""\n  - name: docs-sharded\n    shards: 2\n' \
+  >"$work/config.yaml"
 sp="$(kube_free_port)"
 op="$(kube_free_port)"
 mkdir -p "$work/status"
@@ -98,6 +100,12 @@ GET /v1/elections 200
 HEAD /v1/elections 200
 GET /v1/elections/docs-other/leader 503
 GET /v1/elections/docs-other/status 200
+GET /v1/elections/docs-sharded/shards 200
+GET /v1/elections/docs-sharded/shards/1 503
+GET /v1/elections/docs-sharded/shards/2 404
+POST /v1/elections/docs-sharded/shards/0 405
+POST /v1/elections/docs-sharded/shards/0/ack 409
+GET /v1/elections/docs-sharded-shard-0/leader 503
 POST /v1/ack 409
 POST /v1/resign 409
 POST /v1/resign?to=someone 409
