@@ -297,6 +297,18 @@ class Agent:
                 self.conn = None
         return None
 
+    def get_json(self, path, timeout):
+        """GET on the status listener on a connection of its own: the JSON body of a 200, or None."""
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            return json.loads(body) if r.status == 200 else None
+        except (OSError, http.client.HTTPException, ValueError):
+            return None
+
     def is_leader(self):
         return self.get("/v1/leader") == 200
 
@@ -389,17 +401,8 @@ class Sidecar(Agent):
 
     def elections(self):
         """{election: isLeader} from GET /v1/elections, or None without an answer."""
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-            c.request("GET", "/v1/elections")
-            r = c.getresponse()
-            body = r.read()
-            c.close()
-            if r.status != 200:
-                return None
-            return {e.get("election"): bool(e.get("isLeader")) for e in json.loads(body).get("elections", [])}
-        except (OSError, http.client.HTTPException, ValueError):
-            return None
+        body = self.get_json("/v1/elections", 5)
+        return None if body is None else {e.get("election"): bool(e.get("isLeader")) for e in body.get("elections", [])}
 
     def resign(self, name):
         """POST /v1/elections/<name>/resign: the HTTP status, or None."""
@@ -730,17 +733,8 @@ class ShardMember(Agent):
 
     def owned(self):
         """[shard] GET /v1/shards says this member owns now, or None without an answer."""
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-            c.request("GET", "/v1/shards")
-            r = c.getresponse()
-            body = r.read()
-            c.close()
-            if r.status != 200:
-                return None
-            return [o["shard"] for o in json.loads(body).get("owned", [])]
-        except (OSError, http.client.HTTPException, ValueError, KeyError):
-            return None
+        body = self.get_json("/v1/shards", 2)
+        return None if body is None else [o.get("shard") for o in body.get("owned", [])]
 
 
 def shard_owners(members, shards):

@@ -168,6 +168,18 @@ expect_fail "schema rejects an election name that is not a DNS subdomain" render
 expect_fail "schema rejects a leaderLabel that is not a label key" render --set 'leasehold.leaderLabel=not a label'
 expect_fail "schema rejects an unknown hooks key" render --set 'leasehold.hooks.onStart=x'
 
+echo "== shards: --shards, and a Role for Leases whose names are not known in advance"
+d="$(render --set leasehold.shards=12 | to_json)"
+expect_eq "shards: the sidecar gets --shards=12" "$(q "$d" "[$side | .args[] | select(startswith(\"--shards\"))]")" '["--shards=12"]'
+expect_eq "shards: the app is told the number of shards" "$(q "$d" "[$pod | .containers[0].env[] | select(.name == \"SHARDS\") | .value]")" '["12"]'
+expect_eq "shards: Role: create, and get/update/patch/delete/watch on leases without resourceNames" \
+  "$(q "$d" "[$role | .rules[]]")" \
+  '[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create"]},{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["get","update","patch","delete","watch"]}]'
+expect_fail "shards with leaderLabel is refused" render --set leasehold.shards=4 --set leasehold.leaderLabel=x/leader
+expect_fail "shards with appHealth is refused" render --set leasehold.shards=4 --set leasehold.appHealth.tcpSocket.port=80
+expect_fail "schema rejects shards above 1024" render --set leasehold.shards=1025
+expect_fail "schema rejects negative shards" render --set leasehold.shards=-1
+
 echo "== tests/chart-values/health.yaml"
 d="$(render -f "$values/health.yaml" | to_json)"
 expect_eq "health: the app health flags reach the sidecar" \

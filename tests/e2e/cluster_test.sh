@@ -22,6 +22,10 @@
 #     leading, a healthy pod takes over, the unhealthy pod never takes the Lease back, and the
 #     kubelet restarts the app (the hung one by its livenessProbe), healthy again;
 #   - `helm uninstall`: the Lease released, nothing left but what the user made;
+#   - sharded ownership (leasehold.shards=12, a second release): scale 3 -> 5 -> 2 -> 3, a rollout,
+#     a pod deleted, a sidecar killed: after each, every shard is owned by exactly one pod, the one
+#     its Lease names, loads within one (the times printed); the apps work the shards from the
+#     `shards` file and report to the witness, which finds no shard worked by two pods at once;
 #   - the witness: every app reports each "leader" answer (HTTP and state file) with its fencing
 #     token and time (one node, one clock); tests/faults/overlap.py proves no two pods claimed at
 #     the same instant.
@@ -483,6 +487,140 @@ expect_eq "nothing left but what the user made (Service leader), the Lease and t
   "$(echo "$left" | tr ' ' '\n' | grep -v -E '^(service/leader|endpointslice\.discovery\.k8s\.io/leader-.*|serviceaccount/default|configmap/kube-root-ca\.crt)$' | grep -c .)" 0
 expect_eq "the two elections' Leases are the only leases" "$(k get leases -n "$NS" -o name | sort | xargs)" \
   "lease.coordination.k8s.io/$ELECTION lease.coordination.k8s.io/$SECOND_ELECTION"
+
+# ============================================================================================
+# Sharded ownership (leasehold.shards): a second release in a namespace of its own, 12 shards over
+# the replicas as they come and go. Each app works the shards its `shards` file lists (a deadline
+# still ahead) and reports every unit of work to the witness with the shard and its fencing token.
+SNS=shards
+SHARDS=12
+srelease=lhs
+sdeploy="$srelease-leasehold-example"
+ssel="app.kubernetes.io/instance=$srelease"
+SHARD_PREFIX="$ELECTION-shard-"
+s_live_pods() {
+  k get pods -n "$SNS" -l "$ssel" -o json |
+    jq -r '.items[] | select(.metadata.deletionTimestamp == null and .status.podIP != null) | .metadata.name'
+}
+s_all_pods() { k get pods -n "$SNS" -l "$ssel" -o name | wc -l; }
+# s_claims: "<shard> <pod>" for each shard a live pod's sidecar says it owns now (the shard's
+# leasehold_is_leader), one line each.
+s_claims() {
+  local p ip
+  for p in $(s_live_pods); do
+    ip="$(k get pod -n "$SNS" "$p" -o jsonpath='{.status.podIP}')"
+    curl -s --max-time 2 "http://$ip:9090/metrics" |
+      awk -v p="$p" -v pre="leasehold_is_leader{election=\"$SHARD_PREFIX" \
+        'index($0, pre) == 1 && $NF == 1 { s = substr($0, length(pre) + 1); sub(/".*/, "", s); print s + 0, p }'
+  done | sort -n
+}
+# s_holders: "<shard> <pod>" for each shard Lease with a holder (the identity without its suffix).
+s_holders() {
+  k get leases -n "$SNS" -o json | jq -r --arg pre "$SHARD_PREFIX" '.items[] | select(.metadata.name | startswith($pre))
+    | select((.spec.holderIdentity // "") != "")
+    | "\(.metadata.name | ltrimstr($pre) | tonumber) \(.spec.holderIdentity | sub("_[^_]*$"; ""))"' | sort -n
+}
+# s_settled N: N pods, none terminating; every shard claimed by exactly one of them, the one its
+# Lease names; every pod owns some, and the loads differ by at most one.
+s_settled() {
+  local c loads
+  [ "$(s_all_pods)" = "$1" ] && [ "$(s_live_pods | wc -l)" = "$1" ] || { sleep 0.2; return 1; }
+  c="$(s_claims)"
+  [ "$(printf '%s\n' "$c" | grep -c .)" = "$SHARDS" ] && [ "$c" = "$(s_holders)" ] &&
+    [ "$(printf '%s\n' "$c" | awk '{ print $1 }' | sort -u | wc -l)" = "$SHARDS" ] || { sleep 0.2; return 1; }
+  loads="$(printf '%s\n' "$c" | awk '{ n[$2]++ } END { for (p in n) print n[p] }' | sort -n)"
+  [ "$(printf '%s\n' "$loads" | grep -c .)" = "$1" ] &&
+    [ $(($(printf '%s\n' "$loads" | tail -1) - $(printf '%s\n' "$loads" | head -1))) -le 1 ] || { sleep 0.2; return 1; }
+}
+# expect_s_settled BOUND WHAT N: waits, and prints how long it took from $s_t0 and the loads.
+expect_s_settled() {
+  if wait_until "$1" s_settled "$3"; then
+    pass "$2: each of the $SHARDS shards owned by exactly one of the $3 pods, the one its Lease names; loads within one"
+    echo "  settled $(ms_between "$s_t0" "$(date +%s%N)") ms after the change; loads:" \
+      "$(s_claims | awk '{ n[$2]++ } END { for (p in n) printf "%d ", n[p] }')"
+    figures "shards_${4:-step}_settled_ms=$(ms_between "$s_t0" "$(date +%s%N)")"
+  else
+    fail "$2: each of the $SHARDS shards owned by exactly one of the $3 pods, the one its Lease names; loads within one"
+    echo "  claims:" $(s_claims | tr '\n' ';'); echo "  holders:" $(s_holders | tr '\n' ';')
+  fi
+}
+echo "== sharded ownership: helm install with leasehold.shards=$SHARDS (3 replicas, Pod Security restricted)"
+k create namespace "$SNS" >/dev/null
+k label namespace "$SNS" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
+svalues=(
+  --set replicaCount=3
+  --set app.image.repository="${app_image%:*}" --set-string app.image.tag="${app_image##*:}" --set app.image.pullPolicy=Never
+  --set-json app.intervalSeconds=0.2 --set app.witnessURL="http://$NODE_IP:$WITNESS_PORT"
+  --set app.resources.limits.cpu=500m
+  --set leasehold.image.repository="${image%:*}" --set-string leasehold.image.tag="${image##*:}" --set leasehold.image.pullPolicy=Never
+  --set leasehold.leaseDuration=${LD}s --set leasehold.renewDeadline=${RD}s --set leasehold.retryPeriod=${RP}s
+  --set 'leasehold.extraArgs={--safety-margin=500ms,--request-timeout=1s}'
+  --set leasehold.shards=$SHARDS
+)
+s_t0=$(date +%s%N)
+expect "helm install --wait (shards)" helm install "$srelease" "$chart" -n "$SNS" "${svalues[@]}" --wait --timeout 3m
+expect_s_settled 60 "start" 3 start
+expect_eq "the shard Leases are ${SHARD_PREFIX}00 .. ${SHARD_PREFIX}11" \
+  "$(k get leases -n "$SNS" -o name | grep -c "/${SHARD_PREFIX}[01][0-9]$")" "$SHARDS"
+expect_eq "one member record per pod" "$(k get leases -n "$SNS" -o name | grep -c "/$ELECTION-member-")" 3
+p1="$(s_live_pods | head -1)"
+expect_eq "leasehold_shard_members on a pod: 3" \
+  "$(curl -s --max-time 2 "http://$(k get pod -n "$SNS" "$p1" -o jsonpath='{.status.podIP}'):9090/metrics" |
+     awk '/^leasehold_shard_members\{/ { print $NF + 0 }')" 3
+expect_eq "no sidecar was refused by the chart's Role (lease errors forbidden)" \
+  "$(for p in $(s_live_pods); do curl -s --max-time 2 "http://$(k get pod -n "$SNS" "$p" -o jsonpath='{.status.podIP}'):9090/metrics" |
+       grep -E '^leasehold_lease_errors_total\{.*error="forbidden"' | awk '{ s += $NF } END { print s + 0 }'; done | awk '{ s += $1 } END { print s + 0 }')" 0
+for step in "5 scale_up" "2 scale_down" "3 scale_back"; do
+  read -r n name <<<"$step"
+  echo "== sharded: kubectl scale --replicas=$n"
+  s_t0=$(date +%s%N)
+  k scale -n "$SNS" deployment/"$sdeploy" --replicas="$n" >/dev/null
+  expect_s_settled 90 "scaled to $n" "$n" "$name"
+done
+echo "== sharded: kubectl rollout restart"
+s_t0=$(date +%s%N)
+k rollout restart -n "$SNS" deployment/"$sdeploy" >/dev/null
+expect "rollout completes (shards)" k rollout status -n "$SNS" deployment/"$sdeploy" --timeout=180s
+expect_s_settled 90 "after the rollout" 3 rollout
+echo "== sharded: kubectl delete pod"
+s_t0=$(date +%s%N)
+k delete pod -n "$SNS" "$(s_live_pods | head -1)" --wait=false >/dev/null
+expect_s_settled 90 "a pod deleted and replaced" 3 delete
+echo "== sharded: kill -9 of a sidecar process on the node"
+victim="$(s_live_pods | head -1)"
+cid="$(k get pod -n "$SNS" "$victim" -o jsonpath='{.status.initContainerStatuses[?(@.name=="leasehold")].containerID}')"
+pid="$(ctr -a "$CONTAINERD_ADDRESS" -n k8s.io tasks ls | awk -v c="${cid#containerd://}" '$1 == c { print $2 }')"
+s_t0=$(date +%s%N)
+if [ -n "$pid" ] && kill -9 "$pid"; then
+  expect_s_settled 90 "a sidecar killed (restarted by the kubelet)" 3 kill
+else
+  fail "no sidecar process of $victim on the node"
+fi
+s_records_are() { [ "$(k get leases -n "$SNS" -o name | grep -c "/$ELECTION-member-")" = "$1" ] || { sleep 0.5; return 1; }; }
+expect "the killed sidecar's old member record is deleted by the others (unchanged for 4 lease durations)" \
+  wait_until 60 s_records_are 3
+echo "== sharded: scale to 0, helm uninstall"
+k scale -n "$SNS" deployment/"$sdeploy" --replicas=0 >/dev/null
+s_no_pods() { [ "$(s_all_pods)" = 0 ] || { sleep 0.5; return 1; }; }
+expect "the sharded pods are gone" wait_until 60 s_no_pods
+expect_eq "every shard Lease is released (no holder)" "$(s_holders | grep -c .)" 0
+expect_eq "no member record is left" "$(k get leases -n "$SNS" -o name | grep -c "/$ELECTION-member-")" 0
+expect "helm uninstall --wait (shards)" helm uninstall "$srelease" -n "$SNS" --wait --timeout 2m
+echo "== sharded: the witness, shard by shard"
+s_overlap=0; s_shared=0; s_actions=0
+for ((i = 0; i < SHARDS; i++)); do
+  python3 "$root/tests/faults/overlap.py" "$WITNESS_LOG" --shard "$i" --gap-ms 500 --json "$work/shard-$i.json" >"$work/shard-$i.txt"
+  s_overlap=$(jq -r ".overlap_ms + $s_overlap" "$work/shard-$i.json")
+  s_shared=$((s_shared + $(jq '.shared_tokens | length' "$work/shard-$i.json")))
+  s_actions=$((s_actions + $(jq '.actions' "$work/shard-$i.json")))
+  grep OVERLAP "$work/shard-$i.txt" | sed "s/^/  shard $i: /"
+done
+echo "  $s_actions units of work reported over $SHARDS shards"
+expect "the apps worked every shard (the witness saw work on each)" \
+  test "$(jq -s '[.[] | select(.shard != null) | .shard] | unique | length' "$WITNESS_LOG")" = "$SHARDS"
+expect_eq "no shard was worked by two pods at the same instant (overlap 0 ms, all shards)" "$s_overlap" 0
+expect_eq "no shard's fencing token was used by two pods" "$s_shared" 0
+figures "shard_units_of_work=$s_actions"
 
 # ============================================================================================
 echo "== the witness: every pod's claims (HTTP and file) over the whole run"

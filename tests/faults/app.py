@@ -46,15 +46,22 @@ def loopback(hostport):
     return host, int(port)
 
 
-def check_http(agent):
+def http_get(agent, path):
+    """(status, Leasehold-Fencing-Token header or None, body) of GET path, with a 1 s timeout."""
     conn = http.client.HTTPConnection(*agent, timeout=1.0)
     try:
-        conn.request("GET", "/v1/leader")
+        conn.request("GET", path)
         resp = conn.getresponse()
-        body = resp.read()
-        token = resp.getheader("Leasehold-Fencing-Token")
-        info = {"code": resp.status}
-        if resp.status == 200 and token is not None:
+        return resp.status, resp.getheader("Leasehold-Fencing-Token"), resp.read()
+    finally:
+        conn.close()
+
+
+def check_http(agent):
+    try:
+        status, token, body = http_get(agent, "/v1/leader")
+        info = {"code": status}
+        if status == 200 and token is not None:
             # How late the answer arrived relative to the claim's end it reported (> 0: the
             # answer was already stale on arrival, e.g. the agent's reply was starved of CPU).
             try:
@@ -68,8 +75,6 @@ def check_http(agent):
         return None, info
     except (OSError, http.client.HTTPException, ValueError) as e:
         return None, {"code": 0, "error": type(e).__name__}
-    finally:
-        conn.close()
 
 
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -101,19 +106,14 @@ def check_file(path, offset_file=None):
 
 def check_shards_http(agent):
     """[(shard, token)] owned now, per GET /v1/shards."""
-    conn = http.client.HTTPConnection(*agent, timeout=1.0)
     try:
-        conn.request("GET", "/v1/shards")
-        resp = conn.getresponse()
-        body = resp.read()
-        if resp.status != 200:
-            return [], {"code": resp.status}
+        status, _, body = http_get(agent, "/v1/shards")
+        if status != 200:
+            return [], {"code": status}
         owned = json.loads(body).get("owned", [])
         return [(int(o["shard"]), int(o["fencingToken"])) for o in owned], {"code": 200}
     except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError) as e:
         return [], {"code": 0, "error": type(e).__name__}
-    finally:
-        conn.close()
 
 
 def check_shards_file(path):

@@ -49,7 +49,8 @@ def load(path, shard=None):
                 a = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
-            if not a.get("probe") and (shard is None or a.get("shard") == shard):
+            # Without --shard, the one election's actions only: a shard's tokens are its own.
+            if not a.get("probe") and a.get("shard") == shard:
                 actions.append(a)
     actions.sort(key=lambda a: a["t"])
     return actions

@@ -117,6 +117,12 @@ args:
   {{- if $v.leaderLabel }}
   - {{ printf "--leader-label=%s" $v.leaderLabel | quote }}
   {{- end }}
+  {{- if $v.shards }}
+  {{- if or $v.leaderLabel $v.appHealth.httpGet $v.appHealth.tcpSocket }}
+  {{- fail "leasehold: shards cannot be combined with leaderLabel or appHealth (a sharded election has no one leader; health checks of shards are not available yet)" }}
+  {{- end }}
+  - {{ printf "--shards=%d" (int $v.shards) | quote }}
+  {{- end }}
   {{- range (include "leasehold.appHealthFlags" $v.appHealth | fromYamlArray) }}
   - {{ printf "--%s" . | quote }}
   {{- end }}
@@ -416,13 +422,21 @@ rules:
   - apiGroups: ["coordination.k8s.io"]
     resources: ["leases"]
     verbs: ["create"]
+  {{- if $v.shards }}
+  # A sharded election: its shard Leases and the members' records, whose names carry a hash of
+  # each pod's identity and cannot be listed here; delete: the records of pods that are gone.
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["get", "update", "patch", "delete", "watch"]
+  {{- else }}
   - apiGroups: ["coordination.k8s.io"]
     resources: ["leases"]
     resourceNames: [{{ $election | quote }}{{ range $v.elections }}, {{ .name | quote }}{{ end }}]
     # patch: renewals are JSON patches guarded by test operations, which other controllers'
     # annotations on the Lease cannot make fail (without it, renewals fall back to update).
     verbs: ["get", "update", "patch"{{ if not $v.elections }}, "watch"{{ end }}]
-  {{- if $v.elections }}
+  {{- end }}
+  {{- if and $v.elections (not $v.shards) }}
   # One watch follows all the elections' Leases: a watch of several Leases is a watch of the
   # collection, which resourceNames cannot restrict. It shows every Lease of the namespace
   # (read-only; Leases hold no secrets) for one connection instead of one per election.
