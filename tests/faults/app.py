@@ -134,6 +134,17 @@ def check_shards_file(path):
     return owned, {}
 
 
+def wait_tick(next_tick, interval):
+    """Sleeps until the next check is due (next_tick + interval); returns when that was. A check
+    that ran late starts the count again from now, so late checks do not come in a burst."""
+    next_tick += interval
+    delay = next_tick - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+        return next_tick
+    return time.monotonic()
+
+
 def send(witness, body):
     conn = http.client.HTTPConnection(*witness, timeout=2.0)
     try:
@@ -178,12 +189,7 @@ def main():
         if log:
             log.write(json.dumps({"t": checked, "mode": mode_name, "owned": [s for s, _ in owned],
                                   "verdicts": verdicts, **info}, separators=(",", ":")) + "\n")
-        next_tick += args.interval
-        delay = next_tick - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            next_tick = time.monotonic()
+        next_tick = wait_tick(next_tick, args.interval)
     while True:
         token, info = check_http(agent) if agent else check_file(args.state_file, args.wall_offset_file)
         checked = time.time_ns()
@@ -194,12 +200,7 @@ def main():
                                               "checked_ns": checked, "mode": mode_name})
         if log:
             log.write(json.dumps(entry, separators=(",", ":")) + "\n")
-        next_tick += args.interval
-        delay = next_tick - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        else:
-            next_tick = time.monotonic()
+        next_tick = wait_tick(next_tick, args.interval)
 
 
 if __name__ == "__main__":
