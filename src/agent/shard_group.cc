@@ -66,6 +66,8 @@ ShardGroup::ShardGroup(const RunnerContext& context, const config::ElectionSetti
   std::vector<const status::StatusBoard*> boards;
   for (auto& runner : runners_) boards.push_back(&runner->board());
   metrics_ = &all_metrics_.add_sharded(settings_.name, std::move(boards));
+  file_view_.name = settings_.name;
+  for (auto& runner : runners_) file_view_.shards.push_back(&runner->board());
 }
 
 ShardGroup::~ShardGroup() {
@@ -241,7 +243,7 @@ void ShardGroup::arm_plan_timer() {
 void ShardGroup::write_shards_file() {
   if (shards_file_.empty()) return;
   std::lock_guard lock(file_mutex_);
-  const std::string error = status::write_file_atomically(shards_file_, status::shards_lines(endpoint()));
+  const std::string error = status::write_file_atomically(shards_file_, status::shards_lines(file_view_));
   if (!error.empty()) log_.warn("cannot write the shards file", {{"election", settings_.name}, {"error", error}});
 }
 

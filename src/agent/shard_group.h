@@ -102,6 +102,8 @@ class ShardGroup final : public kube::WatchSink {
 
   std::mutex file_mutex_;
   std::string shards_file_;  // empty: no status dir
+  // What the `shards` file is written from, made once (it is rewritten at every shard renewal).
+  status::ShardsEndpoint file_view_;
 };
 
 }  // namespace leasehold::agent
