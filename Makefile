@@ -9,16 +9,18 @@ export PATH := $(PATH):/usr/local/go/bin
 E2E_SUITES := tests/e2e/docs_test.sh tests/e2e/config_test.sh tests/e2e/controlplane_smoke.sh tests/e2e/agent_test.sh tests/e2e/demo_test.sh \
               tests/e2e/features_test.sh tests/e2e/scale_test.sh tests/e2e/shards_test.sh tests/e2e/abuse_test.sh tests/e2e/health_test.sh \
               tests/e2e/chart_test.sh tests/e2e/alerts_test.sh tests/e2e/image_test.sh tests/e2e/cluster_test.sh
-# The tests of the test tools (time limits, the fault proxy), the fault cases, a short seeded
-# chaos run, 20 s of fuzzing per target and the sanitizer builds (ASan+UBSan, TSan: unit and agent
-# e2e) are part of `make test`; longer runs: `make fuzz`, `make chaos`. Benchmarks (`make bench`)
+# The tests of the test tools (time limits, the fault proxy), the fault cases, short seeded
+# chaos runs (one election, and a sharded one), 20 s of fuzzing per target and the sanitizer
+# builds (ASan+UBSan, TSan: unit and agent e2e) are part of `make test`; longer runs:
+# `make fuzz`, `make chaos` (DURATION=seconds, SHARDS=N for a sharded election). Benchmarks (`make bench`)
 # run on their own.
 CI_FUZZ_SECONDS ?= 20
 HARDENING_SUITES := "tests/lib/process_group_test.sh" "tests/faults/faultproxy_test.sh" "tests/faults/run.sh" \
-                    "tests/faults/chaos.sh 60" "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" "scripts/sanitize.sh"
+                    "tests/faults/chaos.sh 45" "tests/faults/chaos.sh --shards 8 30" "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" "scripts/sanitize.sh"
 
 .PHONY: all deps build tools unit e2e hardening test demo format format-check clean faults chaos fuzz sanitize bench
 DURATION ?= 60
+SHARDS ?= 0
 FUZZ_SECONDS ?= 30
 
 all: build
@@ -54,7 +56,7 @@ faults: build tools
 	bash tests/faults/run.sh
 
 chaos: build tools
-	bash tests/faults/chaos.sh $(DURATION)
+	bash tests/faults/chaos.sh --shards $(SHARDS) $(DURATION)
 
 fuzz: deps
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)

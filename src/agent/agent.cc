@@ -220,6 +220,7 @@ int Agent::shutdown(const std::string& reason) {
   std::promise<void> closed;
   boost::asio::post(io_, [&] {
     for (auto& runner : runners_) runner->endpoint().hub->close_all();
+    for (auto& group : groups_) group->close_clients();
     closed.set_value();
   });
   closed.get_future().wait_for(std::chrono::seconds(1));

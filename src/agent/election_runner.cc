@@ -80,7 +80,10 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
     std::error_code ignored;
     std::filesystem::create_directories(dir, ignored);
   }
-  board_.set_listener([hub = hub_] { hub->notify(); });
+  board_.set_listener([hub = hub_, shard = shard_] {
+    hub->notify();
+    if (shard && shard->status_changed) shard->status_changed();
+  });
   if (settings_.app_health.enabled()) {
     const health::HealthSnapshot initial = health::AppHealth(settings_.app_health, clock_).snapshot();
     board_.set_app_health(status::AppHealthStatus{to_string(initial.health), initial.since_wall, initial.eligible});

@@ -74,6 +74,8 @@ struct ShardLink {
   std::function<void()> files_written;
   // Called on the runner's strand when it hands the shard to its rightful owner.
   std::function<void()> moved_out;
+  // Called on the publishing thread whenever the shard's status changes revision.
+  std::function<void()> status_changed;
 };
 
 class ElectionRunner final : public kube::WatchSink, private election::ElectionOutlet {

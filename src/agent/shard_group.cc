@@ -65,9 +65,12 @@ ShardGroup::ShardGroup(const RunnerContext& context, const config::ElectionSetti
   }
   std::vector<const status::StatusBoard*> boards;
   for (auto& runner : runners_) boards.push_back(&runner->board());
-  metrics_ = &all_metrics_.add_sharded(settings_.name, std::move(boards));
-  file_view_.name = settings_.name;
-  for (auto& runner : runners_) file_view_.shards.push_back(&runner->board());
+  metrics_ = &all_metrics_.add_sharded(settings_.name, boards);
+  shards_board_ = std::make_unique<status::ShardsBoard>(settings_.name, std::move(boards), clock_);
+  shards_hub_ = std::make_shared<status::ShardsHub>(io, *shards_board_);
+  shards_board_->set_listener([hub = shards_hub_] { hub->notify(); });
+  // Before any runner starts: the links are read on their threads from then on.
+  for (auto& link : links_) link->status_changed = [board = shards_board_.get()] { board->changed(); };
 }
 
 ShardGroup::~ShardGroup() {
@@ -99,14 +102,9 @@ std::vector<kube::FollowedLease> ShardGroup::followed() {
 status::ShardsEndpoint ShardGroup::endpoint() {
   status::ShardsEndpoint e;
   e.name = settings_.name;
-  for (auto& runner : runners_) {
-    e.shards.push_back(&runner->board());
-    e.acks.push_back([endpoint = runner->endpoint()] { return endpoint.ack(); });
-  }
-  e.placement = [this] {
-    std::lock_guard lock(placement_mutex_);
-    return nlohmann::json{{"members", members_shown_}, {"placedHere", placed_here_shown_}};
-  };
+  e.board = shards_board_.get();
+  e.hub = shards_hub_;
+  for (auto& runner : runners_) e.acks.push_back([endpoint = runner->endpoint()] { return endpoint.ack(); });
   return e;
 }
 
@@ -218,9 +216,7 @@ void ShardGroup::plan() {
   for (const auto& d : directives) runners_[d.shard]->place(d.eligible, d.owner);
   if (planner_.members() != members_before || !directives.empty()) {
     metrics_->placement(planner_.members().size(), planner_.placed_here());
-    std::lock_guard lock(placement_mutex_);
-    members_shown_ = planner_.members();
-    placed_here_shown_ = planner_.placed_here();
+    shards_board_->set_placement(planner_.members(), planner_.placed_here());
   }
   if (planner_.members() != members_before) {
     log_.info("shard members changed", {{"election", settings_.name},
@@ -243,7 +239,7 @@ void ShardGroup::arm_plan_timer() {
 void ShardGroup::write_shards_file() {
   if (shards_file_.empty()) return;
   std::lock_guard lock(file_mutex_);
-  const std::string error = status::write_file_atomically(shards_file_, status::shards_lines(file_view_));
+  const std::string error = status::write_file_atomically(shards_file_, shards_board_->lines());
   if (!error.empty()) log_.warn("cannot write the shards file", {{"election", settings_.name}, {"error", error}});
 }
 

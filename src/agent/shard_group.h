@@ -50,6 +50,8 @@ class ShardGroup final : public kube::WatchSink {
   // records' prefix (to the group).
   std::vector<kube::FollowedLease> followed();
   status::ShardsEndpoint endpoint();
+  // Waiting clients of /v1/shards get their final answer, streams end (shutdown; io thread).
+  void close_clients() { shards_hub_->close_all(); }
 
   void on_lease(const election::LeaseRecord& record, nlohmann::json object) override;
   void on_lease_deleted(std::optional<std::uint64_t> revision) override;
@@ -82,6 +84,10 @@ class ShardGroup final : public kube::WatchSink {
   kube::LeaseClient record_client_;
   std::optional<std::string> record_version_;  // strand only: our record as last written
   std::vector<std::unique_ptr<ShardLink>> links_;
+  // What /v1/shards and the `shards` file show; made once the runners are (their boards are its
+  // shards), kept until they are gone.
+  std::unique_ptr<status::ShardsBoard> shards_board_;
+  std::shared_ptr<status::ShardsHub> shards_hub_;
   std::vector<std::unique_ptr<ElectionRunner>> runners_;
   std::vector<std::string> last_holders_;  // the watch thread's: a holder posted only when it changes
 
@@ -96,14 +102,8 @@ class ShardGroup final : public kube::WatchSink {
   bool record_begun_ = false;  // strand only
   boost::asio::steady_timer first_record_timer_;
 
-  std::mutex placement_mutex_;  // what /v1/shards shows of the placement
-  std::vector<std::string> members_shown_;
-  std::uint32_t placed_here_shown_ = 0;
-
   std::mutex file_mutex_;
   std::string shards_file_;  // empty: no status dir
-  // What the `shards` file is written from, made once (it is rewritten at every shard renewal).
-  status::ShardsEndpoint file_view_;
 };
 
 }  // namespace leasehold::agent

@@ -60,6 +60,35 @@ HttpAnswer leader_answer(StatusBodyCache& cache, const StatusView& view) {
   return answer;
 }
 
+// A long poll's parameters. One rule for both: a value given is checked, whether or not the
+// other is there (wait needs a unit, after is a revision as the body gives it); a bad one is a 400.
+struct PollAsked {
+  std::optional<std::uint64_t> after;
+  std::optional<election::Duration> wait;
+  std::optional<HttpAnswer> error;
+};
+PollAsked parse_poll(const std::string& query_text) {
+  const auto query = parse_query(query_text);
+  PollAsked asked;
+  if (query.count("after")) {
+    const std::string& text = query.at("after");
+    std::uint64_t revision = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), revision);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+      asked.error = error_answer(400, "bad after revision (a revision from /v1/status, e.g. after=7)");
+      return asked;
+    }
+    asked.after = revision;
+  }
+  if (query.count("wait")) {
+    asked.wait = util::parse_duration(query.at("wait"));
+    if (!asked.wait || *asked.wait < election::Duration::zero()) {
+      asked.error = error_answer(400, "bad wait duration (with a unit, e.g. wait=30s)");
+    }
+  }
+  return asked;
+}
+
 std::string sse_event(const StatusView& view) {
   return "id: " + std::to_string(view.revision) + "\nevent: status\ndata: " + json_text(status_json(view)) + "\n\n";
 }
@@ -78,29 +107,11 @@ void serve(const ServedElection& served, const std::string& resource, const Http
   if (resource == "status" || resource == "leader") {
     if (!is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
     const auto answer_of = resource == "status" ? status_answer : leader_answer;
-    // One rule for both parameters: a value given is checked, whether or not the other is there
-    // (wait needs a unit, after is a revision as /v1/status gives it); a bad one is a 400.
-    const auto query = parse_query(request.query);
-    std::optional<std::uint64_t> after;
-    if (query.count("after")) {
-      const std::string& text = query.at("after");
-      std::uint64_t revision = 0;
-      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), revision);
-      if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
-        return exchange->reply(error_answer(400, "bad after revision (a revision from /v1/status, e.g. after=7)"));
-      }
-      after = revision;
-    }
-    std::optional<election::Duration> wait;
-    if (query.count("wait")) {
-      wait = util::parse_duration(query.at("wait"));
-      if (!wait || *wait < election::Duration::zero()) {
-        return exchange->reply(error_answer(400, "bad wait duration (with a unit, e.g. wait=30s)"));
-      }
-    }
-    if (!wait) return exchange->reply(answer_of(*served.cache, e.board->view()));
-    const election::Duration bounded = std::min<election::Duration>(*wait, kMaxLongPoll);
-    return e.hub->wait(after.value_or(e.board->view().revision), bounded, exchange,
+    const auto asked = parse_poll(request.query);
+    if (asked.error) return exchange->reply(*asked.error);
+    if (!asked.wait) return exchange->reply(answer_of(*served.cache, e.board->view()));
+    const election::Duration bounded = std::min<election::Duration>(*asked.wait, kMaxLongPoll);
+    return e.hub->wait(asked.after.value_or(e.board->view().revision), bounded, exchange,
                        [cache = served.cache, answer_of](const StatusView& view) { return answer_of(*cache, view); });
   }
   if (resource == "events") {
@@ -128,18 +139,33 @@ void serve_shards(const ShardsEndpoint& sharded, const std::string& rest, const 
   if (ack) text.resize(text.size() - 4);
   if (ack && request.method != "POST") return exchange->reply(method_not_allowed("POST"));
   if (!ack && !is_read(request)) return exchange->reply(method_not_allowed("GET, HEAD"));
-  if (rest.empty()) return exchange->reply(HttpAnswer{200, json_text(shards_json(sharded)) + "\n"});
+  if (rest.empty()) {
+    const auto asked = parse_poll(request.query);
+    if (asked.error) return exchange->reply(*asked.error);
+    const auto answer = [](const ShardsView& view) { return HttpAnswer{200, json_text(view.body) + "\n"}; };
+    if (!asked.wait) return exchange->reply(answer(sharded.board->view()));
+    return sharded.hub->wait(asked.after.value_or(sharded.board->view().revision),
+                             std::min<election::Duration>(*asked.wait, kMaxLongPoll), exchange, answer);
+  }
+  if (text == "events") {
+    if (request.method != "GET") return exchange->reply(method_not_allowed("GET"));
+    return sharded.hub->stream(exchange, [](const ShardsView& view) {
+      return "id: " + std::to_string(view.revision) + "\nevent: shards\ndata: " + json_text(view.body) + "\n\n";
+    });
+  }
   std::uint32_t shard = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), shard);
-  if (text.empty() || error != std::errc() || end != text.data() + text.size() || shard >= sharded.shards.size()) {
-    return exchange->reply(error_answer(404, "no such shard (0 to " + std::to_string(sharded.shards.size() - 1) + ")"));
+  if (text.empty() || error != std::errc() || end != text.data() + text.size() ||
+      shard >= sharded.board->shards().size()) {
+    return exchange->reply(
+        error_answer(404, "no such shard (0 to " + std::to_string(sharded.board->shards().size() - 1) + ")"));
   }
   if (ack) {
     if (!request.from_loopback) return exchange->reply(error_answer(403, "only from localhost"));
     if (shard >= sharded.acks.size()) return exchange->reply(not_found());
     return exchange->reply(sharded.acks[shard]());
   }
-  const StatusView view = sharded.shards[shard]->view();
+  const StatusView view = sharded.board->shards()[shard]->view();
   nlohmann::json body{
       {"shard", shard}, {"lease", view.who.election}, {"isOwner", view.is_leader}, {"owner", view.leader}};
   HttpAnswer::Headers headers;
@@ -152,43 +178,6 @@ void serve_shards(const ShardsEndpoint& sharded, const std::string& rest, const 
 }
 
 }  // namespace
-
-nlohmann::json shards_json(const ShardsEndpoint& endpoint) {
-  nlohmann::json owned = nlohmann::json::array();
-  std::uint64_t revision = 0;
-  for (std::size_t i = 0; i < endpoint.shards.size(); ++i) {
-    const StatusView view = endpoint.shards[i]->view();
-    revision += view.revision;
-    if (!view.is_leader) continue;
-    nlohmann::json item{{"shard", i},
-                        {"lease", view.who.election},
-                        {"fencingToken", std::to_string(view.fencing_token.value_or(0))},
-                        {"validForMs", view.valid_for_ms}};
-    const nlohmann::json status = status_json(view);
-    if (status.contains("validUntil")) item["validUntil"] = status["validUntil"];
-    owned.push_back(std::move(item));
-  }
-  nlohmann::json body{
-      {"election", endpoint.name}, {"shards", endpoint.shards.size()}, {"owned", owned}, {"revision", revision}};
-  if (endpoint.placement) {
-    const nlohmann::json placement = endpoint.placement();  // items() refers to it: kept alive
-    for (const auto& [key, value] : placement.items()) body[key] = value;
-  }
-  return body;
-}
-
-std::string shards_lines(const ShardsEndpoint& endpoint) {
-  std::string text;
-  for (std::size_t i = 0; i < endpoint.shards.size(); ++i) {
-    const StatusView view = endpoint.shards[i]->view();
-    if (!view.is_leader) continue;
-    // The state file's leader line, with the shard in front of its first word's place.
-    const std::string line = state_line(view);
-    if (line.rfind("leader ", 0) != 0) continue;
-    text += std::to_string(i) + line.substr(line.find(' '));
-  }
-  return text;
-}
 
 HttpHandler make_status_router(std::vector<ElectionEndpoint> endpoints, std::vector<ShardsEndpoint> sharded) {
   std::vector<ServedElection> elections;

@@ -14,6 +14,7 @@
 #include "election/clock.h"
 #include "status/http_server.h"
 #include "status/metrics.h"
+#include "status/shards_board.h"
 #include "status/status_board.h"
 #include "status/status_hub.h"
 
@@ -32,20 +33,14 @@ struct ElectionEndpoint {
 // own (named after its Lease); this is the view over all of them.
 struct ShardsEndpoint {
   std::string name;
-  bool is_default = false;                        // served on the short paths (/v1/shards)
-  std::vector<const StatusBoard*> shards;         // shard i's board at i
+  bool is_default = false;             // served on the short paths (/v1/shards)
+  const ShardsBoard* board = nullptr;  // GET .../shards, its long polls and its stream
+  std::shared_ptr<ShardsHub> hub;
   std::vector<std::function<HttpAnswer()>> acks;  // POST .../shards/<i>/ack: the shard's own ack
-  std::function<nlohmann::json()> placement;      // {"members": [...], "placedHere": n}, read at request time
 };
 
-// GET .../shards: {"election", "shards", "owned": [{"shard", "lease", "fencingToken", "validUntil",
-// "validForMs"}], "revision", and the placement's fields}, each shard read against the clock now.
-nlohmann::json shards_json(const ShardsEndpoint& endpoint);
-// The `shards` file: one line per shard owned now, "<shard> <validUntilUnixMs> <fencingToken>
-// <validUntil RFC 3339>", in shard order; empty when none. Readers use a line only while now (ms)
-// < its second field, as with the `state` file.
-std::string shards_lines(const ShardsEndpoint& endpoint);
-
+// GET .../shards answers the board's view (long polls with ?wait=&after= as /v1/status does);
+// GET .../shards/events streams it (Server-Sent Events, event "shards", as /v1/events does).
 // GET .../shards/<i> answers 200 while this member owns shard i (503 otherwise); POST
 // .../shards/<i>/ack acknowledges a handoff of shard i, as POST /v1/elections/<shard>/ack does.
 

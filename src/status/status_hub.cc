@@ -6,23 +6,27 @@ namespace leasehold::status {
 
 namespace asio = boost::asio;
 
-StatusHub::StatusHub(asio::io_context& io, const StatusBoard& board)
+template <class Board>
+Hub<Board>::Hub(asio::io_context& io, const Board& board)
     : io_(io), board_(board), expiry_timer_(io), ping_timer_(io) {}
 
-void StatusHub::notify() {
-  asio::post(io_, [self = shared_from_this()] { self->check(); });
+template <class Board>
+void Hub<Board>::notify() {
+  asio::post(io_, [self = this->shared_from_this()] { self->check(); });
 }
 
-HttpAnswer StatusHub::too_many_waiting() {
+template <class Board>
+HttpAnswer Hub<Board>::too_many_waiting() {
   return HttpAnswer{503,
                     "{\"error\":\"too many waiting clients; ask without wait or retry\"}\n",
                     "application/json",
                     {{"Retry-After", "1"}}};
 }
 
-void StatusHub::wait(std::uint64_t after, election::Duration wait, std::shared_ptr<HttpExchange> exchange,
-                     Render render) {
-  const StatusView view = board_.view();
+template <class Board>
+void Hub<Board>::wait(std::uint64_t after, election::Duration wait, std::shared_ptr<HttpExchange> exchange,
+                      Render render) {
+  const View view = board_.view();
   if (view.revision != after || wait <= election::Duration::zero()) {
     exchange->reply(render(view));
     return;
@@ -31,7 +35,7 @@ void StatusHub::wait(std::uint64_t after, election::Duration wait, std::shared_p
   auto waiter = std::make_shared<Waiter>(after, exchange, std::move(render), io_);
   waiters_.push_back(waiter);
   // A client that leaves frees its place at once, not when the wait ends.
-  exchange->on_close([weak_self = weak_from_this(), weak_waiter = std::weak_ptr<Waiter>(waiter)] {
+  exchange->on_close([weak_self = this->weak_from_this(), weak_waiter = std::weak_ptr<Waiter>(waiter)] {
     const auto self = weak_self.lock();
     if (!self) return;
     asio::post(self->io_, [self, weak_waiter] {
@@ -43,7 +47,7 @@ void StatusHub::wait(std::uint64_t after, election::Duration wait, std::shared_p
     });
   });
   waiter->timer.expires_after(wait);
-  waiter->timer.async_wait([self = shared_from_this(), waiter](boost::system::error_code) {
+  waiter->timer.async_wait([self = this->shared_from_this(), waiter](boost::system::error_code) {
     if (waiter->answered) return;
     self->answer(waiter, self->board_.view());
     self->waiters_.remove(waiter);
@@ -51,19 +55,21 @@ void StatusHub::wait(std::uint64_t after, election::Duration wait, std::shared_p
   arm_expiry();
 }
 
-void StatusHub::answer(const std::shared_ptr<Waiter>& waiter, const StatusView& view) {
+template <class Board>
+void Hub<Board>::answer(const std::shared_ptr<Waiter>& waiter, const View& view) {
   waiter->answered = true;
   waiter->timer.cancel();
   waiter->exchange->reply(waiter->render(view));
 }
 
-void StatusHub::stream(std::shared_ptr<HttpExchange> exchange, std::function<std::string(const StatusView&)> event) {
+template <class Board>
+void Hub<Board>::stream(std::shared_ptr<HttpExchange> exchange, std::function<std::string(const View&)> event) {
   if (!exchange->hold()) return exchange->reply(too_many_waiting());
-  const StatusView view = board_.view();
+  const View view = board_.view();
   exchange->start_stream(200, "text/event-stream");
   exchange->send(event(view));
   // Compared, never dereferenced: the list's own reference keeps the exchange alive.
-  exchange->on_close([weak_self = weak_from_this(), gone = exchange.get()] {
+  exchange->on_close([weak_self = this->weak_from_this(), gone = exchange.get()] {
     const auto self = weak_self.lock();
     if (!self) return;
     asio::post(self->io_, [self, gone] {
@@ -75,8 +81,9 @@ void StatusHub::stream(std::shared_ptr<HttpExchange> exchange, std::function<std
   if (!ping_armed_) ping();
 }
 
-void StatusHub::check() {
-  const StatusView view = board_.view();
+template <class Board>
+void Hub<Board>::check() {
+  const View view = board_.view();
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if ((*it)->after != view.revision) {
       answer(*it, view);
@@ -99,7 +106,8 @@ void StatusHub::check() {
   arm_expiry();
 }
 
-void StatusHub::arm_expiry() {
+template <class Board>
+void Hub<Board>::arm_expiry() {
   // A claim that runs out by itself changes the revision with nobody
   // publishing: wake up at that moment to tell the waiting clients.
   const auto deadline = board_.claim_deadline();
@@ -110,12 +118,13 @@ void StatusHub::arm_expiry() {
   const election::Duration left = *deadline - board_.clock().steady_now();
   if (left <= election::Duration::zero()) return;
   expiry_timer_.expires_after(left + std::chrono::milliseconds(1));
-  expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+  expiry_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->check();
   });
 }
 
-void StatusHub::ping() {
+template <class Board>
+void Hub<Board>::ping() {
   // Comments keep proxies from closing idle streams and find clients that left.
   ping_armed_ = !streams_.empty();
   if (!ping_armed_) return;
@@ -128,13 +137,14 @@ void StatusHub::ping() {
     }
   }
   ping_timer_.expires_after(std::chrono::seconds(15));
-  ping_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+  ping_timer_.async_wait([self = this->shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->ping();
   });
 }
 
-void StatusHub::close_all() {
-  const StatusView view = board_.view();
+template <class Board>
+void Hub<Board>::close_all() {
+  const View view = board_.view();
   for (auto& w : waiters_) answer(w, view);
   waiters_.clear();
   for (auto& s : streams_) {
@@ -145,5 +155,8 @@ void StatusHub::close_all() {
   expiry_timer_.cancel();
   ping_timer_.cancel();
 }
+
+template class Hub<StatusBoard>;
+template class Hub<ShardsBoard>;
 
 }  // namespace leasehold::status

@@ -1,4 +1,5 @@
-// StatusHub: the push side of one election's status: long polls
+// StatusHub (and ShardsHub): the push side of one election's status (or of one sharded
+// election's shards): long polls
 // (`?wait=30s&after=REV`, answered when the revision moves or the wait ends)
 // and Server-Sent Events streams (the latest state on every change; changes
 // in quick succession may be sent as one). Waiting clients cost a timer and a
@@ -7,6 +8,9 @@
 //
 // Time comes from the board's clock: a claim that runs out by itself wakes
 // the waiting clients when that clock reaches the claim's deadline.
+//
+// A Board offers view() (whose result has a `revision` that moves on every change),
+// claim_deadline() and clock(); StatusBoard and ShardsBoard do.
 //
 // Thread-safety: notify() may be called from any thread; everything else runs
 // on the io_context's thread (the listeners' thread).
@@ -20,22 +24,25 @@
 #include <string>
 
 #include "status/http_server.h"
+#include "status/shards_board.h"
 #include "status/status_board.h"
 
 namespace leasehold::status {
 
-class StatusHub : public std::enable_shared_from_this<StatusHub> {
+template <class Board>
+class Hub : public std::enable_shared_from_this<Hub<Board>> {
  public:
-  using Render = std::function<HttpAnswer(const StatusView&)>;
+  using View = decltype(std::declval<const Board&>().view());
+  using Render = std::function<HttpAnswer(const View&)>;
 
-  StatusHub(boost::asio::io_context& io, const StatusBoard& board);
+  Hub(boost::asio::io_context& io, const Board& board);
 
   // The board changed (any thread).
   void notify();
   // Answers with render(view) once the revision differs from `after`, or after `wait`.
   void wait(std::uint64_t after, election::Duration wait, std::shared_ptr<HttpExchange> exchange, Render render);
   // Opens an event stream: the current status at once, then every change.
-  void stream(std::shared_ptr<HttpExchange> exchange, std::function<std::string(const StatusView&)> event);
+  void stream(std::shared_ptr<HttpExchange> exchange, std::function<std::string(const View&)> event);
   // Ends all streams and answers all waiters (shutdown).
   void close_all();
   std::size_t waiting() const { return waiters_.size() + streams_.size(); }
@@ -54,10 +61,10 @@ class StatusHub : public std::enable_shared_from_this<StatusHub> {
     boost::asio::steady_timer timer;
     bool answered = false;
   };
-  void answer(const std::shared_ptr<Waiter>& waiter, const StatusView& view);
+  void answer(const std::shared_ptr<Waiter>& waiter, const View& view);
   struct Stream {
     std::shared_ptr<HttpExchange> exchange;
-    std::function<std::string(const StatusView&)> event;
+    std::function<std::string(const View&)> event;
     std::uint64_t sent_revision;
   };
   void check();
@@ -65,12 +72,15 @@ class StatusHub : public std::enable_shared_from_this<StatusHub> {
   void ping();
 
   boost::asio::io_context& io_;
-  const StatusBoard& board_;
+  const Board& board_;
   std::list<std::shared_ptr<Waiter>> waiters_;
   std::list<Stream> streams_;
   boost::asio::steady_timer expiry_timer_;
   boost::asio::steady_timer ping_timer_;
   bool ping_armed_ = false;
 };
+
+using StatusHub = Hub<StatusBoard>;
+using ShardsHub = Hub<ShardsBoard>;
 
 }  // namespace leasehold::status

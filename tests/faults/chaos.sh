@@ -16,19 +16,30 @@
 # same sequence of fault kinds, slots, durations and pauses; which process leads at a given
 # moment depends on timing and may differ between replays.
 #
-#   bash tests/faults/chaos.sh DURATION_SECONDS [SEED]      (make chaos DURATION=N)
+# With SHARDS=N the election is sharded (--shards N): each app works the shards its agent owns
+# (over GET /v1/shards on s1/s3/s5, from the `shards` file on s2/s4), "the current leader" is the
+# owner of a random shard, an edit hits a random shard's Lease (or deletes a member record), and
+# the witness is read shard by shard; at the end every shard must be owned by exactly one slot,
+# the one its Lease names, with loads within one.
+#
+#   bash tests/faults/chaos.sh [--shards N] DURATION_SECONDS [SEED]   (make chaos DURATION=N [SHARDS=N])
 # Prints the witness's figures (overlap must be 0, fraction of time with a leader), counts of
 # each fault, and ends with "chaos: N passed, N failed"; exits non-zero on any overlap.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 unset FAULTS_CP_DIR   # API server restarts: always a control plane of its own
 
+SHARDS="${SHARDS:-0}"
+if [ "${1:-}" = --shards ]; then SHARDS="${2:-}"; shift 2; fi
 duration="${1:-60}"
 seed="${2:-$(( $(date +%s%N) % 32768 ))}"
 [[ "$duration" =~ ^[0-9]+$ ]] && [[ "$seed" =~ ^[0-9]+$ ]] || { echo "usage: $0 DURATION_SECONDS [SEED]" >&2; exit 2; }
+[[ "$SHARDS" =~ ^[0-9]+$ ]] || { echo "the number of shards must be a number" >&2; exit 2; }
 RANDOM="$seed"
-fault_init chaos
-echo "chaos: seed $seed, duration ${duration}s (replay: bash tests/faults/chaos.sh $duration $seed)"
+if [ "$SHARDS" -gt 0 ]; then fault_init chaos_shards; else fault_init chaos; fi
+echo "chaos: seed $seed, duration ${duration}s$([ "$SHARDS" -gt 0 ] && echo ", $SHARDS shards") (replay: bash tests/faults/chaos.sh --shards $SHARDS $duration $seed)"
+shard_flags=()
+[ "$SHARDS" -gt 0 ] && shard_flags=(--shards "$SHARDS")
 
 SLOTS=(s1 s2 s3 s4 s5)
 declare -A gen ident paused_until cut_until slow_until
@@ -40,8 +51,9 @@ start_slot() {
   local s="$1"
   gen[$s]=$(( ${gen[$s]:-0} + 1 ))
   ident[$s]="$s-g${gen[$s]}"
-  AGENT_IDENTITY="${ident[$s]}" agent_start "$s" --release-timeout 2s
+  AGENT_IDENTITY="${ident[$s]}" agent_start "$s" --release-timeout 2s "${shard_flags[@]}"
 }
+member_identity() { echo "${ident[$1]}"; }
 unexpected=0
 check_alive() { # an agent that died without us killing it is a crash
   local s
@@ -54,14 +66,26 @@ check_alive() { # an agent that died without us killing it is a crash
   done
 }
 now_s() { echo $(($(now_ms) / 1000)); }
-current_leader() { leaders_among "${SLOTS[@]}" | head -1; }
+# current_leader [SHARD]: the slot that says it leads (owns SHARD, when sharded), if any.
+current_leader() {
+  if [ "$SHARDS" -gt 0 ]; then
+    local s
+    for s in "${SLOTS[@]}"; do leads_at "127.0.0.1:$(sport "$s")" "/v1/shards/$1" && { echo "$s"; return 0; }; done
+    return 0
+  fi
+  leaders_among "${SLOTS[@]}" | head -1
+}
 
 for s in "${SLOTS[@]}"; do start_slot "$s"; done
 for s in "${SLOTS[@]}"; do wait_until 20 ready "$s"; done
-i=0; for s in "${SLOTS[@]}"; do
-  if [ $((i % 2)) = 0 ]; then app_start "$s" http; else app_start "$s" file; fi; i=$((i + 1))
-done
-wait_leader $((3 * LD + 10)) "${SLOTS[@]}" >/dev/null || { fail "no leader at the start"; summary; exit 1; }
+app_modes=(http file)
+[ "$SHARDS" -gt 0 ] && app_modes=(shards-http shards-file)
+i=0; for s in "${SLOTS[@]}"; do app_start "$s" "${app_modes[$((i % 2))]}"; i=$((i + 1)); done
+if [ "$SHARDS" -gt 0 ]; then
+  wait_until $((3 * LD + 10)) settled "${SLOTS[@]}" || { fail "the shards were not placed at the start"; summary; exit 1; }
+else
+  wait_leader $((3 * LD + 10)) "${SLOTS[@]}" >/dev/null || { fail "no leader at the start"; summary; exit 1; }
+fi
 t_start_ns="$(now_ns)"
 t_end=$(($(now_ms) + duration * 1000))
 log "faults begin"
@@ -82,9 +106,10 @@ undo_due() { # resume / reconnect / remove toxics whose time has come ($1 = forc
 }
 # pick_target: sets T to a slot (half of the time the current leader, if any).
 pick_target() {
-  rnd 5; local slot="${SLOTS[$R]}"
+  rnd 5; local slot="${SLOTS[$R]}" shard=""
+  [ "$SHARDS" -gt 0 ] && { rnd "$SHARDS"; shard="$R"; }
   rnd 2
-  if [ "$R" = 0 ]; then local l; l="$(current_leader)"; T="${l:-$slot}"; else T="$slot"; fi
+  if [ "$R" = 0 ]; then local l; l="$(current_leader "$shard")"; T="${l:-$slot}"; else T="$slot"; fi
 }
 
 while [ "$(now_ms)" -lt "$t_end" ]; do
@@ -138,22 +163,42 @@ while [ "$(now_ms)" -lt "$t_end" ]; do
       apiserver_start || { fail "kube-apiserver did not come back"; break; }
       log "kube-apiserver restarted (down $(($(now_ms) - t0)) ms)" ;;
     edit)
-      rnd 5; e="$R"; rnd 5; other="${SLOTS[$R]}"
+      edited="$ELECTION"
+      if [ "$SHARDS" -gt 0 ]; then rnd "$SHARDS"; edited="$(shard_lease "$R")"; fi
+      rnd $((SHARDS > 0 ? 6 : 5)); e="$R"; rnd 5; other="${SLOTS[$R]}"
       case "$e" in
-        0) c="$(lease_patch "{\"spec\":{\"holderIdentity\":\"${ident[$other]}\"}}")"; what="holderIdentity -> ${ident[$other]}" ;;
-        1) c="$(lease_patch '{"spec":{"leaseDurationSeconds":1}}')"; what="leaseDurationSeconds -> 1" ;;
-        2) c="$(lease_patch "{\"spec\":{\"renewTime\":\"$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%S.000000Z)\"}}")"; what="renewTime an hour back" ;;
-        3) c="$(lease_patch "{\"metadata\":{\"annotations\":{\"chaos\":\"$RANDOM\"}}}")"; what="annotation" ;;
-        4) c="$(lease_delete)"; what="deleted" ;;
+        0) c="$(ELECTION="$edited" lease_patch "{\"spec\":{\"holderIdentity\":\"${ident[$other]}\"}}")"; what="holderIdentity -> ${ident[$other]}" ;;
+        1) c="$(ELECTION="$edited" lease_patch '{"spec":{"leaseDurationSeconds":1}}')"; what="leaseDurationSeconds -> 1" ;;
+        2) c="$(ELECTION="$edited" lease_patch "{\"spec\":{\"renewTime\":\"$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%S.000000Z)\"}}")"; what="renewTime an hour back" ;;
+        3) c="$(ELECTION="$edited" lease_patch "{\"metadata\":{\"annotations\":{\"chaos\":\"$RANDOM\"}}}")"; what="annotation" ;;
+        4) c="$(ELECTION="$edited" lease_delete)"; what="deleted" ;;
+        5) edited="$(member_record_of "$other")"
+           if [ -n "$edited" ]; then c="$(ELECTION="$edited" lease_delete)"; else c=none; fi
+           what="deleted (the member record of $other)" ;;
       esac
-      log "Lease edited: $what (HTTP $c)" ;;
+      log "Lease $edited edited: $what (HTTP $c)" ;;
   esac
   count[$kind]=$((count[$kind] + 1))
 done
 undo_due force
 t_faults_end_ns="$(now_ns)"
-log "faults end; waiting for a leader"
 check_alive
+if [ "$SHARDS" -gt 0 ]; then
+  log "faults end; waiting for every shard to be owned"
+  # A member killed -9 counts as alive until its record is a lease duration old.
+  expect_settled $((2 * LD + RP + 10)) "2 lease durations + retry period + 10 s after the last fault" "${SLOTS[@]}"
+  for s in "${SLOTS[@]}"; do app_stop "$s"; done
+  echo "--- figures (seed $seed, ${duration}s, $SHARDS shards, timings ${LD}s/${RD}s/${RP}s)"
+  echo "  faults: $(for k in kill9 term pause partition slow apiserver edit; do printf '%s=%s ' "$k" "${count[$k]}"; done)"
+  expect_shards_never_overlapped "$WITNESS_LOG"
+  expect_eq "no agent exited by itself (never crash-loops)" "$unexpected" 0
+  figures "seed=$seed" "duration_s=$duration" "shards=$SHARDS" "overlap_ms=$(jq -r .overlap_ms "$work/shards-overlap.json")" \
+    "units_of_work=$(jq -r .actions "$work/shards-overlap.json")" \
+    "$(for k in kill9 term pause partition slow apiserver edit; do printf '%s=%s ' "$k" "${count[$k]}"; done)"
+  summary
+  exit
+fi
+log "faults end; waiting for a leader"
 expect "a leader within lease-duration + retry-period + 10 s after the last fault" \
   wait_until $((LD + RP + 10)) one_leader_among "${SLOTS[@]}"
 sleep 1

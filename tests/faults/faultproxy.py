@@ -14,6 +14,7 @@ they come). Clients do not pipeline, so an injected answer never interleaves wit
 
 Control (plain HTTP on 127.0.0.1:--control):
   POST /mode {"status": 429, "retry_after": 30, "verbs": ["GET","PUT"]}   inject (verbs optional)
+  POST /mode {"status": 500, "path": "-member-"}   inject only where the path contains the string
   POST /mode {"status": 0}                                                 pass everything through
   POST /mode {"status": 0, "hold": "watch=true"}   swallow the answers (from now on, including a
        stream already running) to requests whose path contains the string: a stalled watch
@@ -32,7 +33,7 @@ import urllib.parse
 # One thread: asyncio's TLS keeps each connection's OpenSSL state in memory buffers that only the
 # event loop touches. A thread per direction would read and write one SSL object from two threads
 # at once, which OpenSSL does not allow (a threaded version of this proxy died by SIGSEGV).
-mode = {"status": 0, "retry_after": None, "verbs": None, "hold": None}
+mode = {"status": 0, "retry_after": None, "verbs": None, "hold": None, "path": None}
 connections = {}  # client stream writer -> its state {"path": current request's path}
 log_file = None
 LINE_LIMIT = 1 << 20
@@ -118,7 +119,8 @@ async def serve(reader, writer, upstream, up_ctx):
             if req is None:
                 return
             head, method, path, body = req
-            inject = mode["status"] and (mode["verbs"] is None or method in mode["verbs"])
+            inject = (mode["status"] and (mode["verbs"] is None or method in mode["verbs"])
+                      and (mode["path"] is None or mode["path"] in path))
             state["path"] = path
             log({"t": time.time_ns(), "method": method, "path": path,
                  "injected": mode["status"] if inject else 0})
@@ -153,6 +155,7 @@ async def control(reader, writer):
         mode["retry_after"] = body.get("retry_after")
         mode["verbs"] = body.get("verbs")
         mode["hold"] = body.get("hold")
+        mode["path"] = body.get("path")
         drop = body.get("drop")
         for w in [w for w, st in connections.items() if drop and drop in st["path"]]:
             w.transport.abort()

@@ -17,6 +17,7 @@
 faults_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$faults_dir/../.." && pwd)"
 . "$root/tests/lib/agents.sh"   # suite.sh, testlib.sh, kube.sh
+. "$root/tests/lib/shards.sh"   # for a sharded election: SHARDS set by the case
 
 case "${FAULT_TIMINGS:-short}" in
   short) LD=4 RD=3 RP=1 MARGIN_MS=500 RT=1 ;;
@@ -51,6 +52,7 @@ fault_init() {
   . "$CP_DIR/env"
   API_PORT="${APISERVER_URL##*:}"
   NS="$(kube_new_namespace "f$(echo "$1" | tr "_" "-")")" || { fail "namespace"; summary; exit 1; }
+  SHARD_NS="$NS" SHARD_ELECTION="$ELECTION"
 
   TP_PORT="$(kube_free_port)"
   LOG_LEVEL=warn "$TOOLS_BIN/toxiproxy-server" -host 127.0.0.1 -port "$TP_PORT" >"$work/toxiproxy.log" 2>&1 &
@@ -110,12 +112,18 @@ agent_start() {
   agent_spawn "$name" --election "$ELECTION" --namespace "$NS" \
     --kubeconfig "${AGENT_KUBECONFIG:-$work/$name.kubeconfig}" "${TIMINGS[@]}" "$@"
 }
-# app_start NAME [http|file]: the pod's app for agent NAME, acting on the witness (every
-# $APP_INTERVAL seconds when set, else app.py's default). In file mode,
-# when the agent's wall clock is faked ($work/NAME.faketime), the reader's clock is shifted alike.
+# app_start NAME [http|file|shards-http|shards-file]: the pod's app for agent NAME, acting on the
+# witness every $APP_INTERVAL seconds when set, else app.py's default (shards-*: on every shard
+# the agent owns, asked over GET /v1/shards or read from the `shards` file). In file mode, when
+# the agent's wall clock is faked ($work/NAME.faketime), the reader's clock is shifted alike.
 app_start() {
   local name="$1" mode="${2:-http}" src
-  if [ "$mode" = file ]; then src=(--state-file "$work/$name/state"); else src=(--agent "127.0.0.1:$(sport "$name")"); fi
+  case "$mode" in
+    file) src=(--state-file "$work/$name/state") ;;
+    shards-http) src=(--shards-agent "127.0.0.1:$(sport "$name")") ;;
+    shards-file) src=(--shards-file "$work/$name/shards") ;;
+    *) src=(--agent "127.0.0.1:$(sport "$name")") ;;
+  esac
   [ "$mode" = file ] && [ -f "$work/$name.faketime" ] && src+=(--wall-offset-file "$work/$name.faketime")
   python3 "$faults_dir/app.py" --name "$name" --witness "127.0.0.1:$WITNESS_PORT" "${src[@]}" \
     ${APP_INTERVAL:+--interval "$APP_INTERVAL"} --log "$work/$name.app.jsonl" >>"$work/$name.app.out" 2>&1 &

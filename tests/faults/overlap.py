@@ -2,7 +2,7 @@
 """Overlap checker over a witness log (tests/faults/witness.py).
 
     overlap.py WITNESS_LOG [--from-ns NS] [--to-ns NS] [--fault-at NS] [--gap-ms 250] [--json OUT]
-               [--shard I]
+               [--shard I | --each-shard]
 
 Definitions (actions marked "probe" by a test are excluded):
 * Every action carries two times: its claim time (checked_ns: when the app got "leader" from its
@@ -28,6 +28,10 @@ Definitions (actions marked "probe" by a test are excluded):
   --old-token overrides); failover = the
   first accepted action of another token at or after NS, minus NS; old term's last action = the
   last claim (any verdict) of the old token, minus NS.
+* --shard I: the actions on shard I of a sharded election only (each shard has its own tokens).
+  --each-shard: every shard on its own; prints a line per shard and the overlapping pairs, and
+  the figures are summed (overlap_ms, actions...) or joined (shared_tokens, as "shard:token";
+  accepted_tokens_monotonic holds when it holds for every shard), with "per_shard" figures.
 Prints a human summary; --json OUT writes the figures. Exit status 1 if overlap > 0 or a token
 is shared, else 0.
 """
@@ -37,8 +41,9 @@ import sys
 from collections import defaultdict
 
 
-def load(path, shard=None):
-    """Every action of the log but probes (of one shard, when given), by time."""
+def load(path, shard=None, any_shard=False):
+    """Every action of the log but probes (of one shard, when given; of every shard with
+    any_shard), by time."""
     actions = []
     with open(path) as f:
         for line in f:
@@ -50,7 +55,7 @@ def load(path, shard=None):
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
             # Without --shard, the one election's actions only: a shard's tokens are its own.
-            if not a.get("probe") and a.get("shard") == shard:
+            if not a.get("probe") and (a.get("shard") is not None if any_shard else a.get("shard") == shard):
                 actions.append(a)
     actions.sort(key=lambda a: a["t"])
     return actions
@@ -109,7 +114,11 @@ def main():
     ap.add_argument("--gap-ms", type=float, default=250.0)
     ap.add_argument("--json")
     ap.add_argument("--shard", type=int, help="only the actions on this shard of a sharded election")
+    ap.add_argument("--each-shard", action="store_true", help="every shard of a sharded election on its own")
     args = ap.parse_args()
+    if args.each_shard:
+        each_shard(args)
+        return
 
     everything = load(args.log, args.shard)
     actions = [a for a in everything
@@ -183,6 +192,43 @@ def main():
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1, default=list)
     sys.exit(1 if overlap_ns > 0 or shared else 0)
+
+
+def each_shard(args):
+    by_shard = defaultdict(list)
+    for a in load(args.log, any_shard=True):
+        if (args.from_ns is None or a["t"] >= args.from_ns) and (args.to_ns is None or a["t"] <= args.to_ns):
+            by_shard[a["shard"]].append(a)
+    out = {"shards": len(by_shard), "actions": 0, "accepted": 0, "rejected": 0, "overlap_ms": 0.0,
+           "overlap_pairs": [], "shared_tokens": [], "accepted_tokens_monotonic": True, "per_shard": {}}
+    for shard in sorted(by_shard):
+        actions = by_shard[shard]
+        accepted = [a for a in actions if a["accepted"]]
+        terms = terms_of(actions)
+        overlap_ns, pairs = overlap_of(terms)
+        shared = [t["token"] for t in terms if len(t["candidates"]) > 1]
+        tokens = [a["token"] for a in accepted]
+        monotonic = all(x <= y for x, y in zip(tokens, tokens[1:]))
+        out["actions"] += len(actions)
+        out["accepted"] += len(accepted)
+        out["rejected"] += len(actions) - len(accepted)
+        out["overlap_ms"] += overlap_ns / 1e6
+        out["overlap_pairs"] += [dict(p, shard=shard) for p in pairs]
+        out["shared_tokens"] += [f"{shard}:{t}" for t in shared]
+        out["accepted_tokens_monotonic"] = out["accepted_tokens_monotonic"] and monotonic
+        out["per_shard"][shard] = {"actions": len(actions), "accepted": len(accepted), "terms": len(terms),
+                                   "overlap_ms": overlap_ns / 1e6, "shared_tokens": shared,
+                                   "accepted_tokens_monotonic": monotonic}
+        print(f"  shard {shard}: {len(actions)} actions ({len(accepted)} accepted), {len(terms)} terms, "
+              f"overlap {overlap_ns / 1e6:.1f} ms, shared tokens {len(shared)}")
+        for p in pairs:
+            print(f"  OVERLAP shard {shard} tokens {p['tokens']} candidates {p['candidates']}: {p['ms']:.1f} ms")
+    print(f"witness: {out['shards']} shards, {out['actions']} actions, {out['accepted']} accepted, "
+          f"{out['rejected']} rejected; overlap {out['overlap_ms']:.1f} ms; shared tokens {len(out['shared_tokens'])}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1, default=list)
+    sys.exit(1 if out["overlap_ms"] > 0 or out["shared_tokens"] else 0)
 
 
 if __name__ == "__main__":

@@ -229,13 +229,20 @@ struct ShardedRouter {
   explicit ShardedRouter(FakeClock& clock)
       : s0({"jobs-shard-0", "ns", "me"}, clock),
         s1({"jobs-shard-1", "ns", "me"}, clock),
-        s2({"jobs-shard-2", "ns", "me"}, clock) {
+        s2({"jobs-shard-2", "ns", "me"}, clock),
+        board("jobs", {&s0, &s1, &s2}, clock),
+        hub(std::make_shared<ShardsHub>(io, board)) {
     std::vector<ElectionEndpoint> elections;
-    ShardsEndpoint sharded{"jobs", true, {&s0, &s1, &s2}, {}, [] {
-                             return nlohmann::json{{"members", {"me", "you"}}, {"placedHere", 2}};
-                           }};
+    board.set_placement({"me", "you"}, 2);
+    // As the agent wires them: a shard's change reaches its own hub and the shards' hub.
+    board.set_listener([hub = hub] { hub->notify(); });
     for (StatusBoard* b : {&s0, &s1, &s2}) {
-      elections.push_back(ElectionEndpoint{b->view().who.election, b, std::make_shared<StatusHub>(io, *b),
+      auto shard_hub = std::make_shared<StatusHub>(io, *b);
+      b->set_listener([shard_hub, this] {
+        shard_hub->notify();
+        board.changed();
+      });
+      elections.push_back(ElectionEndpoint{b->view().who.election, b, shard_hub,
                                            [] {
                                              return HttpAnswer{409, "no handoff"};
                                            },
@@ -243,6 +250,7 @@ struct ShardedRouter {
                                              return HttpAnswer{409, ""};
                                            }});
     }
+    ShardsEndpoint sharded{"jobs", true, &board, hub, {}};
     sharded.acks = {[this] {
                       return HttpAnswer{202, "ack 0"};
                     },
@@ -252,18 +260,27 @@ struct ShardedRouter {
                     [] {
                       return HttpAnswer{409, "no"};
                     }};
-    endpoint = sharded;
     handle = make_status_router(std::move(elections), {sharded});
   }
   HttpAnswer call(const std::string& method, const std::string& target, bool loopback = true) {
     auto exchange = std::make_shared<RecordingExchange>();
-    handle(HttpRequest{method, target, "", "", loopback}, exchange);
+    const auto q = target.find('?');
+    handle(HttpRequest{method, target.substr(0, q), q == std::string::npos ? "" : target.substr(q + 1), "", loopback},
+           exchange);
     REQUIRE(exchange->answers.size() == 1);
     return exchange->answers.front();
   }
+  // Starts a request that may be held (a long poll, a stream).
+  std::shared_ptr<RecordingExchange> start(const std::string& path, const std::string& query = "") {
+    auto exchange = std::make_shared<RecordingExchange>();
+    handle(HttpRequest{"GET", path, query, "", true}, exchange);
+    return exchange;
+  }
+  std::uint64_t revision() { return nlohmann::json::parse(call("GET", "/v1/shards").body)["revision"]; }
   boost::asio::io_context io;
   StatusBoard s0, s1, s2;
-  ShardsEndpoint endpoint;
+  ShardsBoard board;
+  std::shared_ptr<ShardsHub> hub;
   HttpHandler handle;
 };
 
@@ -276,7 +293,7 @@ TEST_CASE("shards: /v1/shards lists the shards owned now; /v1/shards/<i> is 200 
   CHECK(body["owned"].empty());
   CHECK(body["members"] == nlohmann::json{"me", "you"});
   CHECK(body["placedHere"] == 2);
-  CHECK(shards_lines(r.endpoint).empty());
+  CHECK(r.board.lines().empty());
 
   r.s1.publish(leading_state(clock, 13s));
   r.s2.publish(leading_state(clock, 5s));
@@ -299,7 +316,7 @@ TEST_CASE("shards: /v1/shards lists the shards owned now; /v1/shards/<i> is 200 
   CHECK(r.call("POST", "/v1/shards/1").status == 405);
 
   // The file: one line per shard owned, the state file's leader line with the shard in front.
-  const std::string lines = shards_lines(r.endpoint);
+  const std::string lines = r.board.lines();
   CHECK(std::count(lines.begin(), lines.end(), '\n') == 2);
   CHECK(lines.rfind("1 ", 0) == 0);
   CHECK(lines.find("\n2 ") != std::string::npos);
@@ -308,11 +325,11 @@ TEST_CASE("shards: /v1/shards lists the shards owned now; /v1/shards/<i> is 200 
   clock.advance(5s);
   CHECK(r.call("GET", "/v1/shards/2").status == 503);
   CHECK(nlohmann::json::parse(r.call("GET", "/v1/shards").body)["owned"].size() == 1);
-  const std::string later = shards_lines(r.endpoint);
+  const std::string later = r.board.lines();
   CHECK(std::count(later.begin(), later.end(), '\n') == 1);
   r.s1.set_claiming(false);  // a handoff: not owned from now on
   CHECK(r.call("GET", "/v1/shards/1").status == 503);
-  CHECK(shards_lines(r.endpoint).empty());
+  CHECK(r.board.lines().empty());
 }
 
 TEST_CASE("shards: the short paths of a sharded default election point to /v1/shards; ack per shard") {
@@ -331,6 +348,83 @@ TEST_CASE("shards: the short paths of a sharded default election point to /v1/sh
   CHECK(r.call("POST", "/v1/shards/0/ack", false).status == 403);
   CHECK(r.call("GET", "/v1/shards/0/ack").status == 405);
   CHECK(r.call("POST", "/v1/shards/7/ack").status == 404);
+}
+
+TEST_CASE("shards: a long poll on /v1/shards is answered when a shard or the placement changes") {
+  FakeClock clock;
+  ShardedRouter r(clock);
+  const std::uint64_t revision = r.revision();
+  // A stale `after` is answered at once; bad parameters are a 400, as on /v1/status.
+  CHECK(r.start("/v1/shards", "wait=30s&after=" + std::to_string(revision - 1))->answers.size() == 1);
+  CHECK(r.call("GET", "/v1/shards?wait=soon").status == 400);
+  CHECK(r.call("GET", "/v1/shards?wait=1s&after=x").status == 400);
+
+  auto poll = r.start("/v1/shards", "wait=30s&after=" + std::to_string(revision));
+  auto nested = r.start("/v1/elections/jobs/shards", "wait=30s&after=" + std::to_string(revision));
+  r.io.poll();
+  CHECK(poll->answers.empty());
+  CHECK(nested->answers.empty());
+  CHECK(r.hub->waiting() == 2);
+  r.s1.publish(leading_state(clock, 13s));
+  r.io.restart();
+  r.io.poll();
+  REQUIRE(poll->answers.size() == 1);
+  REQUIRE(nested->answers.size() == 1);
+  const auto body = nlohmann::json::parse(poll->answers[0].body);
+  CHECK(body["revision"] > revision);
+  REQUIRE(body["owned"].size() == 1);
+  CHECK(body["owned"][0]["shard"] == 1);
+
+  // A member joins: the placement moves the revision too.
+  const std::uint64_t owned = body["revision"];
+  auto members = r.start("/v1/shards", "wait=30s&after=" + std::to_string(owned));
+  r.io.restart();
+  r.io.poll();
+  CHECK(members->answers.empty());
+  r.board.set_placement({"me", "them", "you"}, 1);
+  r.io.restart();
+  r.io.poll();
+  REQUIRE(members->answers.size() == 1);
+  const auto joined = nlohmann::json::parse(members->answers[0].body);
+  CHECK(joined["members"].size() == 3);
+  CHECK(joined["revision"] > owned);
+  // The same placement again is no change.
+  const std::uint64_t placed = joined["revision"];
+  r.board.set_placement({"me", "them", "you"}, 1);
+  CHECK(r.revision() == placed);
+}
+
+TEST_CASE("shards: /v1/shards/events streams the shards at once, then every change, including a claim that runs out") {
+  FakeClock clock;
+  ShardedRouter r(clock);
+  election::ElectionState claim = leading_state(clock, 0s);
+  claim.valid_until = clock.steady_now() + 5ms;
+  r.s2.publish(claim);
+  r.s0.publish(leading_state(clock, 13s));
+  auto stream = r.start("/v1/shards/events");
+  CHECK(stream->stream_status == 200);
+  CHECK(stream->stream_type == "text/event-stream");
+  CHECK(stream->streamed.find("event: shards\ndata: {") != std::string::npos);
+  CHECK(stream->streamed.find("\"lease\":\"jobs-shard-2\"") != std::string::npos);
+  const std::size_t first = stream->streamed.size();
+  auto poll = r.start("/v1/elections/jobs/shards", "wait=30s&after=" + std::to_string(r.revision()));
+
+  // Renewals stopped on shard 2: nobody publishes, yet its claim runs out at its deadline (on
+  // the boards' clock; the hub's timer only wakes it). Shard 0's later deadline is not the one.
+  clock.advance(4ms);
+  r.io.run_one();
+  CHECK(poll->answers.empty());
+  clock.advance(1ms);
+  while (poll->answers.empty()) r.io.run_one();
+  const auto body = nlohmann::json::parse(poll->answers[0].body);
+  REQUIRE(body["owned"].size() == 1);
+  CHECK(body["owned"][0]["shard"] == 0);
+  const std::string later = stream->streamed.substr(first);
+  CHECK(later.find("event: shards") != std::string::npos);
+  CHECK(later.find("jobs-shard-2") == std::string::npos);
+  CHECK(r.call("POST", "/v1/shards/events").status == 405);
+  r.hub->close_all();
+  CHECK(stream->ended);
 }
 
 TEST_CASE("a long poll answers at once when the revision moved, else on the next change") {
