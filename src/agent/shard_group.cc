@@ -1,5 +1,6 @@
 #include "agent/shard_group.h"
 
+#include <algorithm>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <future>
@@ -70,7 +71,12 @@ ShardGroup::ShardGroup(const RunnerContext& context, const config::ElectionSetti
   shards_hub_ = std::make_shared<status::ShardsHub>(io, *shards_board_);
   shards_board_->set_listener([hub = shards_hub_] { hub->notify(); });
   // Before any runner starts: the links are read on their threads from then on.
-  for (auto& link : links_) link->status_changed = [board = shards_board_.get()] { board->changed(); };
+  for (auto& link : links_) {
+    link->status_changed = [this] {
+      shards_board_->changed();
+      if (!stopping_) check_rebalanced();
+    };
+  }
 }
 
 ShardGroup::~ShardGroup() {
@@ -217,7 +223,15 @@ void ShardGroup::plan() {
   if (planner_.members() != members_before || !directives.empty()) {
     metrics_->placement(planner_.members().size(), planner_.placed_here());
     shards_board_->set_placement(planner_.members(), planner_.placed_here());
+    std::vector<bool> placed;
+    for (const auto& owner : planner_.owners()) placed.push_back(owner == context_.identity);
+    std::lock_guard lock(rebalance_mutex_);
+    if (placed != placed_here_) {
+      placed_here_ = std::move(placed);
+      if (!rebalance_since_) rebalance_since_ = clock_.steady_now();
+    }
   }
+  check_rebalanced();
   if (planner_.members() != members_before) {
     log_.info("shard members changed", {{"election", settings_.name},
                                         {"members", planner_.members()},
@@ -225,6 +239,21 @@ void ShardGroup::plan() {
                                         {"shards", settings_.shards}});
   }
   arm_plan_timer();
+}
+
+void ShardGroup::check_rebalanced() {
+  std::lock_guard lock(rebalance_mutex_);
+  if (!rebalance_since_) return;
+  for (std::size_t i = 0; i < runners_.size() && i < placed_here_.size(); ++i) {
+    if (runners_[i]->board().view().is_leader != placed_here_[i]) return;
+  }
+  const election::Duration took = clock_.steady_now() - *rebalance_since_;
+  rebalance_since_.reset();
+  metrics_->rebalanced(took);
+  log_.info("owns exactly the shards placed here",
+            {{"election", settings_.name},
+             {"shards", static_cast<std::uint32_t>(std::count(placed_here_.begin(), placed_here_.end(), true))},
+             {"tookMs", std::chrono::duration_cast<std::chrono::milliseconds>(took).count()}});
 }
 
 void ShardGroup::arm_plan_timer() {

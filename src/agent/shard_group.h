@@ -70,6 +70,8 @@ class ShardGroup final : public kube::WatchSink {
   void begin_record();
   void collect_stale_records();
   void write_shards_file();
+  // Any thread: records the time to rebalance once this member owns exactly its share.
+  void check_rebalanced();
 
   const RunnerContext context_;
   const config::ElectionSettings settings_;
@@ -88,6 +90,11 @@ class ShardGroup final : public kube::WatchSink {
   // shards), kept until they are gone.
   std::unique_ptr<status::ShardsBoard> shards_board_;
   std::shared_ptr<status::ShardsHub> shards_hub_;
+  // The time to rebalance: from a change of the shards placed here to this member owning exactly
+  // them (read on the runners' threads as their claims change, so kept until they are gone).
+  std::mutex rebalance_mutex_;
+  std::vector<bool> placed_here_;                        // per shard, as of the last plan
+  std::optional<election::SteadyTime> rebalance_since_;  // a change not yet reached
   std::vector<std::unique_ptr<ElectionRunner>> runners_;
   std::vector<std::string> last_holders_;  // the watch thread's: a holder posted only when it changes
 

@@ -62,6 +62,8 @@ Metrics::Metrics(const std::string& version)
                            "Shards of a sharded election this member owns now (claims, as /v1/shards says).")),
       shard_members_(family(BuildGauge(), *registry_, "leasehold_shard_members",
                             "Live members of a sharded election as this member sees them.")),
+      shard_rebalance_(family(BuildHistogram(), *registry_, "leasehold_shard_rebalance_seconds",
+                              "From a change of the shards placed on this member to its owning exactly them.")),
       shards_placed_(family(BuildGauge(), *registry_, "leasehold_shards_placed",
                             "Shards of a sharded election placed on this member (its rightful share).")),
       shard_moves_(family(BuildCounter(), *registry_, "leasehold_shard_moves_total",
@@ -102,6 +104,9 @@ ShardMetrics::ShardMetrics(Metrics& m, const std::string& election, std::vector<
   members_ = &m.shard_members_.Add(labels);
   placed_ = &m.shards_placed_.Add(labels);
   moved_out_ = &m.shard_moves_.Add(labels);
+  // A graceful move takes milliseconds, a crashed member's shards a lease duration or more.
+  rebalance_ = &m.shard_rebalance_.Add(
+      labels, prometheus::Histogram::BucketBoundaries{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120});
 }
 
 void ShardMetrics::placement(std::size_t members, std::size_t placed_here) {
@@ -110,6 +115,10 @@ void ShardMetrics::placement(std::size_t members, std::size_t placed_here) {
 }
 
 void ShardMetrics::moved_out() { moved_out_->Increment(); }
+
+void ShardMetrics::rebalanced(election::Duration took) {
+  rebalance_->Observe(std::chrono::duration<double>(took).count());
+}
 
 void ShardMetrics::refresh() {
   std::size_t owned = 0;

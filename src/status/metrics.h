@@ -86,6 +86,8 @@ class ShardMetrics {
   void placement(std::size_t members, std::size_t placed_here);
   // This member handed a shard to its rightful owner.
   void moved_out();
+  // This member came to own exactly the shards placed on it, `took` after its share changed.
+  void rebalanced(election::Duration took);
 
  private:
   friend class Metrics;
@@ -97,6 +99,7 @@ class ShardMetrics {
   prometheus::Gauge* members_;
   prometheus::Gauge* placed_;
   prometheus::Counter* moved_out_;
+  prometheus::Histogram* rebalance_;
 };
 
 class Metrics {
@@ -140,6 +143,7 @@ class Metrics {
   std::list<ShardMetrics> sharded_;
   prometheus::Family<prometheus::Gauge>& shards_owned_;
   prometheus::Family<prometheus::Gauge>& shard_members_;
+  prometheus::Family<prometheus::Histogram>& shard_rebalance_;
   prometheus::Family<prometheus::Gauge>& shards_placed_;
   prometheus::Family<prometheus::Counter>& shard_moves_;
 };

@@ -179,6 +179,21 @@ expect_fail "shards with leaderLabel is refused" render --set leasehold.shards=4
 expect_fail "shards with appHealth is refused" render --set leasehold.shards=4 --set leasehold.appHealth.tcpSocket.port=80
 expect_fail "schema rejects shards above 1024" render --set leasehold.shards=1025
 expect_fail "schema rejects negative shards" render --set leasehold.shards=-1
+d="$(render --set 'leasehold.elections[0].name=jobs-b' --set 'leasehold.elections[0].shards=16' | to_json)"
+expect_eq "shards of a further election: in its item of the ConfigMap" \
+  "$(q "$d" '[.[] | select(.kind == "ConfigMap") | .data["config.yaml"]]')" '["elections:\n  - name: \"jobs-b\"\n    shards: 16\n"]'
+expect_eq "shards of a further election: the Role is the sharded one (no resourceNames, delete)" \
+  "$(q "$d" "[$role | .rules[] | select(.resourceNames) ] + [$role | .rules[] | select(.verbs | index(\"delete\")) | .verbs]")" \
+  '[["get","update","patch","delete","watch"]]'
+expect_fail "shards of a further election with its leaderLabel is refused" \
+  render --set 'leasehold.elections[0].name=jobs-b' --set 'leasehold.elections[0].shards=4' --set 'leasehold.elections[0].leaderLabel=x/l'
+expect_fail "shards of a further election that inherits the top-level appHealth is refused" \
+  render --set 'leasehold.elections[0].name=jobs-b' --set 'leasehold.elections[0].shards=4' --set leasehold.appHealth.tcpSocket.port=80
+expect "... and renders with appHealth: {} for that election" \
+  render --set 'leasehold.elections[0].name=jobs-b' --set 'leasehold.elections[0].shards=4' --set leasehold.appHealth.tcpSocket.port=80 \
+  --set-json 'leasehold.elections[0].appHealth={}'
+expect_fail "schema rejects shards above 1024 for a further election" \
+  render --set 'leasehold.elections[0].name=jobs-b' --set 'leasehold.elections[0].shards=2000'
 
 echo "== tests/chart-values/health.yaml"
 d="$(render -f "$values/health.yaml" | to_json)"

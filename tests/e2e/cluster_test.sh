@@ -26,6 +26,7 @@
 #     a pod deleted, a sidecar killed: after each, every shard is owned by exactly one pod, the one
 #     its Lease names, loads within one (the times printed); the apps work the shards from the
 #     `shards` file and report to the witness, which finds no shard worked by two pods at once;
+#     the same sidecars also run a further sharded election (the chart's elections[0].shards=4);
 #   - the witness: every app reports each "leader" answer (HTTP and state file) with its fencing
 #     token and time (one node, one clock); tests/faults/overlap.py proves no two pods claimed at
 #     the same instant.
@@ -556,6 +557,7 @@ svalues=(
   --set leasehold.leaseDuration=${LD}s --set leasehold.renewDeadline=${RD}s --set leasehold.retryPeriod=${RP}s
   --set 'leasehold.extraArgs={--safety-margin=500ms,--request-timeout=1s}'
   --set leasehold.shards=$SHARDS
+  --set 'leasehold.elections[0].name=lhs-more' --set 'leasehold.elections[0].shards=4'
 )
 s_t0=$(date +%s%N)
 expect "helm install --wait (shards)" helm install "$srelease" "$chart" -n "$SNS" "${svalues[@]}" --wait --timeout 3m
@@ -563,6 +565,14 @@ expect_s_settled 60 "start" 3 start
 expect_eq "the shard Leases are ${SHARD_PREFIX}00 .. ${SHARD_PREFIX}11" \
   "$(k get leases -n "$SNS" -o name | grep -c "/${SHARD_PREFIX}[01][0-9]$")" "$SHARDS"
 expect_eq "one member record per pod" "$(k get leases -n "$SNS" -o name | grep -c "/$ELECTION-member-")" 3
+# The chart's elections[].shards: a further sharded election in the same sidecars.
+more_settled() {
+  local c
+  c="$(SHARD_PREFIX=lhs-more-shard- s_claims)"
+  [ "$(printf '%s\n' "$c" | grep -c .)" = 4 ] && [ "$c" = "$(SHARD_PREFIX=lhs-more-shard- s_holders)" ] || { sleep 0.2; return 1; }
+}
+expect "elections[0].shards=4: each shard of the further election owned by exactly one pod, the one its Lease names" \
+  wait_until 60 more_settled
 p1="$(s_live_pods | head -1)"
 expect_eq "leasehold_shard_members on a pod: 3" \
   "$(curl -s --max-time 2 "http://$(k get pod -n "$SNS" "$p1" -o jsonpath='{.status.podIP}'):9090/metrics" |

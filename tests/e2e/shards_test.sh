@@ -93,6 +93,9 @@ moves_after=0
 for n in m1 m2 m3; do moves_after=$((moves_after + $(metric "$n" '^leasehold_shard_moves_total\{'))); done
 expect "leasehold_shard_moves_total counts the shards handed to m4 (3 at least)" [ $((moves_after - moves_before)) -ge 3 ]
 echo "  shards handed over: $((moves_after - moves_before)) (the fewest possible: 3)"
+expect "leasehold_shard_rebalance_seconds: m4 recorded the time it took to own its share" \
+  [ "$(metric m4 '^leasehold_shard_rebalance_seconds_count\{')" -ge 1 ]
+echo "  m4 owned its share $(metric m4 '^leasehold_shard_rebalance_seconds_sum\{') s after its start placed it (sum of $(metric m4 '^leasehold_shard_rebalance_seconds_count\{') changes)"
 
 echo "--- scale down: a member leaves (SIGTERM)"
 agent_signal m2 TERM

@@ -327,6 +327,13 @@ data:
         {{- with .leaderLabel }}
         leader-label: {{ . | quote }}
         {{- end }}
+        {{- if .shards }}
+        {{- $health := ternary .appHealth $v.appHealth (hasKey . "appHealth") }}
+        {{- if or .leaderLabel (include "leasehold.appHealthFlags" $health | fromYamlArray) }}
+        {{- fail (printf "leasehold: elections[%s].shards cannot be combined with leaderLabel or appHealth (a sharded election has no one leader; health checks of shards are not available yet; an item without appHealth inherits the top-level one: set appHealth: {})" .name) }}
+        {{- end }}
+        shards: {{ int .shards }}
+        {{- end }}
         {{- if hasKey . "appHealth" }}
         {{- $flags := include "leasehold.appHealthFlags" .appHealth | fromYamlArray }}
         {{- if not $flags }}
@@ -422,7 +429,8 @@ rules:
   - apiGroups: ["coordination.k8s.io"]
     resources: ["leases"]
     verbs: ["create"]
-  {{- if $v.shards }}
+  {{- $sharded := $v.shards }}{{ range $v.elections }}{{ if .shards }}{{ $sharded = true }}{{ end }}{{ end }}
+  {{- if $sharded }}
   # A sharded election: its shard Leases and the members' records, whose names carry a hash of
   # each pod's identity and cannot be listed here; delete: the records of pods that are gone.
   - apiGroups: ["coordination.k8s.io"]
@@ -436,7 +444,7 @@ rules:
     # annotations on the Lease cannot make fail (without it, renewals fall back to update).
     verbs: ["get", "update", "patch"{{ if not $v.elections }}, "watch"{{ end }}]
   {{- end }}
-  {{- if and $v.elections (not $v.shards) }}
+  {{- if and $v.elections (not $sharded) }}
   # One watch follows all the elections' Leases: a watch of several Leases is a watch of the
   # collection, which resourceNames cannot restrict. It shows every Lease of the namespace
   # (read-only; Leases hold no secrets) for one connection instead of one per election.
