@@ -50,6 +50,12 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
                         &elections_.io(),
                         [this](std::string_view where, std::string_view what) { fatal(where, what); }};
   context.blocking_io = &blocking_work_.io();
+  if (config_.events) {
+    events_ =
+        std::make_unique<EventRecorder>(kube::EventSubject{config_.namespace_name, config_.pod_name, config_.identity},
+                                        config_.timings.request_timeout, blocking_work_.io(), api_, metrics_, log_);
+    context.events = events_.get();
+  }
   bool is_default = true;
   // One watch for every election (they share the namespace): one connection, one thread.
   std::vector<kube::FollowedLease> followed;
@@ -193,6 +199,7 @@ void Agent::on_terminate() noexcept {
 }
 
 int Agent::shutdown(const std::string& reason) {
+  const election::SteadyTime began = clock_.steady_now();
   log_.info("stopping: no longer claiming leadership", {{"reason", reason}});
   // Whether each election's Lease named this agent as its holder when the stop began: only
   // those have anything to release (a follower has not, and must not say it released one).
@@ -224,6 +231,9 @@ int Agent::shutdown(const std::string& reason) {
     closed.set_value();
   });
   closed.get_future().wait_for(std::chrono::seconds(1));
+  // The last StoppedLeading Events go out before the threads stop, within the time the release
+  // had: the exit is never later for them.
+  if (events_) events_->drain(began + config_.release_timeout);
   elections_.stop();
   blocking_work_.stop();
   io_.stop();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/election_runner.h"
+#include "agent/event_recorder.h"
 #include "agent/shard_group.h"
 #include "agent/worker_loop.h"
 #include "config/config.h"
@@ -78,6 +79,8 @@ class Agent {
   WorkerLoop elections_;
   // Hooks, the leader label and the app's health probes of every election.
   WorkerLoop blocking_work_;
+  // The elections' Kubernetes Events (null with --events=false); outlives the runners.
+  std::unique_ptr<EventRecorder> events_;
   std::vector<std::unique_ptr<ElectionRunner>> own_runners_;  // the elections that are not sharded
   std::vector<std::unique_ptr<ShardGroup>> groups_;           // each with a runner per shard
   std::vector<ElectionRunner*> runners_;                      // every runner, in the elections' order

@@ -68,6 +68,11 @@ void ElectionPublisher::on_started_leading(const election::ElectionState& state)
   log_.info(
       "started leading",
       {{"election", election_}, {"fencingToken", state.fencing_token}, {"leaseTransitions", state.lease_transitions}});
+  if (record_event_) {
+    record_event_(kube::EventReport{
+        election_, "Normal", "Elected", "StartedLeading",
+        "started leading " + election_ + " (fencing token " + std::to_string(state.fencing_token) + ")"});
+  }
 }
 
 void ElectionPublisher::on_stopped_leading(std::string_view reason) {
@@ -75,6 +80,14 @@ void ElectionPublisher::on_stopped_leading(std::string_view reason) {
   publish();
   metrics_.leadership_stopped();
   log_.info("stopped leading", {{"election", election_}, {"reason", std::string(reason)}});
+  if (record_event_) {
+    // Queued only: the request goes out later, on another thread.
+    const std::string why(reason);
+    const std::string code = kube::stop_reason(why);
+    const bool expected = code == "Resigned" || code == "ShuttingDown";
+    record_event_(kube::EventReport{election_, expected ? "Normal" : "Warning", code, "StoppedLeading",
+                                    "stopped leading " + election_ + ": " + why});
+  }
 }
 
 void ElectionPublisher::on_leader_observed(const std::string& identity) {

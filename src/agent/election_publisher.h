@@ -19,6 +19,7 @@
 
 #include "election/clock.h"
 #include "election/elector.h"
+#include "kube/events.h"
 #include "log/logger.h"
 #include "status/file_publisher.h"
 #include "status/metrics.h"
@@ -57,6 +58,9 @@ class ElectionPublisher final : public election::ElectionObserver {
   // Called after each write_files() on the same thread (a shard's group rewrites its `shards`
   // file). Set once, before use.
   void also_write(std::function<void()> extra) { also_write_ = std::move(extra); }
+  // Where leadership changes are told as Kubernetes Events (record() must only queue: it is
+  // called from inside a demotion). Set once, before use; unset: none.
+  void report_events_to(std::function<void(kube::EventReport)> record) { record_event_ = std::move(record); }
 
   void on_started_leading(const election::ElectionState& state) override;
   void on_stopped_leading(std::string_view reason) override;
@@ -78,6 +82,7 @@ class ElectionPublisher final : public election::ElectionObserver {
   std::mutex files_mutex_;
   std::vector<status::FilePublisher> files_;
   std::function<void()> also_write_;
+  std::function<void(kube::EventReport)> record_event_;
 
   // Election thread only.
   bool claimed_ = false;  // what the app was last told

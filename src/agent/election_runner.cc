@@ -75,6 +75,11 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
       strand_(boost::asio::make_strand(*context_.election_io)),
       timer_(*context_.election_io) {
   publisher_.attach(machine_.elector());
+  // A shard's moves are many at once when members come and go: they are in the logs and the
+  // shard metrics, not told one by one as Events.
+  if (context_.events && !shard_) {
+    publisher_.report_events_to([events = context_.events](kube::EventReport r) { events->record(std::move(r)); });
+  }
   if (shard_ && shard_->files_written) publisher_.also_write(shard_->files_written);
   for (const auto& dir : file_dirs(context_, settings_.name, is_default)) {
     std::error_code ignored;
@@ -232,6 +237,13 @@ void ElectionRunner::on_probe(const health::ProbeReport& report) {
             {"consecutiveSuccesses", h.consecutive_successes},
             {"leading", board_.view().is_leader},
             {"mayTakeLease", h.eligible}});
+  if (context_.events && !shard_) {
+    context_.events->record(kube::EventReport{
+        settings_.name, healthy ? "Normal" : "Warning", healthy ? "AppHealthy" : "AppUnhealthy", "AppHealthChanged",
+        std::string(healthy ? "the app is healthy" : "the app is unhealthy") + " (" +
+            health::to_string(report.outcome) + (report.detail.empty() ? "" : ": " + report.detail) + "); " +
+            (h.eligible ? "may take " : "stays out of ") + settings_.name});
+  }
   push(election::event::AppHealthChanged{h.health != health::Health::kUnhealthy, h.eligible});
 }
 
@@ -255,7 +267,13 @@ void ElectionRunner::heartbeat() { board_.heartbeat(); }
 void ElectionRunner::note(const election::MachineNote& note) {
   using Kind = election::MachineNote::Kind;
   switch (note.kind) {
-    case Kind::kResignAsked: log_.info("the lease asks this leader to resign", {{"election", settings_.name}}); break;
+    case Kind::kResignAsked:
+      log_.info("the lease asks this leader to resign", {{"election", settings_.name}});
+      if (context_.events && !shard_) {
+        context_.events->record(kube::EventReport{settings_.name, "Normal", "ResignAnnotation", "ResignRequested",
+                                                  "the Lease " + settings_.name + " asks this leader to resign"});
+      }
+      break;
     case Kind::kSteppingDown:
       log_.info("stepping down: no longer claiming leadership",
                 {{"election", settings_.name},

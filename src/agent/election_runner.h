@@ -27,6 +27,7 @@
 
 #include "agent/ack_files.h"
 #include "agent/election_publisher.h"
+#include "agent/event_recorder.h"
 #include "agent/side_effects.h"
 #include "config/config.h"
 #include "election/clock.h"
@@ -62,6 +63,8 @@ struct RunnerContext {
   // Where the hooks, the label and the probes of every election run (the agent's few threads);
   // outlives the runners.
   boost::asio::io_context* blocking_io = nullptr;
+  // The Kubernetes Events of every election (null: off); outlives the runners.
+  EventRecorder* events = nullptr;
 };
 
 // A shard of a sharded election (agent/shard_group.h): its runner claims only where the group

@@ -133,6 +133,12 @@ const std::vector<Option>& options() {
              "other candidate stops claiming before it releases.",
              [](Config& c, const std::string& v) { return set_bool(c.trust_unmarked_release, v); },
              [](const Config& c) { return std::string(c.trust_unmarked_release ? "true" : "false"); }},
+      Option{"events", Kind::kBool, "[=bool]",
+             "Record Kubernetes Events (events.k8s.io/v1) when this pod starts or stops leading (with the reason), "
+             "is asked to resign, or its app's health changes; never delays an election (needs create and patch "
+             "on events; without them, nothing is recorded). false: off.",
+             [](Config& c, const std::string& v) { return set_bool(c.events, v); },
+             [](const Config& c) { return std::string(c.events ? "true" : "false"); }},
       STRING_OPTION("app-health-url", app_health.http_url, "url",
                     "Check the app's health with an HTTP GET of this URL on localhost (e.g. "
                     "http://localhost:8080/healthz; 2xx is healthy, redirects are not followed). Empty: off."),

@@ -49,6 +49,7 @@ struct Config {
   std::string leader_label;
   std::uint32_t shards = 0;
   bool trust_unmarked_release = false;
+  bool events = true;  // Kubernetes Events about the elections
   health::ProbeSettings app_health;
   // Further elections from the config file's `elections:` list; each inherits
   // the top-level timings, hooks and label unless it sets its own.

@@ -66,9 +66,9 @@ void ApiClient::observe(const std::string& verb, const std::string& outcome, ele
 
 ApiResponse ApiClient::send(const std::string& verb, const web::http::method& method, const std::string& path,
                             const std::string* json_body, election::SteadyTime deadline,
-                            const std::string& content_type) {
+                            const std::string& content_type, bool may_wait_for_rate_limit) {
   const auto start = clock_.steady_now();
-  const auto go_at = limiter_.reserve(start, deadline);
+  const auto go_at = limiter_.reserve(start, may_wait_for_rate_limit ? deadline : start);
   if (!go_at) {
     observe(verb, "rate_limited", election::Duration::zero());
     return {Transport::kRateLimited, 0, {}, std::nullopt, "client-side rate limit: no slot before the deadline"};

@@ -63,9 +63,11 @@ class ApiClient {
 
   // Sends one request and returns by `deadline` whatever happens.
   // `verb` is the Kubernetes verb for metrics (get, create, update, watch).
+  // may_wait_for_rate_limit false: sent only if the rate limit has a slot free now (requests
+  // that must never hold up the elections' own, such as Events), else refused as rate_limited.
   ApiResponse send(const std::string& verb, const web::http::method& method, const std::string& path,
                    const std::string* json_body, election::SteadyTime deadline,
-                   const std::string& content_type = "application/json");
+                   const std::string& content_type = "application/json", bool may_wait_for_rate_limit = true);
 
   // A streaming GET (the watch) with auth and User-Agent, outside the rate limit and without an
   // overall deadline: see HttpTransport::stream.

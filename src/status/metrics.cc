@@ -67,16 +67,30 @@ Metrics::Metrics(const std::string& version)
       shards_placed_(family(BuildGauge(), *registry_, "leasehold_shards_placed",
                             "Shards of a sharded election placed on this member (its rightful share).")),
       shard_moves_(family(BuildCounter(), *registry_, "leasehold_shard_moves_total",
-                          "Shards this member handed over to their rightful owner.")) {
+                          "Shards this member handed over to their rightful owner.")),
+      client_go_master_(family(BuildGauge(), *registry_, "leader_election_master_status",
+                               "client-go's name for leasehold_is_leader: 1 while this agent leads the election "
+                               "named by `name`, else 0.")),
+      client_go_slowpath_(family(BuildCounter(), *registry_, "leader_election_slowpath_total",
+                                 "client-go's slow path: renewals that met a conflict and read the Lease again "
+                                 "(leasehold_lease_errors_total{operation=\"renew\",error=\"conflict\"}).")),
+      events_(family(BuildCounter(), *registry_, "leasehold_events_total",
+                     "Kubernetes Events about the elections, by outcome (created, aggregated into a series, "
+                     "failed, dropped_rate_limited, dropped_queue_full).")) {
   family(BuildGauge(), *registry_, "leasehold_build_info", "Always 1; the version label tells which build runs.")
       .Add({{"version", version}})
       .Set(1);
+  for (const char* outcome : {"created", "aggregated", "failed", "dropped_rate_limited", "dropped_queue_full"}) {
+    events_.Add({{"outcome", outcome}});
+  }
   for (const char* listener : {"status", "ops"}) {
     for (const Refusal why : {Refusal::kConnections, Refusal::kHeld, Refusal::kAcceptError}) {
       http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}});
     }
   }
 }
+
+void Metrics::event(const std::string& outcome) { events_.Add({{"outcome", outcome}}).Increment(); }
 
 void Metrics::http_refused(const std::string& listener, Refusal why) {
   http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}}).Increment();
@@ -144,6 +158,8 @@ ElectionMetrics::ElectionMetrics(Metrics& m, const std::string& election, const 
     : metrics_(m), election_(election), board_(board) {
   const prometheus::Labels labels{{"election", election}};
   is_leader_ = &m.is_leader_.Add(labels);
+  client_go_master_ = &m.client_go_master_.Add({{"name", election}});
+  client_go_slowpath_ = &m.client_go_slowpath_.Add({{"name", election}});
   validity_left_ = &m.validity_left_.Add(labels);
   fencing_token_ = &m.fencing_token_.Add(labels);
   started_ = &m.transitions_.Add({{"election", election}, {"direction", "started"}});
@@ -179,6 +195,7 @@ ElectionMetrics::ElectionMetrics(Metrics& m, const std::string& election, const 
 void ElectionMetrics::refresh() {
   const StatusView view = board_.view();
   is_leader_->Set(view.is_leader ? 1 : 0);
+  client_go_master_->Set(view.is_leader ? 1 : 0);
   validity_left_->Set(view.is_leader ? view.valid_for_ms / 1000.0 : 0);
   fencing_token_->Set(view.fencing_token ? static_cast<double>(*view.fencing_token) : 0);
 }
@@ -197,6 +214,7 @@ void ElectionMetrics::renew(bool success, election::Duration latency, election::
 }
 
 void ElectionMetrics::store_error(const std::string& operation, election::StoreError error) {
+  if (operation == "renew" && error == election::StoreError::kConflict) client_go_slowpath_->Increment();
   metrics_.store_errors_.Add({{"election", election_}, {"operation", operation}, {"error", election::to_string(error)}})
       .Increment();
 }

@@ -65,6 +65,8 @@ class ElectionMetrics {
   const std::string election_;
   const StatusBoard& board_;
   prometheus::Gauge* is_leader_;
+  prometheus::Gauge* client_go_master_;
+  prometheus::Counter* client_go_slowpath_;
   prometheus::Gauge* validity_left_;
   prometheus::Gauge* fencing_token_;
   prometheus::Counter* started_;
@@ -114,6 +116,8 @@ class Metrics {
   void api_request(const std::string& verb, const std::string& outcome, election::Duration latency);
   // listener: status|ops
   void http_refused(const std::string& listener, Refusal why);
+  // A Kubernetes Event: created, aggregated, failed, dropped_rate_limited, dropped_queue_full.
+  void event(const std::string& outcome);
   // Renders everything, after refreshing the time-dependent gauges.
   std::string render();
 
@@ -146,6 +150,11 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& shard_rebalance_;
   prometheus::Family<prometheus::Gauge>& shards_placed_;
   prometheus::Family<prometheus::Counter>& shard_moves_;
+  // client-go's leader election metrics, with its names and its label (`name`), so that
+  // dashboards and alerts written for client-go's electors work unchanged.
+  prometheus::Family<prometheus::Gauge>& client_go_master_;
+  prometheus::Family<prometheus::Counter>& client_go_slowpath_;
+  prometheus::Family<prometheus::Counter>& events_;
 };
 
 }  // namespace leasehold::status

@@ -101,12 +101,21 @@ expect_eq "pod runs as the ServiceAccount" "$(q "$d" "$pod | .serviceAccountName
 expect_eq "ServiceAccount name" "$(q "$d" '.[] | select(.kind == "ServiceAccount") | .metadata.name')" '"leasehold-example"'
 role='.[] | select(.kind == "Role")'
 expect_eq "Role: create leases (no resourceNames)" \
-  "$(q "$d" "[$role | .rules[] | select(.resourceNames == null)]")" \
+  "$(q "$d" "[$role | .rules[] | select(.resourceNames == null and .resources == [\"leases\"])]")" \
   '[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create"]}]'
 expect_eq "Role: get/update/patch/watch only the election's Lease" \
   "$(q "$d" "[$role | .rules[] | select(.resourceNames != null)]")" \
   '[{"apiGroups":["coordination.k8s.io"],"resourceNames":["leasehold-example"],"resources":["leases"],"verbs":["get","update","patch","watch"]}]'
-expect_eq "Role: nothing else" "$(q "$d" "[$role | .rules[] | .verbs[]] | sort")" '["create","get","patch","update","watch"]'
+expect_eq "Role: Events (create; patch: a repeat's series), and nothing else" \
+  "$(q "$d" "[$role | .rules[] | select(.resources != [\"leases\"])]")" \
+  '[{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]}]'
+d_quiet="$(render --set leasehold.events=false | to_json)"
+expect_eq "events=false: --events=false, and no rule for events" \
+  "$(q "$d_quiet" "[$side | .args[] | select(startswith(\"--events\"))] + [$role | .rules[] | select(.resources == [\"events\"])]")" \
+  '["--events=false"]'
+expect_eq "events on (the default): no --events flag (the agent's default)" \
+  "$(q "$d" "[$side | .args[] | select(startswith(\"--events\"))]")" '[]'
+expect_fail "schema rejects events that is not a boolean" render --set-string leasehold.events=yes
 expect_eq "RoleBinding binds the Role to the ServiceAccount" \
   "$(q "$d" '.[] | select(.kind == "RoleBinding") | [.roleRef.kind, .roleRef.name, .subjects[0].kind, .subjects[0].name, (.subjects | length)]')" \
   '["Role","leasehold-example-leasehold","ServiceAccount","leasehold-example",1]'
@@ -173,7 +182,7 @@ d="$(render --set leasehold.shards=12 | to_json)"
 expect_eq "shards: the sidecar gets --shards=12" "$(q "$d" "[$side | .args[] | select(startswith(\"--shards\"))]")" '["--shards=12"]'
 expect_eq "shards: the app is told the number of shards" "$(q "$d" "[$pod | .containers[0].env[] | select(.name == \"SHARDS\") | .value]")" '["12"]'
 expect_eq "shards: Role: create, and get/update/patch/delete/watch on leases without resourceNames" \
-  "$(q "$d" "[$role | .rules[]]")" \
+  "$(q "$d" "[$role | .rules[] | select(.resources == [\"leases\"])]")" \
   '[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["create"]},{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["get","update","patch","delete","watch"]}]'
 expect_fail "shards with leaderLabel is refused" render --set leasehold.shards=4 --set leasehold.leaderLabel=x/leader
 expect_fail "shards with appHealth is refused" render --set leasehold.shards=4 --set leasehold.appHealth.tcpSocket.port=80
@@ -408,6 +417,10 @@ expect_eq "CANNOT patch another lease" "$(can patch leases.coordination.k8s.io/o
 expect_eq "CANNOT list leases" "$(can list leases.coordination.k8s.io -n "$ns")" no
 expect_eq "CANNOT list pods" "$(can list pods -n "$ns")" no
 expect_eq "CANNOT get secrets" "$(can get secrets -n "$ns")" no
+expect_eq "CAN create and patch events.k8s.io events (--events)" \
+  "$(for v in create patch; do can "$v" events.events.k8s.io -n "$ns"; done | sort -u)" yes
+expect_eq "CANNOT delete or list events" \
+  "$(for v in delete list; do can "$v" events.events.k8s.io -n "$ns"; done | sort -u)" no
 expect_eq "CANNOT update the lease in another namespace" "$(can update leases.coordination.k8s.io/leasehold-example -n default)" no
 # And for real: the ServiceAccount creates and updates its Lease, and cannot touch another.
 lease() {

@@ -27,6 +27,8 @@
 #     its Lease names, loads within one (the times printed); the apps work the shards from the
 #     `shards` file and report to the witness, which finds no shard worked by two pods at once;
 #     the same sidecars also run a further sharded election (the chart's elections[0].shards=4);
+#   - Events: the rollout's handover is in `kubectl get events` (Elected, ShuttingDown, about the
+#     pods); Prometheus also sees client-go's leader_election_master_status;
 #   - the witness: every app reports each "leader" answer (HTTP and state file) with its fencing
 #     token and time (one node, one clock); tests/faults/overlap.py proves no two pods claimed at
 #     the same instant.
@@ -283,6 +285,8 @@ echo "== Prometheus (kubernetes_sd_configs, role pod)"
 expect "it discovers and scrapes the 3 sidecars" wait_until 30 prom_is 'count(up{job="leasehold"} == 1)' 3
 leaders_q="sum by (namespace, election) (leasehold_is_leader{namespace=\"$NS\",$OF_ELECTION})"
 expect "sum by (namespace, election) (leasehold_is_leader) == 1" wait_until 10 prom_is "$leaders_q" 1
+expect "client-go's name too: sum by (namespace, name) (leader_election_master_status) == 1" \
+  wait_until 10 prom_is "sum by (namespace, name) (leader_election_master_status{namespace=\"$NS\",name=\"$ELECTION\"})" 1
 r0="$(prom 'sum(leasehold_renewals_total{outcome="success"})')"; h0="$(prom 'sum(leasehold_renew_duration_seconds_count)')"
 a0="$(prom 'sum(leasehold_api_requests_total)')"
 wait_until 15 prom_changed 'sum(leasehold_renew_duration_seconds_count)' "$h0"
@@ -302,6 +306,16 @@ expect "one leader among the new pods" wait_until 30 settled
 t_roll_end=$(date +%s%N)
 report --from-ns "$t_roll" --to-ns "$t_roll_end" --gap-ms 500 >"$work/roll.txt"; sed 's/^/  /' "$work/roll.txt"
 expect_eq "rollout: no overlap between terms (witness)" "$(rj .overlap_ms)" 0
+# Events (the chart's default --events and its Role): the handover is in `kubectl get events`.
+pod_events() {
+  k get events -n "$NS" --field-selector "involvedObject.kind=Pod,reason=$1" -o json |
+    jq -r '[.items[] | select(.reportingComponent == "leasehold.io/leasehold")] | length'
+}
+has_pod_events() { [ "$(pod_events "$1")" -ge "$2" ] || { sleep 0.5; return 1; }; }
+expect "kubectl get events: Elected about the first leader's pod and the new one's (2 at least)" \
+  wait_until 20 has_pod_events Elected 2
+expect "kubectl get events: ShuttingDown about the old leader's pod (StoppedLeading, Normal)" \
+  wait_until 20 has_pod_events ShuttingDown 1
 # The time without a leader at each handover: from the old term's last claim to the next term's
 # first claim, as the apps saw them (to within their polling period).
 handover_gaps() {
@@ -576,7 +590,7 @@ expect "elections[0].shards=4: each shard of the further election owned by exact
 p1="$(s_live_pods | head -1)"
 expect_eq "leasehold_shard_members on a pod: 3" \
   "$(curl -s --max-time 2 "http://$(k get pod -n "$SNS" "$p1" -o jsonpath='{.status.podIP}'):9090/metrics" |
-     awk '/^leasehold_shard_members\{/ { print $NF + 0 }')" 3
+     awk -v pre="leasehold_shard_members{election=\"$ELECTION\"}" 'index($0, pre) == 1 { print $NF + 0 }')" 3
 expect_eq "no sidecar was refused by the chart's Role (lease errors forbidden)" \
   "$(for p in $(s_live_pods); do curl -s --max-time 2 "http://$(k get pod -n "$SNS" "$p" -o jsonpath='{.status.podIP}'):9090/metrics" |
        grep -E '^leasehold_lease_errors_total\{.*error="forbidden"' | awk '{ s += $NF } END { print s + 0 }'; done | awk '{ s += $1 } END { print s + 0 }')" 0

@@ -146,7 +146,7 @@ expect_eq "the status JSON has exactly the documented fields" "$documented" "$fi
 
 echo "--- every metric of docs/contract.md is exported from the start"
 metrics="$(curl -s -m 5 "127.0.0.1:$op/metrics")"
-for name in $(grep -oE 'leasehold_[a-z_]+' "$root/docs/contract.md" | sort -u); do
+for name in $(grep -oE '(leasehold|leader_election)_[a-z_]+' "$root/docs/contract.md" | sort -u); do
   expect "$name is exported" grep -qE "^${name}(_bucket|_sum|_count)?[{ ]" <<<"$metrics"
 done
 expect "leasehold_hook_runs_total is at 0 before any hook ran" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # features_test: what leasehold adds beyond the anchors, on a real kube-apiserver: long polls and
 # Server-Sent Events, the acknowledged handoff (HTTP and file), resign and transfer to a named
-# candidate, several elections in one sidecar, hooks, and the leader pod label.
+# candidate, several elections in one sidecar, hooks, the leader pod label, and Kubernetes Events.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -178,6 +178,27 @@ expect_eq "the follower's pod has no such label" "$(label_of "$other")" ""
 kill -TERM "$(pid_of "$leader")"; wait "$(pid_of "$leader")" 2>/dev/null
 expect_eq "the label is removed when the leader stops" "$(label_of "$leader")" ""
 expect "the new leader's pod gets the label" wait_until 10 sh -c "[ \"\$(kubectl -n $ns get pod pod-$other -o jsonpath='{.metadata.labels.leasehold\\.io/leader}')\" = true ]"
+
+echo "--- Kubernetes Events (events.k8s.io/v1), seen through kubectl get events"
+# events FIELD_SELECTOR: the core/v1 view of the namespace's Events that match, as JSON lines.
+events() { kube_kubectl -n "$ns" get events --field-selector "$1" -o json | jq -c '.items[]'; }
+has_event() { [ -n "$(events "$1")" ] || { sleep 0.3; return 1; }; }
+expect "StartedLeading about the first leader's pod (reason Elected)" \
+  wait_until 10 has_event "involvedObject.name=pod-$leader,reason=Elected"
+expect "StoppedLeading about it on SIGTERM (reason ShuttingDown)" \
+  wait_until 10 has_event "involvedObject.name=pod-$leader,reason=ShuttingDown"
+expect "StartedLeading about the new leader's pod" wait_until 10 has_event "involvedObject.name=pod-$other,reason=Elected"
+e="$(kube_api "/apis/events.k8s.io/v1/namespaces/$ns/events" |
+  jq -c --arg p "pod-$leader" '[.items[] | select(.regarding.name == $p and .reason == "ShuttingDown")][0]')"
+expect_eq "... with the Lease as related object, the controller and the agent's identity" \
+  "$(jq -c '[.related.kind, .related.name, .reportingController, .reportingInstance, .action, .type]' <<<"$e")" \
+  "[\"Lease\",\"label\",\"leasehold.io/leasehold\",\"$leader\",\"StoppedLeading\",\"Normal\"]"
+expect_eq "leasehold_events_total{outcome=\"created\"} counts them on the new leader" \
+  "$(metric "$other" '^leasehold_events_total\{outcome="created"\}')" 1
+start q1 quiet --events=false
+expect "an agent with --events=false leads" wait_until 30 is_leader q1
+expect_eq "... and records no Event" "$(events "involvedObject.name=quiet" | wc -l)" 0
+kill -TERM "$(pid_of q1)" "$(pid_of "$other")"; wait 2>/dev/null
 out="$(POD_NAME= "$LEASEHOLD" --election x --namespace "$ns" --kubeconfig "$KUBECONFIG" --leader-label a/b 2>&1)"
 expect_match "--leader-label without \$POD_NAME is a configuration error" "$out" 'leader-label'
 

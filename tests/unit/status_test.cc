@@ -580,9 +580,25 @@ TEST_CASE("the ops routes: healthz follows the loop heartbeat, readyz the first 
   board.publish(leading_state(clock, 13s));
   const std::string text = handle(get("/metrics")).body;
   CHECK(text.find("leasehold_is_leader{election=\"job\"} 1") != std::string::npos);
+  CHECK(text.find("leader_election_master_status{name=\"job\"} 1") != std::string::npos);
   CHECK(text.find("leasehold_build_info{version=\"test\"} 1") != std::string::npos);
   clock.advance(14s);
   CHECK(handle(get("/metrics")).body.find("leasehold_is_leader{election=\"job\"} 0") != std::string::npos);
+  CHECK(handle(get("/metrics")).body.find("leader_election_master_status{name=\"job\"} 0") != std::string::npos);
+}
+
+TEST_CASE("metrics: client-go's slow path counts the renewals that met a conflict and read the Lease again") {
+  FakeClock clock;
+  StatusBoard board({"job", "ns", "me"}, clock);
+  Metrics metrics("test");
+  ElectionMetrics& job = metrics.add_election("job", board);
+  const auto has = [&](const std::string& series) { return metrics.render().find(series) != std::string::npos; };
+  CHECK(has("leader_election_slowpath_total{name=\"job\"} 0"));
+  job.store_error("renew", election::StoreError::kTimeout);
+  job.store_error("get", election::StoreError::kConflict);
+  CHECK(has("leader_election_slowpath_total{name=\"job\"} 0"));
+  job.store_error("renew", election::StoreError::kConflict);
+  CHECK(has("leader_election_slowpath_total{name=\"job\"} 1"));
 }
 
 }  // namespace leasehold::status

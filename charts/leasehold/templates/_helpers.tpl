@@ -126,6 +126,9 @@ args:
   {{- range (include "leasehold.appHealthFlags" $v.appHealth | fromYamlArray) }}
   - {{ printf "--%s" . | quote }}
   {{- end }}
+  {{- if eq (toString $v.events) "false" }}
+  - "--events=false"
+  {{- end }}
   {{- with $v.hooks }}
   {{- if .onStartLeading }}
   - {{ printf "--on-start-leading=%s" .onStartLeading | quote }}
@@ -451,6 +454,12 @@ rules:
   - apiGroups: ["coordination.k8s.io"]
     resources: ["leases"]
     verbs: ["watch"]
+  {{- end }}
+  {{- if ne (toString $v.events) "false" }}
+  # --events: Events about the pod's leadership (create; patch: a repeat counted in its series).
+  - apiGroups: ["events.k8s.io"]
+    resources: ["events"]
+    verbs: ["create", "patch"]
   {{- end }}
   {{- $labels := list $v.leaderLabel }}{{ range $v.elections }}{{ $labels = append $labels (.leaderLabel | default "") }}{{ end }}
   {{- if (compact $labels) }}
