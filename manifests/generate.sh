@@ -2,7 +2,8 @@
 # Writes rbac.yaml (ServiceAccount, Role, RoleBinding) and deployment.yaml (the example Deployment
 # with the leasehold sidecar) from `helm template` of charts/leasehold-example with its default
 # values, so the plain manifests are exactly what the chart renders, and leasehold-alerts.yaml: the
-# rule groups of the chart's PrometheusRule (default values) as a plain Prometheus rules file. tests/e2e/chart_test.sh
+# rule groups of the chart's PrometheusRule (default values) as a plain Prometheus rules file, and
+# leasehold-dashboard.json: the chart's Grafana dashboard. tests/e2e/chart_test.sh
 # regenerates them into a temporary folder and diffs.
 #
 #   manifests/generate.sh [OUT_DIR]      # default OUT_DIR: manifests/
@@ -66,5 +67,11 @@ HEADER
   python3 -c 'import sys, yaml; print(yaml.safe_dump(yaml.safe_load(sys.stdin)["spec"], sort_keys=False, width=1000), end="")' <"$tmp/rule.yaml"
 } >"$tmp/leasehold-alerts.yaml"
 
-cp "$tmp/rbac.yaml" "$tmp/deployment.yaml" "$tmp/leasehold-alerts.yaml" "$out/"
-echo "generate.sh: wrote $out/rbac.yaml $out/deployment.yaml $out/leasehold-alerts.yaml"
+# The Grafana dashboard, as JSON to import (Dashboards > New > Import), from the chart's ConfigMap.
+"$helm" template leasehold-example "$tmp/charts/leasehold-example" --set leasehold.dashboard.enabled=true \
+  --show-only templates/leasehold-dashboard.yaml >"$tmp/dashboard.yaml"
+python3 -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["data"]["leasehold.json"], end="")' \
+  <"$tmp/dashboard.yaml" >"$tmp/leasehold-dashboard.json"
+
+cp "$tmp/rbac.yaml" "$tmp/deployment.yaml" "$tmp/leasehold-alerts.yaml" "$tmp/leasehold-dashboard.json" "$out/"
+echo "generate.sh: wrote $out/rbac.yaml $out/deployment.yaml $out/leasehold-alerts.yaml $out/leasehold-dashboard.json"

@@ -290,10 +290,23 @@ expect_fail "--set-string leasehold.opsPort=9090 rejected" render --set-string l
 expect_fail "--set leasehold.election=Not_A_Name rejected" render --set leasehold.election=Not_A_Name
 expect "--set leasehold.sidecarMode=classic accepted" render --set leasehold.sidecarMode=classic
 
+echo "== the Grafana dashboard (leasehold.dashboard)"
+expect_eq "off by default" "$(render | to_json | jq -c '[.[] | select(.kind == "ConfigMap")] | length')" 0
+d="$(render --set leasehold.dashboard.enabled=true | to_json)"
+cm='.[] | select(.kind == "ConfigMap" and (.metadata.name | endswith("-dashboard")))'
+expect_eq "dashboard.enabled: a ConfigMap labelled grafana_dashboard=1" "$(q "$d" "$cm | .metadata.labels.grafana_dashboard")" '"1"'
+dash="$(jq -r "$cm | .data[\"leasehold.json\"]" <<<"$d")"
+expect "its leasehold.json is a dashboard (JSON with panels)" jq -e '.panels | length > 10' <<<"$dash"
+expect_eq "every panel has a title and a query of leasehold's metrics" \
+  "$(jq '[.panels[] | select((.title | length) > 0 and ([.targets[].expr | test("leasehold_")] | all))] | length' <<<"$dash")" \
+  "$(jq '.panels | length' <<<"$dash")"
+expect "panels do not overlap (gridPos)" jq -e '[.panels[] | .gridPos | "\(.x),\(.y)"] | (unique | length) == length' <<<"$dash"
+expect_fail "schema rejects an unknown dashboard key" render --set leasehold.dashboard.folder=x
+
 echo "== plain manifests"
 mkdir -p "$work/manifests"
 if HELM="$(command -v helm)" "$root/manifests/generate.sh" "$work/manifests" >/dev/null 2>"$work/err"; then
-  for f in rbac.yaml deployment.yaml leasehold-alerts.yaml; do
+  for f in rbac.yaml deployment.yaml leasehold-alerts.yaml leasehold-dashboard.json; do
     expect "manifests/$f is what manifests/generate.sh renders" diff -u "$root/manifests/$f" "$work/manifests/$f"
   done
 else
