@@ -80,6 +80,11 @@ std::string set_bool(bool& target, const std::string& value) {
         },                                            \
         [](const Config& c) { return c.field; }       \
   }
+#define BOOL_OPTION(name, field, help)                                                                        \
+  Option {                                                                                                    \
+    name, Kind::kBool, "[=bool]", help, [](Config& c, const std::string& v) { return set_bool(c.field, v); }, \
+        [](const Config& c) { return std::string(c.field ? "true" : "false"); }                               \
+  }
 #define DURATION_OPTION(name, field, help)                                                                             \
   Option {                                                                                                             \
     name, Kind::kDuration, "duration", help, [](Config& c, const std::string& v) { return set_duration(c.field, v); }, \
@@ -127,18 +132,15 @@ const std::vector<Option>& options() {
       STRING_OPTION("leader-label", leader_label, "key",
                     "Pod label set to \"true\" on this pod while it leads, removed on step-down (needs pods get/patch "
                     "and $POD_NAME). Empty: off."),
-      Option{"trust-unmarked-release", Kind::kBool, "[=bool]",
-             "Take a Lease whose holder was emptied without leasehold's release marker (a client-go elector's "
-             "ReleaseOnCancel, a hand edit) at once, instead of after one lease duration. Only safe when every "
-             "other candidate stops claiming before it releases.",
-             [](Config& c, const std::string& v) { return set_bool(c.trust_unmarked_release, v); },
-             [](const Config& c) { return std::string(c.trust_unmarked_release ? "true" : "false"); }},
-      Option{"events", Kind::kBool, "[=bool]",
-             "Record Kubernetes Events (events.k8s.io/v1) when this pod starts or stops leading (with the reason), "
-             "is asked to resign, or its app's health changes; never delays an election (needs create and patch "
-             "on events; without them, nothing is recorded). false: off.",
-             [](Config& c, const std::string& v) { return set_bool(c.events, v); },
-             [](const Config& c) { return std::string(c.events ? "true" : "false"); }},
+      BOOL_OPTION("trust-unmarked-release", trust_unmarked_release,
+                  "Take a Lease whose holder was emptied without leasehold's release marker (a client-go elector's "
+                  "ReleaseOnCancel, a hand edit) at once, instead of after one lease duration. Only safe when every "
+                  "other candidate stops claiming before it releases."),
+      BOOL_OPTION(
+          "events", events,
+          "Record Kubernetes Events (events.k8s.io/v1) when this pod starts or stops leading (with the reason), "
+          "is asked to resign, or its app's health changes; never delays an election (needs create and patch "
+          "on events; without them, nothing is recorded). false: off."),
       STRING_OPTION("app-health-url", app_health.http_url, "url",
                     "Check the app's health with an HTTP GET of this URL on localhost (e.g. "
                     "http://localhost:8080/healthz; 2xx is healthy, redirects are not followed). Empty: off."),
@@ -157,10 +159,8 @@ const std::vector<Option>& options() {
              "Successful checks in a row that make the app healthy again.",
              [](Config& c, const std::string& v) { return set_threshold(c.app_health.success_threshold, v); },
              [](const Config& c) { return std::to_string(c.app_health.success_threshold); }},
-      Option{"app-health-require-before-claim", Kind::kBool, "[=bool]",
-             "Do not try to take the Lease until the app has passed its health check once since start.",
-             [](Config& c, const std::string& v) { return set_bool(c.app_health.require_before_claim, v); },
-             [](const Config& c) { return std::string(c.app_health.require_before_claim ? "true" : "false"); }},
+      BOOL_OPTION("app-health-require-before-claim", app_health.require_before_claim,
+                  "Do not try to take the Lease until the app has passed its health check once since start."),
       Option{"shards", Kind::kInteger, "int",
              "Split the election into this many shards, each its own Lease (<election>-shard-<i>) owned by exactly "
              "one live replica, spread evenly over the replicas (GET /v1/shards, the `shards` file). 0: one "

@@ -23,6 +23,13 @@ election::ElectionState leading_state(FakeClock& clock, std::chrono::seconds val
   return s;
 }
 
+// A claim that runs out `left` from now unless renewed.
+election::ElectionState claim_ending_in(FakeClock& clock, election::Duration left) {
+  election::ElectionState s = leading_state(clock, std::chrono::seconds(0));
+  s.valid_until = clock.steady_now() + left;
+  return s;
+}
+
 HttpRequest get(const std::string& path) { return HttpRequest{"GET", path, "", "", true}; }
 
 }  // namespace
@@ -397,9 +404,7 @@ TEST_CASE("shards: a long poll on /v1/shards is answered when a shard or the pla
 TEST_CASE("shards: /v1/shards/events streams the shards at once, then every change, including a claim that runs out") {
   FakeClock clock;
   ShardedRouter r(clock);
-  election::ElectionState claim = leading_state(clock, 0s);
-  claim.valid_until = clock.steady_now() + 5ms;
-  r.s2.publish(claim);
+  r.s2.publish(claim_ending_in(clock, 5ms));
   r.s0.publish(leading_state(clock, 13s));
   auto stream = r.start("/v1/shards/events");
   CHECK(stream->stream_status == 200);
@@ -503,9 +508,7 @@ TEST_CASE("waiting clients are answered when the claim runs out by itself, on th
   // finds is judged on the fake clock, which alone decides the answer.
   FakeClock clock;
   Router r(clock);
-  election::ElectionState claim = leading_state(clock, 0s);
-  claim.valid_until = clock.steady_now() + 5ms;
-  r.board.publish(claim);
+  r.board.publish(claim_ending_in(clock, 5ms));
   auto poll = std::make_shared<RecordingExchange>();
   r.handle(HttpRequest{"GET", "/v1/leader", "wait=30s&after=" + std::to_string(r.board.view().revision), "", true},
            poll);
