@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -383,10 +384,14 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
   if (file.empty()) file = env(env_name("config"));
   if (!file.empty()) {
     YAML::Node root;
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) return {std::nullopt, "--config: " + file + " is a directory"};
     try {
       root = YAML::LoadFile(file);
     } catch (const YAML::BadFile&) {
       return {std::nullopt, "--config: cannot read " + file};
+    } catch (const std::ios_base::failure& e) {
+      return {std::nullopt, "--config: cannot read " + file + ": " + e.what()};
     } catch (const YAML::Exception& e) {
       return {std::nullopt, "--config: " + file + " is not valid YAML: " + e.what()};
     }
@@ -532,6 +537,16 @@ std::string validate(const Config& c) {
   if (auto err = check_listen_address(c.ops_address); !err.empty()) return "--ops-address: " + err;
   if (!c.kube_context.empty() && c.kubeconfig.empty()) {
     return "--context: needs --kubeconfig (the in-cluster ServiceAccount has no contexts)";
+  }
+  std::error_code ec;
+  if (!c.kubeconfig.empty() && std::filesystem::is_directory(c.kubeconfig, ec)) {
+    return "--kubeconfig: " + c.kubeconfig + " is a directory";
+  }
+  // An app gating on the state file would never see a leader: refused, not warned about at every
+  // write. A directory that does not exist yet is made at start.
+  if (!c.status_dir.empty() && std::filesystem::exists(c.status_dir, ec) &&
+      !std::filesystem::is_directory(c.status_dir, ec)) {
+    return "--status-dir: " + c.status_dir + " exists and is not a directory";
   }
   return {};
 }

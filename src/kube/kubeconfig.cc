@@ -59,7 +59,8 @@ std::string pem_from(const YAML::Node& node, const std::string& key, const std::
 
 std::string read_file_for(const std::string& path, const std::string& field) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw KubeConfigError(field + ": cannot read file " + path);
+  std::error_code ec;
+  if (!in || std::filesystem::is_directory(path, ec)) throw KubeConfigError(field + ": cannot read file " + path);
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
@@ -71,6 +72,8 @@ KubeConfig load_kubeconfig(const std::string& path, const std::string& context) 
     root = YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
     throw KubeConfigError("kubeconfig: cannot read file " + path);
+  } catch (const std::ios_base::failure& e) {
+    throw KubeConfigError("kubeconfig: cannot read file " + path + ": " + e.what());
   } catch (const YAML::Exception& e) {
     throw KubeConfigError("kubeconfig: " + path + " is not valid YAML: " + e.what());
   }

@@ -116,7 +116,15 @@ expect "the named candidate $target leads" wait_until 5 is_leader "$target"
 expect_eq "the Lease names it" "$(holder resign)" "$target"
 expect_eq "and the preferred-holder annotation is gone once it took over" \
   "$(kube_lease_json "$ns" resign | jq -r '.metadata.annotations["leasehold.io/preferred-holder"] // "none"')" none
-for n in r1 r2 r3; do kill -TERM "$(pid_of "$n")" 2>/dev/null; done; wait 2>/dev/null
+# SIGHUP (and SIGQUIT, SIGUSR1, SIGUSR2) would end a leader without a release: taken as SIGTERM.
+kill -HUP "$(pid_of "$target")"
+wait "$(pid_of "$target")"
+expect_eq "SIGHUP on the leader: it exits 0" "$?" 0
+forget_pid "$(pid_of "$target")"
+expect "... having released the Lease" grep -q '"released the lease"' "$work/$target.log"
+rest=(); for n in r1 r2 r3; do [ "$n" = "$target" ] || rest+=("$n"); done
+expect "... so another leads at once (the release is marked)" wait_until 5 one_leader_among "${rest[@]}"
+for n in "${rest[@]}"; do kill -TERM "$(pid_of "$n")" 2>/dev/null; done; wait 2>/dev/null
 
 echo "--- several elections in one sidecar, hooks"
 ns="$(kube_new_namespace multi)"

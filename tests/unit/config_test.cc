@@ -87,6 +87,26 @@ TEST_CASE("validation after defaults names the field") {
   CHECK(validate(c).starts_with("--identity:"));
 }
 
+TEST_CASE("a directory where a file is meant, or a file where a directory is, is refused by name") {
+  const auto parsed = parse_config({"--election", "jobs", "--config", "/tmp"}, env_of({}));
+  CHECK_FALSE(parsed.config);
+  CHECK(parsed.error == "--config: /tmp is a directory");
+  CHECK(parse_config({"--election", "jobs"}, env_of({{"LEASEHOLD_CONFIG", "/tmp"}})).error.starts_with("--config:"));
+  Config c;
+  c.identity = "me";
+  c.election = "jobs";
+  c.kubeconfig = "/tmp";
+  CHECK(validate(c) == "--kubeconfig: /tmp is a directory");
+  c.kubeconfig.clear();
+  const std::string file = temp_path();
+  std::ofstream(file) << "x";
+  c.status_dir = file;
+  CHECK(validate(c).starts_with("--status-dir: " + file + " exists and is not a directory"));
+  c.status_dir = file + "-not-yet";  // made at start
+  CHECK(validate(c).empty());
+  std::remove(file.c_str());
+}
+
 TEST_CASE("listener addresses, label keys and --context are checked before the network") {
   Config c;
   c.election = "e";
