@@ -28,7 +28,8 @@
 #     `shards` file and report to the witness, which finds no shard worked by two pods at once;
 #     the same sidecars also run a further sharded election (the chart's elections[0].shards=4);
 #   - Events: the rollout's handover is in `kubectl get events` (Elected, ShuttingDown, about the
-#     pods); Prometheus also sees client-go's leader_election_master_status;
+#     pods); Prometheus also sees client-go's leader_election_master_status; every query of the
+#     Grafana dashboard (manifests/leasehold-dashboard.json) returns series over the run;
 #   - the witness: every app reports each "leader" answer (HTTP and state file) with its fencing
 #     token and time (one node, one clock); tests/faults/overlap.py proves no two pods claimed at
 #     the same instant.
@@ -307,15 +308,21 @@ t_roll_end=$(date +%s%N)
 report --from-ns "$t_roll" --to-ns "$t_roll_end" --gap-ms 500 >"$work/roll.txt"; sed 's/^/  /' "$work/roll.txt"
 expect_eq "rollout: no overlap between terms (witness)" "$(rj .overlap_ms)" 0
 # Events (the chart's default --events and its Role): the handover is in `kubectl get events`.
+# pod_events REASON...: how many of leasehold's Events about pods have one of these reasons.
 pod_events() {
-  k get events -n "$NS" --field-selector "involvedObject.kind=Pod,reason=$1" -o json |
-    jq -r '[.items[] | select(.reportingComponent == "leasehold.io/leasehold")] | length'
+  local r count=0
+  for r in "$@"; do
+    count=$((count + $(k get events -n "$NS" --field-selector "involvedObject.kind=Pod,reason=$r" -o json |
+      jq -r '[.items[] | select(.reportingComponent == "leasehold.io/leasehold")] | length')))
+  done
+  echo "$count"
 }
-has_pod_events() { [ "$(pod_events "$1")" -ge "$2" ] || { sleep 0.5; return 1; }; }
+has_pod_events() { local want="$1"; shift; [ "$(pod_events "$@")" -ge "$want" ] || { sleep 0.5; return 1; }; }
 expect "kubectl get events: Elected about the first leader's pod and the new one's (2 at least)" \
-  wait_until 20 has_pod_events Elected 2
-expect "kubectl get events: ShuttingDown about the old leader's pod (StoppedLeading, Normal)" \
-  wait_until 20 has_pod_events ShuttingDown 1
+  wait_until 20 has_pod_events 2 Elected
+# The example app resigns when told to stop while leading (its acknowledged handoff): Resigned.
+expect "kubectl get events: StoppedLeading about the old leader's pod (Resigned or ShuttingDown)" \
+  wait_until 20 has_pod_events 1 Resigned ShuttingDown
 # The time without a leader at each handover: from the old term's last claim to the next term's
 # first claim, as the apps saw them (to within their polling period).
 handover_gaps() {
@@ -644,6 +651,20 @@ expect_eq "no shard's fencing token was used by two pods" "$s_shared" 0
 figures "shard_units_of_work=$s_actions"
 
 # ============================================================================================
+echo "== the Grafana dashboard: every panel's query returns series from this run's Prometheus"
+# manifests/leasehold-dashboard.json is the chart's dashboard (chart_test.sh diffs them). Each
+# query over the whole run, its variables set to all namespaces and a 1m rate window.
+dash_empty=0; dash_n=0
+while IFS= read -r expr; do
+  dash_n=$((dash_n + 1))
+  q="${expr//\$__rate_interval/1m}"; q="${q//\$namespace/.+}"
+  n="$(curl -s --max-time 10 "127.0.0.1:$prom_port/api/v1/query_range" --data-urlencode "query=$q" \
+    --data-urlencode "start=$suite_start" --data-urlencode "end=$(date +%s)" --data-urlencode step=15 |
+    jq -r '.data.result | length')"
+  [ "${n:-0}" -gt 0 ] || { dash_empty=$((dash_empty + 1)); echo "  no series: $q"; }
+done < <(jq -r '.panels[].targets[].expr' "$root/manifests/leasehold-dashboard.json")
+expect_eq "all $dash_n queries of the dashboard's panels return series" "$dash_empty" 0
+
 echo "== the witness: every pod's claims (HTTP and file) over the whole run"
 report --gap-ms 500 >"$work/all.txt"; sed 's/^/  /' "$work/all.txt"
 expect_eq "no two pods claimed leadership at the same instant (overlap 0 ms)" "$(rj .overlap_ms)" 0
