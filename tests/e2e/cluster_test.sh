@@ -134,6 +134,7 @@ helm template "$release" "$chart" -n "$NS" "${values[@]}" \
   --set leasehold.prometheusRule.enabled=true --show-only templates/leasehold-prometheusrule.yaml \
   | python3 -c 'import sys, yaml; print(yaml.safe_dump(yaml.safe_load(sys.stdin)["spec"]))' >"$work/rules.yaml" ||
   bail "the chart's PrometheusRule did not render"
+SNS=shards  # the sharded release's namespace (below): scraped too, for the dashboard's shard panels
 cat >"$work/prometheus.yml" <<EOF
 global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}
 rule_files: [$work/rules.yaml]
@@ -142,7 +143,7 @@ scrape_configs:
     kubernetes_sd_configs:
       - role: pod
         api_server: $APISERVER_URL
-        namespaces: {names: [$NS]}
+        namespaces: {names: [$NS, $SNS]}
         tls_config: {ca_file: $APISERVER_CA}
         authorization: {credentials_file: $work/prom-token}
     relabel_configs:
@@ -514,7 +515,6 @@ expect_eq "the two elections' Leases are the only leases" "$(k get leases -n "$N
 # Sharded ownership (leasehold.shards): a second release in a namespace of its own, 12 shards over
 # the replicas as they come and go. Each app works the shards its `shards` file lists (a deadline
 # still ahead) and reports every unit of work to the witness with the shard and its fencing token.
-SNS=shards
 SHARDS=12
 srelease=lhs
 sdeploy="$srelease-leasehold-example"
