@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "util/dns_name.h"
@@ -267,9 +268,11 @@ std::string parse_elections(const YAML::Node& list, Config& config) {
     const std::string where = "elections[" + std::to_string(index++) + "]";
     if (!item.IsMap() || !item["name"] || !item["name"].IsScalar()) return where + ".name is required";
     ElectionOverrides election{item["name"].as<std::string>(), {}};
+    std::set<std::string> seen;
     for (const auto& field : item) {
       if (!field.first.IsScalar()) return where + ": keys must be strings";
       const std::string key = field.first.as<std::string>();
+      if (!seen.insert(key).second) return where + ": '" + key + "' is set twice";
       if (key == "name") continue;
       if (std::find(kPerElectionKeys.begin(), kPerElectionKeys.end(), key) == kPerElectionKeys.end()) {
         return where + ": unknown setting '" + key + "'";
@@ -336,7 +339,11 @@ std::string check_environment(const std::vector<std::string>& env_names) {
   for (const auto& name : env_names) {
     if (name.rfind(kPrefix, 0) != 0 || is_service_link(name)) continue;
     bool known = false;
-    for (const auto& o : options()) known = known || env_name(o.name) == name;
+    // --help and --version are things to do, not settings: only flags.
+    for (const auto& o : options()) {
+      const std::string flag = o.name;
+      known = known || (env_name(o.name) == name && flag != "help" && flag != "version");
+    }
     if (known) continue;
     std::string flag = name.substr(kPrefix.size());
     for (char& c : flag) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -397,9 +404,12 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
     }
     if (root && !root.IsNull()) {
       if (!root.IsMap()) return {std::nullopt, "--config: " + file + " must be a mapping of flag names to values"};
+      std::set<std::string> seen;
       for (const auto& item : root) {
         if (!item.first.IsScalar()) return {std::nullopt, "--config: " + file + ": keys must be strings"};
         const std::string key = item.first.as<std::string>();
+        // YAML parsers differ on a repeated key (first, last, error): which one counts is not guessed.
+        if (!seen.insert(key).second) return {std::nullopt, "--config: " + file + ": '" + key + "' is set twice"};
         if (key == "elections") {
           if (auto err = parse_elections(item.second, config); !err.empty()) {
             return {std::nullopt, "--config: " + file + ": " + err};

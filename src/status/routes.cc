@@ -116,6 +116,8 @@ void serve(const ServedElection& served, const std::string& resource, const Http
   }
   if (resource == "events") {
     if (request.method != "GET") return exchange->reply(method_not_allowed("GET"));
+    // The same rule as the long polls': a stream has no use for them, but a bad one is a 400.
+    if (const auto asked = parse_poll(request.query); asked.error) return exchange->reply(*asked.error);
     return e.hub->stream(exchange, sse_event);
   }
   if (resource == "ack" || resource == "resign") {
@@ -149,6 +151,7 @@ void serve_shards(const ShardsEndpoint& sharded, const std::string& rest, const 
   }
   if (text == "events") {
     if (request.method != "GET") return exchange->reply(method_not_allowed("GET"));
+    if (const auto asked = parse_poll(request.query); asked.error) return exchange->reply(*asked.error);
     return sharded.hub->stream(exchange, [](const ShardsView& view) {
       return "id: " + std::to_string(view.revision) + "\nevent: shards\ndata: " + json_text(view.body) + "\n\n";
     });

@@ -390,6 +390,9 @@ print(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "readm
 PY
 expect "the README's minimal sidecar passes Pod Security restricted on its own (server dry run)" \
   kubectl create -n "$ns" --dry-run=server -f "$work/readme-pod.json"
+expect_eq "the README's sidecar names its ops port as docs/monitoring.md's scrape config keeps it" \
+  "$(jq -r '.spec.initContainers[0].ports[0].name' "$work/readme-pod.json")" \
+  "$(grep -oE 'container_port_name\], regex: [a-z-]+' "$root/docs/monitoring.md" | head -1 | awk '{ print $NF }')"
 
 echo "== helm install / uninstall of the example chart"
 kubectl create namespace chart-install >/dev/null

@@ -125,6 +125,8 @@ GET /v1/resign 405
 GET /v1/status?after=abc 400
 GET /v1/status?wait=2 400
 GET /v1/status?wait=1s&after=abc 400
+GET /v1/events?after=abc 400
+GET /v1/events?wait=2 400
 GET /v1/status?after=3 200
 EOF
 expect_eq "405 on a read path says Allow: GET, HEAD" "$(allow POST /v1/leader)" "GET, HEAD"

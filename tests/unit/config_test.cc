@@ -157,6 +157,24 @@ TEST_CASE("a mistyped LEASEHOLD_ variable is refused as an unknown YAML key is")
             .config.has_value());
 }
 
+TEST_CASE("LEASEHOLD_HELP and LEASEHOLD_VERSION are no settings: refused like any unknown name") {
+  for (const char* name : {"LEASEHOLD_HELP", "LEASEHOLD_VERSION"}) {
+    const auto result = parse_config({"--election", "jobs"}, env_of({{name, "true"}}), {name});
+    CHECK_FALSE(result.config.has_value());
+    CHECK(result.error.starts_with(std::string(name) + ": unknown setting"));
+  }
+}
+
+TEST_CASE("a key set twice in the config file is refused, not guessed") {
+  const std::string file = temp_path();
+  std::ofstream(file) << "election: a\nlease-duration: 15s\nlease-duration: 20s\n";
+  CHECK(parse_config({"--config", file}, env_of({})).error == "--config: " + file + ": 'lease-duration' is set twice");
+  std::ofstream(file) << "election: a\nelections:\n- name: b\n  shards: 2\n  shards: 3\n";
+  CHECK(parse_config({"--config", file}, env_of({})).error ==
+        "--config: " + file + ": elections[0]: 'shards' is set twice");
+  std::remove(file.c_str());
+}
+
 TEST_CASE("identity defaults to the pod name plus a per-start suffix; namespace to the pod's") {
   Config c;
   apply_defaults(c, env_of({{"POD_NAME", "web-0"}, {"POD_NAMESPACE", "shop"}}), "host", "1a2b3c4d");

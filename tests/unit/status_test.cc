@@ -428,6 +428,7 @@ TEST_CASE("shards: /v1/shards/events streams the shards at once, then every chan
   CHECK(later.find("event: shards") != std::string::npos);
   CHECK(later.find("jobs-shard-2") == std::string::npos);
   CHECK(r.call("POST", "/v1/shards/events").status == 405);
+  CHECK(r.call("GET", "/v1/shards/events?after=x").status == 400);
   r.hub->close_all();
   CHECK(stream->ended);
 }
@@ -451,6 +452,9 @@ TEST_CASE("a long poll answers at once when the revision moved, else on the next
   CHECK(nlohmann::json::parse(exchange->answers[0].body)["revision"] != revision);
   CHECK(r.call("GET", "/v1/status?wait=soon").status == 400);
   CHECK(r.call("GET", "/v1/status?wait=1s&after=x").status == 400);
+  // The stream takes neither, but checks them by the same rule.
+  CHECK(r.call("GET", "/v1/events?after=abc").status == 400);
+  CHECK(r.call("GET", "/v1/events?wait=2").status == 400);
 }
 
 TEST_CASE("an event stream sends the status at once and then every change") {
