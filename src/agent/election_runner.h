@@ -77,7 +77,8 @@ struct ShardLink {
   std::function<void()> files_written;
   // Called on the runner's strand when it hands the shard to its rightful owner.
   std::function<void()> moved_out;
-  // Called on the publishing thread whenever the shard's status changes revision.
+  // Called on the publishing thread whenever the shard's status changes revision, between the
+  // board and the files of a demotion: it must do no I/O (it wakes the /v1/shards clients).
   std::function<void()> status_changed;
 };
 

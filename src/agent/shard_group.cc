@@ -55,7 +55,12 @@ ShardGroup::ShardGroup(const RunnerContext& context, const config::ElectionSetti
         plan();
       });
     };
-    if (!shards_file_.empty()) link->files_written = [this] { write_shards_file(); };
+    // After the shard's own files: a claim that ended reaches the `shards` file, and only then is
+    // the rebalance checked (it may log), never between the board and the files.
+    link->files_written = [this] {
+      write_shards_file();
+      if (!stopping_) check_rebalanced();
+    };
     link->moved_out = [this] { metrics_->moved_out(); };
     config::ElectionSettings shard = settings_;
     shard.name = election::shard_lease_name(settings_.name, i, settings_.shards);
@@ -71,12 +76,7 @@ ShardGroup::ShardGroup(const RunnerContext& context, const config::ElectionSetti
   shards_hub_ = std::make_shared<status::ShardsHub>(io, *shards_board_);
   shards_board_->set_listener([hub = shards_hub_] { hub->notify(); });
   // Before any runner starts: the links are read on their threads from then on.
-  for (auto& link : links_) {
-    link->status_changed = [this] {
-      shards_board_->changed();
-      if (!stopping_) check_rebalanced();
-    };
-  }
+  for (auto& link : links_) link->status_changed = [board = shards_board_.get()] { board->changed(); };
 }
 
 ShardGroup::~ShardGroup() {
