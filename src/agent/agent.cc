@@ -111,14 +111,19 @@ void Agent::start() {
     sharded.push_back(group->endpoint());
     sharded.back().is_default = group->name() == config_.election;
   }
-  status_server_ = std::make_unique<status::HttpServer>(
-      io_, config_.status_address, status::make_status_router(std::move(endpoints), std::move(sharded)),
-      status::HttpLimits{}, clock_);
-  ops_server_ =
-      std::make_unique<status::HttpServer>(io_, config_.ops_address,
-                                           status::answer_at_once(status::make_ops_handler(
-                                               std::move(boards), metrics_, clock_, status::HealthPolicy{max_silence})),
-                                           status::HttpLimits{}, clock_);
+  // A listener that cannot bind names its setting: the operator fixes a flag, not a port number.
+  const auto listener = [this](const char* setting, const std::string& address, status::HttpHandler handler) {
+    try {
+      return std::make_unique<status::HttpServer>(io_, address, std::move(handler), status::HttpLimits{}, clock_);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string(setting) + ": " + e.what());
+    }
+  };
+  status_server_ = listener("--status-address", config_.status_address,
+                            status::make_status_router(std::move(endpoints), std::move(sharded)));
+  ops_server_ = listener("--ops-address", config_.ops_address,
+                         status::answer_at_once(status::make_ops_handler(std::move(boards), metrics_, clock_,
+                                                                         status::HealthPolicy{max_silence})));
   status_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("status", why); });
   ops_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("ops", why); });
   status_server_->start();

@@ -57,7 +57,8 @@ class Agent {
   // failure) and starts the threads.
   void start();
   // Stops claiming at once in every election, hands off and releases within
-  // the configured bounds, and stops. Returns the process exit code.
+  // the configured bounds, and stops. Returns the exit code after a stop, 0 (an error no thread
+  // can handle exits 70 through fatal() instead).
   int shutdown(const std::string& reason);
   // An error no thread can handle: stop claiming everywhere, exit 70. Any thread.
   [[noreturn]] void fatal(std::string_view where, std::string_view what) noexcept;

@@ -30,7 +30,9 @@ struct Option {
 };
 
 std::string set_duration(election::Duration& target, const std::string& value) {
-  auto d = util::parse_duration(value);
+  bool too_large = false;
+  auto d = util::parse_duration(value, &too_large);
+  if (!d && too_large) return "'" + value + "' is too large (at most about 31 years)";
   if (!d) return "'" + value + "' is not a duration (e.g. 15s, 500ms, 1m30s)";
   target = *d;
   return {};
@@ -126,8 +128,9 @@ const std::vector<Option>& options() {
                       "for the app to acknowledge (POST /v1/ack or an `ack` file in the status dir) before "
                       "releasing. 0: release at once."),
       STRING_OPTION("on-start-leading", on_start_leading, "command",
-                    "Shell command run (sh -c) on becoming leader; $LEASEHOLD_ELECTION, $LEASEHOLD_IDENTITY and "
-                    "$LEASEHOLD_FENCING_TOKEN are set. Never blocks the election."),
+                    "Shell command run (sh -c) on becoming leader; $LEASEHOLD_ELECTION, $LEASEHOLD_IDENTITY, "
+                    "$LEASEHOLD_FENCING_TOKEN and $LEASEHOLD_EVENT (started-leading, stopped-leading) are set, "
+                    "beside the agent's own environment. Never blocks the election."),
       STRING_OPTION("on-stop-leading", on_stop_leading, "command",
                     "Shell command run (sh -c) on stopping leading, same environment."),
       DURATION_OPTION("hook-timeout", hook_timeout, "A hook still running after this long is killed."),
@@ -568,10 +571,20 @@ std::string help_text() {
          "Usage: leasehold --election NAME [flags]\n\n"
          "Every flag can also be set as an environment variable LEASEHOLD_<FLAG> (upper case, '-' as '_')\n"
          "or as a key of the --config YAML file. Precedence: flag > environment > file > default.\n"
-         "The file may also hold `elections:`, a list of further elections, each a `name:` and any of\n"
-         "lease-duration, renew-deadline, retry-period, safety-margin, request-timeout,\n"
-         "on-start-leading, on-stop-leading, leader-label, shards (the rest is inherited from the top level;\n"
-         "leader-label and shards never are, and no two elections may name the same one).\n"
+         "The file may also hold `elections:`, a list of further elections, each a `name:` and any of\n";
+  // The keys an item may set, from the one table parse_elections() checks them against.
+  std::size_t column = 0;
+  for (std::size_t i = 0; i < kPerElectionKeys.size(); ++i) {
+    const std::string item = kPerElectionKeys[i] + (i + 1 < kPerElectionKeys.size() ? "," : "");
+    if (column > 0 && column + 1 + item.size() > 96) {
+      out << "\n";
+      column = 0;
+    }
+    out << (column > 0 ? " " : "") << item;
+    column += (column > 0 ? 1 : 0) + item.size();
+  }
+  out << "\n(the rest is inherited from the top level; leader-label and shards never are, and no two\n"
+         "elections may name the same one).\n"
          "An unknown flag, file key or LEASEHOLD_* variable is refused; bad settings exit 2.\n\n"
          "Flags:\n";
   Config defaults;

@@ -81,7 +81,7 @@ SteadyTime Elector::next_wake(SteadyTime now) const {
   if (observed_ && eligible_) {
     const bool released = released_for_taking() && !standing_back_for_successor();
     SteadyTime due = cached_ ? (released ? now : observed_change_at_ + effective_lease_duration()) : create_not_before_;
-    earlier(std::max({due, next_attempt_, stand_back_until_, retry_after_until_}));
+    earlier(std::max({due, next_attempt_, named_successor() ? SteadyTime{} : stand_back_until_, retry_after_until_}));
   }
   return wake;
 }
@@ -175,8 +175,15 @@ bool Elector::is_our_term(const LeaseRecord& record) const {
          record.acquire_time == term_acquire_time_ && record.lease_transitions == term_transitions_;
 }
 
+bool Elector::named_successor() const {
+  return cached_ && released_for_taking() && cached_->preferred_holder == identity_;
+}
+
 bool Elector::may_acquire(SteadyTime now) const {
-  if (!cached_ || now < stand_back_until_) return false;
+  // Named as the successor, the latest word: it overrides this agent's standing back from a
+  // resign of its own, which would otherwise leave the election without a leader for a lease
+  // duration (the others stand back for it).
+  if (!cached_ || (now < stand_back_until_ && !named_successor())) return false;
   if (released_for_taking()) {
     // Released by its holder: at once, unless handed to someone else, who
     // gets one lease duration to take it before anyone may.

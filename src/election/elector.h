@@ -115,6 +115,8 @@ class Elector {
   void absorb(const StoreResult& result, std::string_view operation);
   bool may_acquire(SteadyTime now) const;
   bool standing_back_for_successor() const;
+  // The Lease was released naming this agent as its preferred holder.
+  bool named_successor() const;
   // The cached record is a release that may be taken at once.
   bool released_for_taking() const;
   // Whether `next` (holder emptied) is the release, by its own holder, of the

@@ -46,16 +46,10 @@ bool AppHealth::start_probe() {
 }
 
 bool AppHealth::finish_probe(ProbeOutcome outcome) {
-  if (!in_flight_) return false;  // already cut off by expire_overdue()
+  if (!in_flight_) return false;
   in_flight_ = false;
   if (clock_.steady_now() > probe_deadline()) outcome = ProbeOutcome::kTimeout;
   return record(outcome);
-}
-
-bool AppHealth::expire_overdue() {
-  if (!in_flight_ || clock_.steady_now() < probe_deadline()) return false;
-  in_flight_ = false;
-  return record(ProbeOutcome::kTimeout);
 }
 
 bool AppHealth::record(ProbeOutcome outcome) {

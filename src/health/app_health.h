@@ -54,9 +54,6 @@ class AppHealth {
   // Ends the probe in flight with its outcome; an answer past its deadline is
   // a timeout whatever it said. Returns true when the health changed.
   bool finish_probe(ProbeOutcome outcome);
-  // A probe past its deadline ends as a timeout without waiting for its I/O.
-  // Returns true when the health changed.
-  bool expire_overdue();
 
   HealthSnapshot snapshot() const;
 

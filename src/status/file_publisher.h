@@ -16,7 +16,6 @@ class FilePublisher {
   explicit FilePublisher(std::string directory);
   // Returns an error message, or empty on success.
   std::string publish(const StatusView& view);
-  const std::string& directory() const { return directory_; }
 
  private:
   const std::string directory_;

@@ -481,7 +481,6 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::on_refused(std::function<void(Refusal)> observer) { shared_->refused = std::move(observer); }
-std::size_t HttpServer::connections() const { return shared_->connections.load(); }
 std::size_t HttpServer::held() const { return shared_->held.load(); }
 
 unsigned short HttpServer::port() const { return shared_->acceptor.local_endpoint().port(); }

@@ -111,7 +111,6 @@ class HttpServer {
   void on_refused(std::function<void(Refusal)> observer);
   void start();
   // Connections open now, and of them requests held (tests, metrics).
-  std::size_t connections() const;
   std::size_t held() const;
 
   struct Shared;  // state shared with the connections, which may outlive a call

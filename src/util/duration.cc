@@ -5,7 +5,8 @@
 
 namespace leasehold::util {
 
-std::optional<std::chrono::nanoseconds> parse_duration(std::string_view s) {
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view s, bool* too_large) {
+  if (too_large) *too_large = false;
   if (s == "0") return std::chrono::nanoseconds::zero();
   if (s.empty()) return std::nullopt;
   double total_ns = 0;
@@ -42,7 +43,10 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view s) {
       return std::nullopt;
     total_ns += value * scale;
   }
-  if (!std::isfinite(total_ns) || total_ns > 1e18) return std::nullopt;
+  if (!std::isfinite(total_ns) || total_ns > 1e18) {
+    if (too_large) *too_large = true;
+    return std::nullopt;
+  }
   return std::chrono::nanoseconds(static_cast<long long>(std::llround(total_ns)));
 }
 

@@ -9,7 +9,9 @@
 
 namespace leasehold::util {
 
-std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
+// Empty when `text` is not a duration, or is one longer than about 31 years (then *too_large, if
+// given, is set: the caller can say which).
+std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text, bool* too_large = nullptr);
 std::string format_duration(std::chrono::nanoseconds d);
 
 }  // namespace leasehold::util

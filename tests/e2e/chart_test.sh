@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests of the Helm charts and the plain manifests:
-#   - helm lint of charts/leasehold (library) and charts/leasehold-example;
+#   - helm lint of charts/leasehold (library), charts/leasehold-example and charts/leasehold-injector
+#     (whose policies are proven on a real node by cluster_test.sh);
 #   - helm template with tests/chart-values/*.yaml, asserting the fields that matter (native vs
 #     classic placement, ports, probes, securityContext, resources, RBAC resourceNames);
 #   - the values schema rejects wrong types, unknown keys and bad enums (tests/chart-values/bad-*.yaml);
@@ -58,6 +59,12 @@ expect "helm dependency build of leasehold-example (file://../leasehold, offline
   helm dependency build --skip-refresh "$example"
 expect "helm lint charts/leasehold (library chart)" helm lint --strict "$lib"
 expect "helm lint charts/leasehold-example" helm lint --strict "$example"
+expect "helm lint charts/leasehold-injector" helm lint --strict "$root/charts/leasehold-injector"
+expect_fail "the injector's schema rejects a mistyped key" helm template x "$root/charts/leasehold-injector" --set polcy.enabled=false
+expect_fail "the injector's schema rejects a failurePolicy Kubernetes lacks" helm template x "$root/charts/leasehold-injector" --set policy.failurePolicy=Maybe
+expect_eq "the injector's parts: policies alone, RBAC alone" \
+  "$(helm template x "$root/charts/leasehold-injector" --set rbac.create=false | to_json | jq -c '[.[].kind]'),$(helm template x "$root/charts/leasehold-injector" --set policy.enabled=false | to_json | jq -c '[.[].kind]')" \
+  '["MutatingAdmissionPolicy","MutatingAdmissionPolicyBinding","ValidatingAdmissionPolicy","ValidatingAdmissionPolicyBinding"],["Role","RoleBinding"]'
 for f in native classic custom health; do
   expect "helm lint charts/leasehold-example -f $f.yaml" helm lint --strict "$example" -f "$values/$f.yaml"
 done
@@ -303,10 +310,50 @@ expect_eq "every panel has a title and a query of leasehold's metrics" \
 expect "panels do not overlap (gridPos)" jq -e '[.panels[] | .gridPos | "\(.x),\(.y)"] | (unique | length) == length' <<<"$dash"
 expect_fail "schema rejects an unknown dashboard key" render --set leasehold.dashboard.folder=x
 
+echo "== the FlowSchema (leasehold.flowSchema: API Priority and Fairness)"
+fs='.[] | select(.kind == "FlowSchema")'
+expect_eq "off by default" "$(render | to_json | jq -c "[$fs] | length")" 0
+# fs_render RELEASE NAMESPACE [ARGS...]: the FlowSchema of the example chart, enabled, as JSON.
+fs_render() { helm template "$1" "$example" --namespace "$2" --set leasehold.flowSchema.enabled=true "${@:3}" | to_json | jq -c "[$fs]"; }
+d="$(helm template lh "$example" --namespace team-a --set leasehold.flowSchema.enabled=true | to_json)"
+expect_eq "flowSchema.enabled: one FlowSchema of flowcontrol.apiserver.k8s.io/v1, without metadata.namespace (cluster-scoped)" \
+  "$(q "$d" "[$fs | [.apiVersion, .metadata.namespace]]")" '[["flowcontrol.apiserver.k8s.io/v1",null]]'
+expect_eq "named <fullname>-leasehold.<namespace>" "$(q "$d" "$fs | .metadata.name")" '"lh-leasehold-example-leasehold.team-a"'
+expect_eq "priority level leader-election (the built-in one), precedence 300, one flow per user" \
+  "$(q "$d" "$fs | [.spec.priorityLevelConfiguration.name, .spec.matchingPrecedence, .spec.distinguisherMethod.type]")" \
+  '["leader-election",300,"ByUser"]'
+expect_eq "its subject: the ServiceAccount the pods run as, in the release's namespace" \
+  "$(q "$d" "$fs | .spec.rules[0].subjects")" \
+  "$(q "$d" "[{kind: \"ServiceAccount\", serviceAccount: {name: ($pod | .serviceAccountName), namespace: \"team-a\"}}]")"
+expect_eq "one rule: Leases only, in the release's namespace, every verb the sidecar uses; no non-resource rule" \
+  "$(q "$d" "[$fs | .spec.rules[] | del(.subjects)]")" \
+  '[{"resourceRules":[{"apiGroups":["coordination.k8s.io"],"namespaces":["team-a"],"resources":["leases"],"verbs":["get","list","watch","create","update","patch","delete"]}]}]'
+expect_eq "its labels are the sidecar's objects' labels" \
+  "$(q "$d" "[$fs][0].metadata.labels == [.[] | select(.kind == \"Role\")][0].metadata.labels")" true
+expect_eq "names differ per release and per namespace (two releases never share one)" \
+  "$(for rn in "lh team-a" "lh team-b" "lh2 team-a" "lh-team a"; do
+       read -r rel ns <<<"$rn"; helm template "$rel" "$example" --namespace "$ns" --set leasehold.flowSchema.enabled=true \
+         --show-only templates/leasehold-flowschema.yaml | to_json | jq -r '.[0].metadata.name'
+     done | sort -u | wc -l)" 4
+expect_eq "serviceAccount.create=false, name my-app: the subject is my-app" \
+  "$(fs_render lh team-a --set leasehold.serviceAccount.create=false --set leasehold.serviceAccount.name=my-app | jq -c '.[0].spec.rules[0].subjects[0].serviceAccount')" \
+  '{"name":"my-app","namespace":"team-a"}'
+expect_eq "priorityLevel and matchingPrecedence from the values" \
+  "$(fs_render lh team-a --set leasehold.flowSchema.priorityLevel=workload-high --set leasehold.flowSchema.matchingPrecedence=150 | jq -c '.[0].spec | [.priorityLevelConfiguration.name, .matchingPrecedence]')" \
+  '["workload-high",150]'
+expect_eq "with shards (Leases of unknown names): the same rule, the namespace's Leases" \
+  "$(fs_render lh team-a --set leasehold.shards=4 | jq -S -c '.[0].spec.rules[0].resourceRules')" \
+  "$(q "$d" "$fs | .spec.rules[0].resourceRules")"
+expect_fail "schema rejects matchingPrecedence 0" render --set leasehold.flowSchema.enabled=true --set leasehold.flowSchema.matchingPrecedence=0
+expect_fail "schema rejects matchingPrecedence above 10000" render --set leasehold.flowSchema.matchingPrecedence=10001
+expect_fail "schema rejects a priorityLevel that is not a name" render --set leasehold.flowSchema.priorityLevel=Leader_Election
+expect_fail "schema rejects an unknown flowSchema key" render --set leasehold.flowSchema.namespace=x
+
 echo "== plain manifests"
 mkdir -p "$work/manifests"
 if HELM="$(command -v helm)" "$root/manifests/generate.sh" "$work/manifests" >/dev/null 2>"$work/err"; then
-  for f in rbac.yaml deployment.yaml leasehold-alerts.yaml leasehold-dashboard.json; do
+  for f in rbac.yaml deployment.yaml leasehold-alerts.yaml leasehold-dashboard.json flowschema.yaml \
+    leasehold-injector.yaml leasehold-injector-rbac.yaml; do
     expect "manifests/$f is what manifests/generate.sh renders" diff -u "$root/manifests/$f" "$work/manifests/$f"
   done
 else
@@ -316,6 +363,14 @@ expect_eq "manifests/ hold exactly the chart's default objects" \
   "$(cat "$root/manifests/rbac.yaml" "$root/manifests/deployment.yaml" | to_json | jq -c 'sort_by(.kind)')" \
   "$(render | to_json | jq -c 'sort_by(.kind)')"
 expect_eq "manifests/rbac.yaml: ServiceAccount, Role, RoleBinding" "$(to_json <"$root/manifests/rbac.yaml" | jq -c '[.[].kind]')" '["ServiceAccount","Role","RoleBinding"]'
+# The header's command for another namespace, run as written (without the apply), gives exactly the
+# chart's FlowSchema for that namespace.
+fs_edit="$(sed -n 's/^#   \(sed .* manifests\/flowschema.yaml\) | kubectl apply -f -$/\1/p' "$root/manifests/flowschema.yaml")"
+expect_match "manifests/flowschema.yaml's header says how to change its namespace" "$fs_edit" '^sed .*NAMESPACE'
+expect_eq "... and that command gives the chart's FlowSchema for the namespace" \
+  "$(cd "$root" && bash -c "${fs_edit//NAMESPACE/team-b}" | to_json | jq -c .)" \
+  "$(helm template leasehold-example "$example" --namespace team-b --set leasehold.flowSchema.enabled=true \
+      --show-only templates/leasehold-flowschema.yaml | to_json | jq -c .)"
 
 if [ "${CHART_TEST_NO_CLUSTER:-}" = 1 ]; then
   echo "== control plane part skipped (CHART_TEST_NO_CLUSTER=1)"
@@ -457,6 +512,34 @@ watch_code() {
 }
 expect_eq "one election: its watch by name is allowed" "$(watch_code "$ns" '&fieldSelector=metadata.name%3Dleasehold-example')" 200
 expect_eq "one election: a watch of the collection is not" "$(watch_code "$ns" '')" 403
+
+echo "== the FlowSchema, applied: the ServiceAccount's Lease requests go to leader-election, nothing else of it does"
+helm template leasehold-example "$example" --namespace "$ns" --set leasehold.flowSchema.enabled=true \
+  --show-only templates/leasehold-flowschema.yaml >"$work/fs.yaml"
+expect "manifests/flowschema.yaml accepted by kubectl apply --dry-run=server" kubectl apply --dry-run=server -f "$root/manifests/flowschema.yaml"
+expect "the chart's FlowSchema for $ns applies" kubectl apply -f "$work/fs.yaml"
+for builtin in kube-system-service-accounts service-accounts; do
+  prec="$(kubectl get flowschema "$builtin" -o jsonpath='{.spec.matchingPrecedence}')"
+  expect "the default matchingPrecedence (300) comes before the built-in $builtin ($prec)" [ 300 -lt "${prec:-0}" ]
+done
+expect_eq "the built-in leader-election level lends none of its seats (lendablePercent 0)" \
+  "$(kubectl get prioritylevelconfiguration leader-election -o jsonpath='{.spec.type} {.spec.limited.lendablePercent}')" "Limited 0"
+# pf PATH KIND: the X-Kubernetes-PF-<KIND>-UID header of a GET of PATH with the ServiceAccount's token.
+pf() {
+  curl -s -o /dev/null -D - --max-time 10 --cacert "$APISERVER_CA" -H "Authorization: Bearer $token" "$APISERVER_URL$1" |
+    tr -d '\r' | awk -F': ' -v h="x-kubernetes-pf-$2-uid" 'tolower($1) == h { print $2 }'
+}
+fs_uid="$(kubectl get flowschema "leasehold-example-leasehold.$ns" -o jsonpath='{.metadata.uid}')"
+fs_lease() { [ -n "$fs_uid" ] && [ "$(pf "/apis/coordination.k8s.io/v1/namespaces/$ns/leases/leasehold-example" flowschema)" = "$fs_uid" ]; }
+expect "a Lease request of the ServiceAccount carries X-Kubernetes-PF-FlowSchema-UID = the FlowSchema's uid" wait_until 10 fs_lease
+expect_eq "... at the priority level leader-election" \
+  "$(pf "/apis/coordination.k8s.io/v1/namespaces/$ns/leases/leasehold-example" prioritylevel)" \
+  "$(kubectl get prioritylevelconfiguration leader-election -o jsonpath='{.metadata.uid}')"
+sa_uid="$(kubectl get flowschema service-accounts -o jsonpath='{.metadata.uid}')"
+expect_eq "its Events, pods and Leases of another namespace go to the built-in service-accounts FlowSchema" \
+  "$(for p in "/apis/events.k8s.io/v1/namespaces/$ns/events" "/api/v1/namespaces/$ns/pods" \
+       "/apis/coordination.k8s.io/v1/namespaces/default/leases/leasehold-example"; do pf "$p" flowschema; done | sort -u)" "$sa_uid"
+kubectl delete -f "$work/fs.yaml" >/dev/null
 
 echo "== several elections: the Role allows one watch of the collection, and no more"
 multi="chart-multi"

@@ -27,6 +27,14 @@
 #     its Lease names, loads within one (the times printed); the apps work the shards from the
 #     `shards` file and report to the witness, which finds no shard worked by two pods at once;
 #     the same sidecars also run a further sharded election (the chart's elections[0].shards=4);
+#   - API Priority and Fairness (leasehold.flowSchema.enabled): the pods' Lease requests are
+#     dispatched through the chart's FlowSchema at the level leader-election, their Events not;
+#   - injection (charts/leasehold-injector: a MutatingAdmissionPolicy and a
+#     ValidatingAdmissionPolicy, RBAC per namespace): by server-side dry run, unlabelled pods are
+#     untouched, a pod with its own sidecar keeps it alone, annotations become settings and wrong
+#     ones are refused with messages naming them; a plain Deployment with only the label gets one
+#     leader among its pods (restricted Pod Security), and another pod takes over when its pod
+#     is deleted;
 #   - Events: the rollout's handover is in `kubectl get events` (Elected, ShuttingDown, about the
 #     pods); Prometheus also sees client-go's leader_election_master_status; every query of the
 #     Grafana dashboard (manifests/leasehold-dashboard.json) returns series over the run;
@@ -125,6 +133,7 @@ values=(
   --set app.healthPort=$APP_HEALTH_PORT --set leasehold.appHealth.httpGet.port=$APP_HEALTH_PORT
   --set leasehold.appHealth.httpGet.path=/healthz --set leasehold.appHealth.periodSeconds=1
   --set leasehold.appHealth.failureThreshold=2
+  --set leasehold.flowSchema.enabled=true
   --set-string 'leasehold.hooks.onStartLeading=echo "start $LEASEHOLD_FENCING_TOKEN" >>/run/leasehold/hooks.log'
   --set-string 'leasehold.hooks.onStopLeading=echo "stop $LEASEHOLD_FENCING_TOKEN" >>/run/leasehold/hooks.log'
   --set leasehold.prometheusRule.noLeaderFor=2s --set leasehold.prometheusRule.twoLeadersFor=5s
@@ -265,6 +274,27 @@ expect_eq "in-cluster auth works: every sidecar is ready (it read the Lease with
   "$(k get pods -n "$NS" -l "$sel" -o json | jq '[.items[].status.initContainerStatuses[] | select(.name == "leasehold" and .ready)] | length')" 3
 leader="$(holder_pod)"
 log "leader: $leader (fencing token $(pod_metric "$leader" "^leasehold_fencing_token\\{$OF_ELECTION"))"
+
+echo "== API Priority and Fairness: the chart's FlowSchema (leasehold.flowSchema.enabled)"
+fs="$release-leasehold-example-leasehold.$NS"   # <fullname>-leasehold.<namespace>
+expect_eq "helm installed the FlowSchema; its priority level exists" \
+  "$(k get flowschema "$fs" -o jsonpath='{.spec.priorityLevelConfiguration.name} {.status.conditions[?(@.type=="Dangling")].status}')" \
+  "leader-election False"
+sa_token="$(k exec -n "$NS" "$(holder_pod)" -c app -- cat /var/run/secrets/kubernetes.io/serviceaccount/token)"
+# pf_uid PATH KIND: the X-Kubernetes-PF-<KIND>-UID answer header of a GET with the pods' token.
+pf_uid() {
+  curl -s -o /dev/null -D - --max-time 10 --cacert "$APISERVER_CA" -H "Authorization: Bearer $sa_token" "$APISERVER_URL$1" |
+    tr -d '\r' | awk -F': ' -v h="x-kubernetes-pf-$2-uid" 'tolower($1) == h { print $2 }'
+}
+lease_path="/apis/coordination.k8s.io/v1/namespaces/$NS/leases/$ELECTION"
+expect_eq "the pods' Lease requests go through it" "$(pf_uid "$lease_path" flowschema)" "$(k get flowschema "$fs" -o jsonpath='{.metadata.uid}')"
+expect_eq "... at the priority level leader-election" "$(pf_uid "$lease_path" prioritylevel)" \
+  "$(k get prioritylevelconfiguration leader-election -o jsonpath='{.metadata.uid}')"
+expect_eq "their other requests (Events) do not: the built-in service-accounts" \
+  "$(pf_uid "/apis/events.k8s.io/v1/namespaces/$NS/events" flowschema)" "$(k get flowschema service-accounts -o jsonpath='{.metadata.uid}')"
+dispatched() { k get --raw /metrics | awk -v fs="flow_schema=\"$fs\"" 'index($0, "apiserver_flowcontrol_dispatched_requests_total{") == 1 && index($0, fs) { s += $NF } END { printf "%d\n", s }'; }
+d0="$(dispatched)"; sleep $((3 * RP)); d1="$(dispatched)"
+expect "the sidecars' own renewals are dispatched through it ($((d1 - d0)) in $((3 * RP)) s)" [ $((d1 - d0)) -ge 2 ]
 
 echo "== hooks (chart values, default image) and the leader label"
 expect "the start hook ran in the default image (busybox sh)" wait_until 10 hook_ran "$leader"
@@ -505,6 +535,7 @@ expect "the pods are gone" wait_until 60 no_pods
 expect_eq "the Lease is released (no holder)" "$(holder)" ""
 expect_eq "the second election's Lease is released too" "$(second_holder)" ""
 expect "helm uninstall --wait" helm uninstall "$release" -n "$NS" --wait --timeout 2m
+expect_fail "the FlowSchema is gone with the release" k get flowschema "$fs"
 left="$(k get all,serviceaccounts,roles,rolebindings,configmaps,secrets,endpointslices -n "$NS" -o name 2>/dev/null | sort | tr '\n' ' ')"
 expect_eq "nothing left but what the user made (Service leader), the Lease and the namespace's own" \
   "$(echo "$left" | tr ' ' '\n' | grep -v -E '^(service/leader|endpointslice\.discovery\.k8s\.io/leader-.*|serviceaccount/default|configmap/kube-root-ca\.crt)$' | grep -c .)" 0
@@ -649,6 +680,101 @@ expect "the apps worked every shard (the witness saw work on each)" \
 expect_eq "no shard was worked by two pods at the same instant (overlap 0 ms, all shards)" "$s_overlap" 0
 expect_eq "no shard's fencing token was used by two pods" "$s_shared" 0
 figures "shard_units_of_work=$s_actions"
+
+# ============================================================================================
+echo "== injection: charts/leasehold-injector (MutatingAdmissionPolicy) and a plain Deployment with only the label"
+INS=injected
+ELECTION_I=plain-app
+k create namespace "$INS" >/dev/null
+k label namespace "$INS" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
+# One release per cluster for the policies, one per namespace for the RBAC (admission cannot
+# create RBAC objects).
+expect "helm install of the injector's policies" helm install lh-injector "$root/charts/leasehold-injector" -n "$INS" \
+  --set rbac.create=false --set image.repository="${image%:*}" --set-string image.tag="${image##*:}" --set image.pullPolicy=Never
+expect "helm install of the injected pods' Role and RoleBinding" helm install lh-injected-rbac "$root/charts/leasehold-injector" -n "$INS" \
+  --set policy.enabled=false
+# plain_pod NAME [LABEL_VALUE [ANNOTATIONS_JSON [INIT_CONTAINERS_JSON]]]: a pod as a user writes it
+# (restricted), with the election label when LABEL_VALUE is given.
+plain_pod() {
+  jq -n --arg name "$1" --arg election "${2:-}" --argjson ann "${3:-{\}}" --argjson init "${4:-[]}" --arg img "$app_image" '{
+    apiVersion: "v1", kind: "Pod",
+    metadata: {name: $name, labels: ({app: "plain"} + (if $election == "" then {} else {"leasehold.io/election": $election} end)),
+               annotations: $ann},
+    spec: {securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: "RuntimeDefault"}},
+      containers: [{name: "app", image: $img, imagePullPolicy: "Never", command: ["sleep", "infinity"],
+        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: ["ALL"]}}}]}}
+    | if ($init | length) > 0 then .spec.initContainers = $init else . end'
+}
+dry_run() { k create --dry-run=server -n "$INS" -o json -f - 2>&1; }
+sidecars_in() { jq '[(.spec.initContainers // [])[], .spec.containers[] | select(.name == "leasehold")] | length'; }
+# The policies reach the API server's admission a moment after they are created.
+injected_now() { [ "$(plain_pod probe "$ELECTION_I" | dry_run | sidecars_in 2>/dev/null)" = 1 ] || { sleep 0.5; return 1; }; }
+expect "a labelled pod gets the sidecar (server-side dry run)" wait_until 30 injected_now
+out="$(plain_pod unlabelled | dry_run)"
+expect_eq "an unlabelled pod is untouched (no init containers, its one container, no added volume or mount)" \
+  "$(echo "$out" | jq -c '[(.spec.initContainers // [] | length), (.spec.containers | length),
+     ([.spec.volumes[]? | select(.name | startswith("leasehold"))] | length), ([.spec.containers[0].volumeMounts[]? | select(.name | startswith("leasehold"))] | length)]')" \
+  "[0,1,0,0]"
+out="$(plain_pod has-one "$ELECTION_I" '{}' '[{"name":"leasehold","image":"leasehold:mine","restartPolicy":"Always"}]' | dry_run)"
+expect_eq "a pod that already has the sidecar is not given a second (its own kept)" \
+  "$(echo "$out" | jq -c '[(.spec.initContainers | length), .spec.initContainers[0].image]')" '[1,"leasehold:mine"]'
+out="$(plain_pod annotated "$ELECTION_I" '{"leasehold.io/lease-duration":"8s","leasehold.io/renew-deadline":"5s"}' | dry_run)"
+expect_eq "annotations become the sidecar's settings" \
+  "$(echo "$out" | jq -c '[.spec.initContainers[0].env[] | select(.name | test("^LEASEHOLD_")) | "\(.name)=\(.value)"]')" \
+  '["LEASEHOLD_LEASE_DURATION=8s","LEASEHOLD_RENEW_DEADLINE=5s"]'
+out="$(plain_pod bad "$ELECTION_I" '{"leasehold.io/lease-duration":"15"}' | dry_run)"
+expect "a wrong annotation value is refused, the message naming it: ${out:0:200}" \
+  grep -q 'annotation leasehold.io/lease-duration: "15" is not a valid value' <<<"$out"
+out="$(plain_pod typo "$ELECTION_I" '{"leasehold.io/lease-duraton":"8s"}' | dry_run)"
+expect "an unknown leasehold.io/ annotation (a typo) is refused: ${out:0:160}" grep -q 'unknown annotation leasehold.io/lease-duraton' <<<"$out"
+out="$(plain_pod short "$ELECTION_I" '{"leasehold.io/lease-duration":"5s"}' | dry_run)"
+expect "timings that do not fit together are refused: ${out:0:160}" grep -q 'lease-duration must be greater than leasehold.io/renew-deadline' <<<"$out"
+out="$(plain_pod badname "Not_A_Lease" | dry_run)"
+expect "an election label that is no Lease name is refused: ${out:0:160}" grep -q 'is not a Lease name' <<<"$out"
+
+# The plain Deployment: nothing of leasehold in it but the label on its pods.
+jq -n --arg img "$app_image" --arg e "$ELECTION_I" '{
+  apiVersion: "apps/v1", kind: "Deployment", metadata: {name: "plain"},
+  spec: {replicas: 2, selector: {matchLabels: {app: "plain"}},
+    template: {metadata: {labels: {app: "plain", "leasehold.io/election": $e}},
+      spec: {securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: "RuntimeDefault"}},
+        containers: [{name: "app", image: $img, imagePullPolicy: "Never", command: ["sleep", "infinity"],
+          securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: ["ALL"]}}}]}}}}' >"$work/plain.json"
+expect "kubectl apply of the plain Deployment" k apply -n "$INS" -f "$work/plain.json"
+expect "its 2 pods become Ready (restricted namespace)" k rollout status -n "$INS" deployment/plain --timeout=120s
+i_pods() { k get pods -n "$INS" -l app=plain -o json | jq -r '.items[] | select(.metadata.deletionTimestamp == null) | .metadata.name'; }
+i_holder() { local h; h="$(k get lease -n "$INS" "$ELECTION_I" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)"; echo "${h%_*}"; }
+i_answer() { k exec -n "$INS" "$1" -c app -- sh -c 'curl -s -o /dev/null -w "%{http_code}" "$LEASEHOLD_STATUS_URL/v1/leader"' 2>/dev/null; }
+i_leaders() { local p; for p in $(i_pods); do [ "$(i_answer "$p")" = 200 ] && echo "$p"; done; return 0; }
+i_settled() { # exactly 2 pods, one answers 200 to its app, and it is the Lease's holder
+  local l; l="$(i_leaders)"
+  [ "$(i_pods | grep -c .)" = 2 ] && [ "$(echo "$l" | grep -c .)" = 1 ] && [ "$l" = "$(i_holder)" ] || { sleep 0.5; return 1; }
+}
+expect "one leader among the injected pods, the Lease's holder, told to its app over localhost" wait_until 60 i_settled
+i_leader="$(i_holder)"
+pod_json="$(k get pod -n "$INS" "$i_leader" -o json)"
+expect_eq "one native sidecar in each pod" \
+  "$(k get pods -n "$INS" -l app=plain -o json | jq -c '[.items[] | [(.spec.initContainers // [])[], .spec.containers[] | select(.name == "leasehold") | .restartPolicy]] | unique')" \
+  '[["Always"]]'
+expect_eq "the app sees the state file in its read-only status volume" \
+  "$(k exec -n "$INS" "$i_leader" -c app -- sh -c 'read -r role _ <"$LEASEHOLD_STATE_FILE"; echo "$role"' 2>&1)" leader
+expect_eq "the sidecar's own projected token: no Lease request refused" \
+  "$(curl -s --max-time 2 "http://$(k get pod -n "$INS" "$i_leader" -o jsonpath='{.status.podIP}'):9090/metrics" |
+     grep -cE '^leasehold_lease_errors_total\{.*error="forbidden"\} [1-9]')" 0
+expect_eq "probes and the restricted security context on the sidecar" \
+  "$(echo "$pod_json" | jq -c '.spec.initContainers[] | select(.name == "leasehold") |
+     [.livenessProbe.httpGet.path, .readinessProbe.httpGet.path, .securityContext.readOnlyRootFilesystem, .securityContext.runAsNonRoot]')" \
+  '["/healthz","/readyz",true,true]'
+t=$(date +%s%N)
+k delete pod -n "$INS" "$i_leader" --wait=false >/dev/null
+i_moved() { local h; h="$(i_holder)"; [ -n "$h" ] && [ "$h" != "$i_leader" ] && i_settled; }
+expect "the leader's pod deleted: another injected pod leads" wait_until 90 i_moved
+figures "injected_handover_ms=$(ms_between "$t" "$(date +%s%N)")"
+k delete deployment -n "$INS" plain --wait=true >/dev/null
+expect "helm uninstall of the injector" helm uninstall lh-injector -n "$INS" --wait --timeout 1m
+expect "helm uninstall of the injected pods' RBAC" helm uninstall lh-injected-rbac -n "$INS" --wait --timeout 1m
+expect_eq "no admission policy left" \
+  "$(k get mutatingadmissionpolicies,validatingadmissionpolicies -o name 2>/dev/null | grep -c leasehold)" 0
 
 # ============================================================================================
 echo "== the Grafana dashboard: every panel's query returns series from this run's Prometheus"

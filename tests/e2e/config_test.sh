@@ -65,6 +65,15 @@ check "--context the kubeconfig lacks" "--context" -- --election e "${kc[@]}" --
 check "a mistyped LEASEHOLD_ variable" "LEASEHOLD_ELECTOIN" LEASEHOLD_ELECTOIN=e -- --election e "${kc[@]}"
 check "an unknown key in the config file" "--config" -- --election e "${kc[@]}" \
   --config <(printf 'electoin: e\n')
+check "a --lease-duration written well but too large" "--lease-duration" -- \
+  --election e "${kc[@]}" --lease-duration 600000h
+expect_match "  ... is called too large, not \"not a duration\"" \
+  "$(run -- --election e "${kc[@]}" --lease-duration 600000h)" "too large"
+# A listener that cannot bind (here both on one port) exits 1, naming its setting.
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+expect_match "both listeners on one port: exits 1 naming --ops-address" \
+  "$(run -- --election e "${kc[@]}" --namespace ns --status-address "127.0.0.1:$port" --ops-address "127.0.0.1:$port")" \
+  '^1 .*"--ops-address: cannot listen on 127\.0\.0\.1:'"$port"
 # Only when everything else is right: the namespace nobody named.
 check "all else valid, no namespace anywhere" "--namespace" -- --election e "${kc[@]}"
 # Kubernetes' service links for a Service named leasehold are not settings, and pass.

@@ -2,7 +2,9 @@
 #
 # A case sources this file, then calls `fault_init SUITE`, which:
 #   * uses the control plane of the suite run when $FAULTS_CP_DIR is set (run.sh starts one per
-#     run), else starts its own (tests/controlplane/up), so every case also runs on its own;
+#     run), else starts its own (tests/controlplane/up), so every case also runs on its own; a
+#     case that needs an API server of its own sets FAULTS_CP_DIR="" (and, for other flags,
+#     exports CONTROLPLANE_APISERVER_ARGS) before fault_init (case 24);
 #   * starts a toxiproxy-server, a witness (witness.py) and makes a fresh namespace ($NS);
 #   * begins the suite with tests/lib/suite.sh's harness: its work dir ($work, kept with
 #     FAULTS_KEEP=1 or SUITE_KEEP=1) and the clean-up at exit, which stops every process started

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "election/shard_planner.h"
 
@@ -57,6 +58,9 @@ TEST_CASE("the config file can be named by environment") {
 TEST_CASE("bad settings are refused with the setting's name") {
   auto none = env_of({});
   CHECK(parse_config({"--lease-duration", "fifteen"}, none).error.starts_with("--lease-duration:"));
+  // A duration written well but too large is called that, not "not a duration".
+  CHECK(parse_config({"--lease-duration", "600000h"}, none).error ==
+        "--lease-duration: '600000h' is too large (at most about 31 years)");
   CHECK(parse_config({"--nope"}, none).error.starts_with("--nope: unknown flag"));
   CHECK(parse_config({"--election"}, none).error.starts_with("--election: missing value"));
   CHECK(parse_config({"positional"}, none).error.find("unexpected argument") != std::string::npos);
@@ -193,6 +197,29 @@ TEST_CASE("help lists every option with its environment variable") {
   }
   CHECK(help.find("$LEASEHOLD_LEASE_DURATION") != std::string::npos);
   CHECK(help.find("(default 15s)") != std::string::npos);
+}
+
+TEST_CASE("help lists exactly the keys an item of elections: may set") {
+  const std::string help = help_text();
+  const auto from = help.find("each a `name:` and any of\n");
+  const auto to = help.find("\n(the rest is inherited");
+  REQUIRE(from != std::string::npos);
+  REQUIRE(to != std::string::npos);
+  std::istringstream listed(help.substr(from, to - from).substr(std::string("each a `name:` and any of\n").size()));
+  std::vector<std::string> keys;
+  for (std::string word; listed >> word;) keys.push_back(word.back() == ',' ? word.substr(0, word.size() - 1) : word);
+  CHECK(keys.size() >= 16);
+  const std::string file = temp_path();
+  for (const auto& key : keys) {
+    CAPTURE(key);
+    std::ofstream(file) << "election: a\nelections:\n- name: b\n  " << key << ": \"?\"\n";
+    const auto parsed = parse_config({"--config", file}, env_of({}));
+    // Accepted as a key: any error is about its value, not an unknown setting.
+    CHECK(parsed.error.find("unknown setting") == std::string::npos);
+  }
+  std::ofstream(file) << "election: a\nelections:\n- name: b\n  ops-address: \":1\"\n";
+  CHECK(parse_config({"--config", file}, env_of({})).error.find("unknown setting 'ops-address'") != std::string::npos);
+  std::remove(file.c_str());
 }
 
 TEST_CASE("several elections from the config file inherit and override settings") {

@@ -557,6 +557,29 @@ TEST_CASE_FIXTURE(ReleasedLease, "resign hands over to the named successor; othe
   CHECK(server.lease->preferred_holder.empty());
 }
 
+TEST_CASE_FIXTURE(ReleasedLease, "a successor named while it stands back from its own resign takes the Lease at once") {
+  Agent a("a", server, clock);
+  watched(a);
+  Agent b("b", server, clock);
+  watched(b);
+  a.elector.step();
+  b.elector.step();
+  REQUIRE(a.claims());
+  CHECK(a.elector.resign(clock.steady_now() + 5s, ""));  // a stands back for a lease duration
+  b.elector.observe(*server.lease);
+  b.elector.step();
+  REQUIRE(b.claims());
+  a.elector.observe(*server.lease);  // a's watch sees b's term
+  clock.advance(1s);
+  CHECK(b.elector.resign(clock.steady_now() + 5s, "a"));  // and b hands it back to a
+  for (Agent* agent : {&a, &b}) agent->elector.observe(*server.lease);
+  b.elector.step();
+  CHECK_FALSE(b.claims());
+  a.elector.step();
+  CHECK(a.claims());
+  CHECK(server.lease->preferred_holder.empty());
+}
+
 TEST_CASE_FIXTURE(ReleasedLease, "a successor that never comes is waited for one lease duration only") {
   Agent a("a", server, clock);
   watched(a);

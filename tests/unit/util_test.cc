@@ -20,6 +20,11 @@ TEST_CASE("durations are read as Go writes them") {
   CHECK_FALSE(parse_duration("s").has_value());
   CHECK_FALSE(parse_duration("15x").has_value());
   CHECK_FALSE(parse_duration("").has_value());
+  bool too_large = true;
+  CHECK_FALSE(parse_duration("15x", &too_large).has_value());
+  CHECK_FALSE(too_large);
+  CHECK_FALSE(parse_duration("600000h", &too_large).has_value());
+  CHECK(too_large);
   CHECK(format_duration(15s) == "15s");
   CHECK(format_duration(2min) == "2m");
   CHECK(format_duration(250ms) == "250ms");

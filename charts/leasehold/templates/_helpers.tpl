@@ -486,6 +486,57 @@ subjects:
 {{- end -}}
 
 {{/*
+leasehold.flowSchemaName: the FlowSchema's name, "<fullname>-leasehold.<namespace>": FlowSchemas
+are cluster-scoped, and a namespace name has no dots, so two releases never share one.
+Usage: {{ include "leasehold.flowSchemaName" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.flowSchemaName" -}}
+{{- printf "%s.%s" (include "leasehold.roleName" .) .context.Release.Namespace -}}
+{{- end -}}
+
+{{/*
+leasehold.flowSchema: when flowSchema.enabled (off by default), a flowcontrol.apiserver.k8s.io/v1
+FlowSchema (API Priority and Fairness, Kubernetes 1.29+) that sends the Lease requests of the pods'
+ServiceAccount in the release's namespace to flowSchema.priorityLevel (default: the built-in
+"leader-election"), so that the app's other requests under the same ServiceAccount cannot starve
+renewals. It matches leases only (all the verbs the sidecar uses, any Lease of the namespace: a
+FlowSchema cannot match by name), not Events or pods. Cluster-scoped: it carries no namespace,
+its name and subject name the release's namespace (kubectl's -n does not change them).
+Usage (a template file of the parent chart):
+  {{- include "leasehold.flowSchema" (dict "Values" .Values.leasehold "context" $) }}
+*/}}
+{{- define "leasehold.flowSchema" -}}
+{{- $v := .Values -}}
+{{- if $v.flowSchema.enabled }}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata:
+  name: {{ include "leasehold.flowSchemaName" . }}
+  labels:
+    {{- include "leasehold.labels" . | nindent 4 }}
+spec:
+  priorityLevelConfiguration:
+    name: {{ $v.flowSchema.priorityLevel }}
+  matchingPrecedence: {{ int $v.flowSchema.matchingPrecedence }}
+  # One flow per user: each ServiceAccount queues apart from other releases' in the level.
+  distinguisherMethod:
+    type: ByUser
+  rules:
+    - subjects:
+        - kind: ServiceAccount
+          serviceAccount:
+            name: {{ include "leasehold.serviceAccountName" . }}
+            namespace: {{ .context.Release.Namespace }}
+      resourceRules:
+        - apiGroups: ["coordination.k8s.io"]
+          resources: ["leases"]
+          verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+          namespaces: [{{ .context.Release.Namespace | quote }}]
+{{- end }}
+{{- end -}}
+
+{{/*
 leasehold.podMonitor: a monitoring.coreos.com/v1 PodMonitor scraping the sidecar's /metrics on
 the port "leasehold-ops", when podMonitor.enabled (off by default). It selects the pods by
 leasehold.selectorLabels; pass "selectorLabels" (a map) in the dict to select others.
@@ -534,6 +585,10 @@ leasehold ({{ include "leasehold.mode" . }} sidecar) elects one leader among the
   From the app:    curl -sf -m 1 http://127.0.0.1:{{ $v.statusPort }}/v1/leader   (200 = this pod leads, 503 = it does not)
                    or read {{ $v.statusDir.mountPath }}/state
   Metrics:         :{{ $v.opsPort }}/metrics (port "leasehold-ops"){{ if $v.podMonitor.enabled }}, scraped by a PodMonitor{{ end }}
+{{- if $v.flowSchema.enabled }}
+  Lease requests:  priority level {{ $v.flowSchema.priorityLevel }} (FlowSchema {{ include "leasehold.flowSchemaName" . }});
+                   check: kubectl get flowschema {{ include "leasehold.flowSchemaName" . }}
+{{- end }}
 {{- end -}}
 
 {{/*
