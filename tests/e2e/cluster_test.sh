@@ -794,6 +794,18 @@ while IFS= read -r expr; do
   [ "${n:-0}" -gt 0 ] || { dash_empty=$((dash_empty + 1)); echo "  no series: $q"; }
 done < <(jq -r '.panels[].targets[].expr' "$root/manifests/leasehold-dashboard.json")
 expect_eq "all $dash_n queries of the dashboard's panels return series" "$dash_empty" 0
+# The check can fail: a metric nobody exports returns nothing through the same query.
+expect_eq "(the check can fail: a query of a metric nobody exports returns no series)" \
+  "$(curl -s --max-time 10 "127.0.0.1:$prom_port/api/v1/query_range" --data-urlencode "query=leasehold_no_such_metric" \
+    --data-urlencode "start=$suite_start" --data-urlencode "end=$(date +%s)" --data-urlencode step=15 | jq -r '.data.result | length')" 0
+# The template variables (label_values(METRIC, LABEL)): the label has values on that metric.
+while IFS=$'\t' read -r var metric label; do
+  vals="$(curl -s --max-time 10 -G "127.0.0.1:$prom_port/api/v1/label/$label/values" --data-urlencode "match[]=$metric" \
+    --data-urlencode "start=$suite_start" --data-urlencode "end=$(date +%s)" | jq -r '.data | length')"
+  expect "the dashboard's variable \$$var (label_values($metric, $label)) has values (${vals:-0})" [ "${vals:-0}" -gt 0 ]
+done < <(jq -r '.templating.list[] | select(.type == "query") | .name as $n
+  | (if (.query | type) == "object" then .query.query else .query end)
+  | capture("label_values\\((?<m>[^,]+), *(?<l>[^)]+)\\)") | [$n, .m, .l] | @tsv' "$root/manifests/leasehold-dashboard.json")
 
 echo "== the witness: every pod's claims (HTTP and file) over the whole run"
 report --gap-ms 500 >"$work/all.txt"; sed 's/^/  /' "$work/all.txt"
