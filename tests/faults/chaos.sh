@@ -181,6 +181,9 @@ while [ "$(now_ms)" -lt "$t_end" ]; do
   count[$kind]=$((count[$kind] + 1))
 done
 undo_due force
+# Every fault undone, or what follows would judge the agents by a fault still in place.
+left="$(tp "127.0.0.1:$TP_PORT/proxies" | jq -c '[.[] | select((.enabled | not) or (.toxics | length) > 0) | .name]')"
+expect_eq "every fault undone at the end (no proxy disabled or with a toxic)" "$left" "[]"
 t_faults_end_ns="$(now_ns)"
 check_alive
 if [ "$SHARDS" -gt 0 ]; then

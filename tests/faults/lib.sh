@@ -80,7 +80,26 @@ proxy_new() {
   echo "$port" >"$work/$1.proxy_port"
   echo "$port"
 }
-proxy_set() { tp -o /dev/null -XPOST "127.0.0.1:$TP_PORT/proxies/$1" -d "{\"enabled\":$2}"; }
+# tp_undo ARGS...: a toxiproxy call that ends a fault, retried: a busy toxiproxy-server can take
+# longer than tp's 5 s to answer (seen removing a latency toxic under load), and a fault left in
+# place would be blamed on the agents. Up to 4 tries of 10 s; a 404 (already gone) counts as done.
+tp_undo() {
+  local i code
+  for i in 1 2 3 4; do
+    code="$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$@" 2>/dev/null)"
+    case "$code" in 2??|404) return 0 ;; esac
+    echo "  (toxiproxy: $* answered '${code:-nothing}'; try $i of 4)" >&2
+    sleep 0.5
+  done
+  return 1
+}
+proxy_set() {
+  if [ "$2" = true ]; then
+    tp_undo -XPOST "127.0.0.1:$TP_PORT/proxies/$1" -d "{\"enabled\":$2}"
+  else
+    tp -o /dev/null -XPOST "127.0.0.1:$TP_PORT/proxies/$1" -d "{\"enabled\":$2}"
+  fi
+}
 proxy_down() { proxy_set "$1" false; }
 proxy_up() { proxy_set "$1" true; }
 # all proxies down/up: the API server unreachable for every agent.
@@ -95,7 +114,7 @@ toxic_add() {
   tp -o /dev/null -XPOST "127.0.0.1:$TP_PORT/proxies/$1/toxics" \
     -d "{\"name\":\"$2\",\"type\":\"$3\",\"stream\":\"$4\",\"toxicity\":1.0,\"attributes\":$5}"
 }
-toxic_del() { tp -o /dev/null -XDELETE "127.0.0.1:$TP_PORT/proxies/$1/toxics/$2"; }
+toxic_del() { tp_undo -XDELETE "127.0.0.1:$TP_PORT/proxies/$1/toxics/$2"; }
 
 # --- agents and apps --------------------------------------------------------------------------
 # agent_start NAME [FLAGS...]: starts an agent named NAME (identity $AGENT_IDENTITY, default NAME)
