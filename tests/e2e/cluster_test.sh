@@ -530,10 +530,22 @@ expect "the kubelet's livenessProbe found the hung app and restarted it (event)"
 # sidecars lose their API access and cannot release: the Lease would only run out. Scaling to 0
 # first lets the last leader release it (docs/packaging.md).
 echo "== kubectl scale --replicas=0, then helm uninstall"
+# Each pod's last words (app and sidecar), kept for when a Lease is left held.
+for p in $(k get pods -n "$NS" -l "$sel" -o name); do
+  k logs -f -n "$NS" "$p" --all-containers --prefix --timestamps >"$work/last-words-${p#pod/}.log" 2>&1 &
+  track_pid $!
+done
 k scale -n "$NS" deployment/"$deploy" --replicas=0 >/dev/null
 expect "the pods are gone" wait_until 60 no_pods
 expect_eq "the Lease is released (no holder)" "$(holder)" ""
 expect_eq "the second election's Lease is released too" "$(second_holder)" ""
+if [ -n "$(holder)$(second_holder)" ]; then
+  k get lease -n "$NS" -o yaml | sed 's/^/      /'
+  for f in "$work"/last-words-*.log; do
+    echo "      -- $(basename "$f" .log)"
+    tail -n 40 "$f" | cut -c1-400 | sed 's/^/        /'
+  done
+fi
 expect "helm uninstall --wait" helm uninstall "$release" -n "$NS" --wait --timeout 2m
 expect_fail "the FlowSchema is gone with the release" k get flowschema "$fs"
 left="$(k get all,serviceaccounts,roles,rolebindings,configmaps,secrets,endpointslices -n "$NS" -o name 2>/dev/null | sort | tr '\n' ' ')"
