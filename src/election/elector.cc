@@ -124,9 +124,11 @@ void Elector::renew(SteadyTime now) {
 }
 
 void Elector::follower_step(SteadyTime now) {
+  if (adopt_unanswered_claim(now)) return;
   if (now < retry_after_until_) return;
   if (!observed_ || (!watch_healthy_ && now >= next_poll_)) poll(now);
   now = clock_.steady_now();
+  if (adopt_unanswered_claim(now)) return;
   if (!eligible_ || !observed_ || now < next_attempt_ || now < retry_after_until_) return;
   const bool due = cached_ ? may_acquire(now) : now >= create_not_before_ && now >= stand_back_until_;
   if (due) try_claim(now);
@@ -228,13 +230,24 @@ void Elector::try_claim(SteadyTime now) {
   // Absent: create (no resourceVersion); present: compare-and-swap on the version we observed.
   const bool create = !cached_;
   const SteadyTime deadline = now + timings_.request_timeout;
-  const StoreResult result =
-      create ? store_.create(claim_record(true), deadline) : store_.update(claim_record(true), deadline);
+  const LeaseRecord claim = claim_record(true);
+  const StoreResult result = create ? store_.create(claim, deadline) : store_.update(claim, deadline);
   if (result.ok()) {
     start_term(now, *result.record);
     return;
   }
   record_failure(create ? "create" : "update", result);
+  switch (result.error) {
+    // Answers that say nothing was written, or a request that never left.
+    case StoreError::kConflict:
+    case StoreError::kAlreadyExists:
+    case StoreError::kNotFound:
+    case StoreError::kUnauthorized:
+    case StoreError::kForbidden:
+    case StoreError::kTooManyRequests:
+    case StoreError::kRateLimited: break;
+    default: unanswered_claim_ = UnansweredClaim{*claim.acquire_time, claim.lease_transitions, now};
+  }
   const SteadyTime answered = clock_.steady_now();
   next_attempt_ = answered + timings_.retry_period;
   if (result.error == StoreError::kAlreadyExists || result.error == StoreError::kConflict) {
@@ -246,9 +259,29 @@ void Elector::try_claim(SteadyTime now) {
   }
 }
 
+bool Elector::is_unanswered_claim(const LeaseRecord& record) const {
+  using std::chrono::microseconds;
+  using std::chrono::time_point_cast;
+  // The API server keeps acquireTime to the microsecond.
+  return unanswered_claim_ && !record.unreadable && record.holder_identity == identity_ && record.acquire_time &&
+         time_point_cast<microseconds>(*record.acquire_time) ==
+             time_point_cast<microseconds>(unanswered_claim_->acquire_time) &&
+         record.lease_transitions == unanswered_claim_->lease_transitions;
+}
+
+bool Elector::adopt_unanswered_claim(SteadyTime now) {
+  if (leading_ || stopped_ || !eligible_ || !cached_ || !is_unanswered_claim(*cached_)) return false;
+  // Past the renew deadline counted from the send, the term would end as it begins: the record
+  // stays as it is (released at shutdown, or taken with a new term once it has stood still).
+  if (now >= unanswered_claim_->sent + timings_.renew_deadline) return false;
+  start_term(unanswered_claim_->sent, *cached_);
+  return leading_;
+}
+
 void Elector::start_term(SteadyTime send_time, const LeaseRecord& record) {
   observe(record);
   if (record.unreadable || record.holder_identity != identity_) return;  // not a term we can stand on
+  unanswered_claim_.reset();
   term_acquire_time_ = record.acquire_time;
   term_transitions_ = record.lease_transitions;
   leading_ = true;
@@ -350,7 +383,7 @@ bool Elector::release_to(SteadyTime deadline, const std::string& successor) {
   // restarting) are retried, but never in a tight loop.
   for (int attempt = 0; attempt < 20 && clock_.steady_now() < deadline; ++attempt) {
     // Never another process's term, even under our identity.
-    if (!cached_ || !is_our_term(*cached_)) return true;
+    if (!cached_ || !(is_our_term(*cached_) || is_unanswered_claim(*cached_))) return true;
     LeaseRecord record = *cached_;
     const WallTime now = clock_.wall_now();
     record.preferred_holder = successor;

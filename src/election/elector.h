@@ -124,6 +124,10 @@ class Elector {
   bool is_own_release(const LeaseRecord& next) const;
   // Whether `record` still shows the term this process began.
   bool is_our_term(const LeaseRecord& record) const;
+  // Whether `record` is, unchanged, the claim whose answer never came.
+  bool is_unanswered_claim(const LeaseRecord& record) const;
+  // A claim whose answer never came that landed: begins its term when there is still time.
+  bool adopt_unanswered_claim(SteadyTime now);
   Duration effective_lease_duration() const;
   LeaseRecord claim_record(bool new_term) const;
   SteadyTime next_wake(SteadyTime now) const;
@@ -167,6 +171,19 @@ class Elector {
   SteadyTime valid_until_{};
   SteadyTime last_renew_send_{};
   SteadyTime next_renew_{};
+
+  // The last claim whose answer never came (a timeout, a broken connection, a 5xx): the API
+  // server may have written it. A record that shows it unchanged is this process's write (no
+  // other process writes that acquireTime and leaseTransitions under this identity), so it is
+  // taken up as a term counted from the claim's send time, as an answered claim would be, or
+  // released at shutdown; otherwise it would stand unclaimed for a lease duration, and outlive
+  // an agent stopped meanwhile.
+  struct UnansweredClaim {
+    WallTime acquire_time;
+    int lease_transitions = 0;
+    SteadyTime sent{};
+  };
+  std::optional<UnansweredClaim> unanswered_claim_;
 };
 
 }  // namespace leasehold::election

@@ -36,39 +36,34 @@ StoreResult LeaseClient::update(const election::LeaseRecord& record, election::S
 
 StoreResult LeaseClient::renew(const election::LeaseRecord& expected, const election::LeaseRecord& record,
                                election::SteadyTime deadline) {
-  if (patch_unusable_ || !expected.acquire_time || !expected.renew_time || !record.renew_time) {
-    return update(record, deadline);
-  }
-  const auto test = [](const char* field, json value) {
-    return json{{"op", "test"}, {"path", std::string("/spec/") + field}, {"value", std::move(value)}};
+  const auto update_instead = [&] { return update(record, deadline); };
+  // A record without times (written by hand) has nothing to test: updated.
+  if (!expected.acquire_time || !expected.renew_time || !record.renew_time) return update_instead();
+  const auto patch = [&] {
+    const auto test = [](const char* field, json value) {
+      return json{{"op", "test"}, {"path", std::string("/spec/") + field}, {"value", std::move(value)}};
+    };
+    const json operations = json::array({
+        test("holderIdentity", expected.holder_identity),
+        test("leaseTransitions", expected.lease_transitions),
+        test("acquireTime", util::format_micro_time(*expected.acquire_time)),
+        test("renewTime", util::format_micro_time(*expected.renew_time)),
+        json{{"op", "replace"}, {"path", "/spec/renewTime"}, {"value", util::format_micro_time(*record.renew_time)}},
+        json{{"op", "replace"}, {"path", "/spec/leaseDurationSeconds"}, {"value", record.lease_duration_seconds}},
+    });
+    const std::string body = json_text(operations);
+    const ApiResponse response =
+        api_.send("patch", web::http::methods::PATCH, object_path(), &body, deadline, "application/json-patch+json");
+    using Answer = RenewalMethod::PatchAnswer;
+    if (response.transport == Transport::kNone) {
+      if (response.status == 403 || response.status == 405 || response.status == 415) {
+        return RenewalMethod::PatchOutcome{Answer::kNotAllowed, {}};
+      }
+      if (response.status == 422) return RenewalMethod::PatchOutcome{Answer::kTestFailed, {}};
+    }
+    return RenewalMethod::PatchOutcome{Answer::kAnswered, interpret(response, false)};
   };
-  const json patch = json::array({
-      test("holderIdentity", expected.holder_identity),
-      test("leaseTransitions", expected.lease_transitions),
-      test("acquireTime", util::format_micro_time(*expected.acquire_time)),
-      test("renewTime", util::format_micro_time(*expected.renew_time)),
-      json{{"op", "replace"}, {"path", "/spec/renewTime"}, {"value", util::format_micro_time(*record.renew_time)}},
-      json{{"op", "replace"}, {"path", "/spec/leaseDurationSeconds"}, {"value", record.lease_duration_seconds}},
-  });
-  const std::string body = json_text(patch);
-  const ApiResponse response =
-      api_.send("patch", web::http::methods::PATCH, object_path(), &body, deadline, "application/json-patch+json");
-  if (response.transport == Transport::kNone) {
-    if (response.status == 403 || response.status == 405 || response.status == 415) {
-      patch_unusable_ = true;  // not allowed here: renew as before
-      return update(record, deadline);
-    }
-    if (response.status == 422) {
-      // A test failed: the term's fields changed, or the server read them differently from how
-      // we wrote them. A compare-and-swap on the revision we hold tells which: it fails (409)
-      // if the Lease changed, and succeeds only if it did not, in which case the patch, not the
-      // Lease, was at fault.
-      StoreResult fallback = update(record, deadline);
-      if (fallback.ok()) patch_unusable_ = true;
-      return fallback;
-    }
-  }
-  return interpret(response, false);
+  return renewal_method_.renew(patch, update_instead);
 }
 
 StoreResult LeaseClient::remove(const std::string& resource_version, election::SteadyTime deadline) {

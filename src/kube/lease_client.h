@@ -3,11 +3,10 @@
 // garbage) and keeps the last full object seen so that writes preserve fields
 // leasehold does not manage.
 //
-// Thread-safe: get/create/update/renew are called by the election thread, remember()
-// by the watch thread.
+// Thread-safe: get/create/update/renew are called on the election loop, remember()
+// on the watch thread.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -16,6 +15,7 @@
 
 #include "election/lease_store.h"
 #include "kube/api_client.h"
+#include "kube/renewal_method.h"
 
 namespace leasehold::kube {
 
@@ -31,13 +31,8 @@ class LeaseClient final : public election::LeaseStore {
   election::StoreResult create(const election::LeaseRecord& record, election::SteadyTime deadline) override;
   election::StoreResult update(const election::LeaseRecord& record, election::SteadyTime deadline) override;
   // A JSON patch whose `test` operations guard the term (holder, transitions,
-  // acquire and renew times) in place of a resourceVersion: the API server
-  // applies it to the current object, so another controller's annotations do
-  // not make it fail. A failed test (422) is settled by a compare-and-swap
-  // update on the revision held: 409 (a conflict) if the term changed; if it
-  // succeeds, the patch itself does not work here. Then, and where patching is
-  // not allowed (403: a Role without the `patch` verb), renewals are updates
-  // for the rest of the process.
+  // acquire and renew times) in place of a resourceVersion, or an update, as
+  // RenewalMethod decides (kube/renewal_method.h).
   election::StoreResult renew(const election::LeaseRecord& expected, const election::LeaseRecord& record,
                               election::SteadyTime deadline) override;
 
@@ -65,7 +60,7 @@ class LeaseClient final : public election::LeaseStore {
   std::mutex mutex_;
   nlohmann::json last_object_;
   std::optional<std::uint64_t> last_revision_;
-  std::atomic<bool> patch_unusable_{false};
+  RenewalMethod renewal_method_;
 };
 
 }  // namespace leasehold::kube

@@ -4,10 +4,12 @@
 // and Server-Sent Events streams (the latest state on every change; changes
 // in quick succession may be sent as one). Waiting clients cost a timer and a
 // socket each, are refused (503) over the server's cap on held requests, and
-// are dropped as soon as they leave; they never touch the election thread.
+// are dropped as soon as they leave; they never touch the election loop.
 //
-// Time comes from the board's clock: a claim that runs out by itself wakes
-// the waiting clients when that clock reaches the claim's deadline.
+// A claim that runs out by itself wakes the waiting clients: how long it has
+// left is read from the board's clock (the monotonic clock in the agent, a
+// fake one in tests), and the hub waits that long on an asio steady_timer of
+// its io_context, then answers with the board's view as of then.
 //
 // A Board offers view() (whose result has a `revision` that moves on every change),
 // claim_deadline() and clock(); StatusBoard and ShardsBoard do.

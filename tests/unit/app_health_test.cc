@@ -1,7 +1,7 @@
-// The app-health state machine step by step on a fake clock; the follower's
-// eligibility in the Elector; the probe I/O against real loopback sockets;
-// the Prober on an io_context run by the test's threads (its reports, stop()
-// and destruction at every stage); the health settings as flags and YAML.
+// The app-health state machine step by step on a fake clock; the probe I/O
+// against real loopback sockets; the Prober on an io_context run by the test's
+// threads (its reports, stop() and destruction at every stage); the health
+// settings as flags and YAML.
 #include "health/app_health.h"
 
 #include <arpa/inet.h>
@@ -21,14 +21,11 @@
 #include <vector>
 
 #include "config/config.h"
-#include "election/elector.h"
 #include "fakes.h"
 #include "health/probe_settings.h"
 #include "health/prober.h"
 #include "io_threads.h"
 #include "loopback_listener.h"
-#include "status/status_board.h"
-#include "status/status_json.h"
 
 namespace leasehold::testing {
 namespace {
@@ -61,15 +58,6 @@ bool probe(AppHealth& h, FakeClock& clock, ProbeOutcome outcome, Duration took =
 void wait_due(AppHealth& h, FakeClock& clock) {
   const SteadyTime due = h.next_probe_at();
   if (due > clock.steady_now()) clock.advance(due - clock.steady_now());
-}
-
-// Steps one elector on the fake clock until it leads (bounded).
-void step_until_leading(election::Elector& e, FakeClock& clock) {
-  for (int i = 0; i < 100 && !e.state().leading; ++i) {
-    const SteadyTime next = e.step();
-    if (!e.state().leading && next > clock.steady_now()) clock.advance(next - clock.steady_now());
-  }
-  REQUIRE(e.state().leading);
 }
 
 }  // namespace
@@ -178,77 +166,6 @@ TEST_CASE("a probe that outlives its timeout counts as a timeout, whatever it an
   h.finish_probe(ProbeOutcome::kSuccess);  // a late 200 is still a timeout
   CHECK(h.snapshot().last_outcome == ProbeOutcome::kTimeout);
   CHECK(h.snapshot().health == Health::kUnhealthy);
-}
-
-TEST_CASE("an ineligible follower observes but never takes or creates the Lease") {
-  FakeClock clock;
-  FakeApiServer server;
-  FakeLeaseStore store_a(server, clock), store_b(server, clock);
-  election::ElectionTimings t;
-  election::Elector a("a", t, clock, store_a);
-  election::Elector b("b", t, clock, store_b);
-  b.set_eligible(false);
-  // The Lease is absent: b must not create it, however long it waits.
-  for (int i = 0; i < 40; ++i) {
-    const SteadyTime next = b.step();
-    CHECK(next > clock.steady_now());  // no busy loop while it may not claim
-    clock.advance(next - clock.steady_now());
-  }
-  CHECK_FALSE(server.lease.has_value());
-  CHECK(b.state().observed);
-  step_until_leading(a, clock);
-  CHECK(server.lease->holder_identity == "a");
-  // a goes silent; b sees the Lease and its expiry, but stays out.
-  const int writes = server.writes;
-  for (int i = 0; i < 40; ++i) clock.advance(b.step() - clock.steady_now());
-  CHECK(b.state().leader == "a");
-  CHECK(server.writes == writes);
-  // Eligible again: it takes over the expired Lease.
-  b.set_eligible(true);
-  b.step();
-  CHECK(b.state().leading);
-  CHECK(server.lease->holder_identity == "b");
-}
-
-TEST_CASE("a leader that resigns while ineligible stays out after the stand-back until eligible again") {
-  FakeClock clock;
-  FakeApiServer server;
-  FakeLeaseStore store_a(server, clock);
-  election::ElectionTimings t;
-  election::Elector a("a", t, clock, store_a);
-  step_until_leading(a, clock);
-  a.set_eligible(false);  // the leader's app failed: the runner makes it ineligible and resigns
-  a.step();
-  CHECK(a.state().leading);  // eligibility alone does not end a term
-  REQUIRE(a.resign(clock.steady_now() + 5s, ""));
-  CHECK_FALSE(a.state().leading);
-  CHECK(server.lease->holder_identity.empty());
-  // Nobody else around: a stays out past its stand-back while ineligible.
-  for (int i = 0; i < 40; ++i) clock.advance(a.step() - clock.steady_now());
-  CHECK(server.lease->holder_identity.empty());
-  a.set_eligible(true);
-  a.step();
-  CHECK(a.state().leading);
-}
-
-TEST_CASE("status: appHealth is null while off; a health change is a change readers can wait for") {
-  FakeClock clock;
-  status::StatusBoard board({"job", "ns", "me"}, clock);
-  CHECK(status::status_json(board.view())["appHealth"].is_null());
-  int notified = 0;
-  board.set_listener([&] { ++notified; });
-  const auto revision = board.view().revision;
-  board.set_app_health(status::AppHealthStatus{"unhealthy", clock.wall_now(), false});
-  CHECK(board.view().revision > revision);
-  CHECK(notified == 1);
-  const auto j = status::status_json(board.view());
-  CHECK(j["appHealth"]["state"] == "unhealthy");
-  CHECK(j["appHealth"]["eligible"] == false);
-  CHECK(j["appHealth"]["since"].is_string());
-  board.set_app_health(status::AppHealthStatus{"unhealthy", clock.wall_now(), false});
-  CHECK(notified == 1);  // the same again is no change
-  status::StatusBodyCache cache;
-  CHECK(cache.render(board.view()) == status::status_body(board.view()));
 }
 
 TEST_CASE("health settings: URLs and addresses on loopback only") {

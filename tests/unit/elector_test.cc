@@ -68,6 +68,15 @@ void run_until(FakeClock& clock, std::vector<Agent*> agents, SteadyTime until) {
   }
 }
 
+// Steps one elector on the fake clock until it leads (bounded).
+void step_until_leading(election::Elector& e, FakeClock& clock) {
+  for (int i = 0; i < 100 && !e.state().leading; ++i) {
+    const SteadyTime next = e.step();
+    if (!e.state().leading && next > clock.steady_now()) clock.advance(next - clock.steady_now());
+  }
+  REQUIRE(e.state().leading);
+}
+
 LeaseRecord held_by(const std::string& who, int seconds = 15) {
   LeaseRecord r;
   r.holder_identity = who;
@@ -448,6 +457,85 @@ TEST_CASE("a restarted agent with the same identity does not resume the old term
   run_until(clock, {&restarted}, start + 15s + 1ms);
   CHECK(restarted.claims());
   CHECK(server.lease->lease_transitions == 1);
+}
+
+TEST_CASE_FIXTURE(ReleasedLease,
+                  "a claim whose answer was lost is taken up when the watch shows it, from its send time") {
+  Agent a("a", server, clock);
+  watched(a);
+  Agent b("b", server, clock);
+  watched(b);
+  a.elector.observe(*server.lease);   // the release, as the watch shows it
+  a.elector.set_watch_healthy(true);  // so no poll before the claim
+  a.store.latency = 8s;               // longer than the 5 s request timeout: the write lands, its answer never comes
+  const SteadyTime sent = clock.steady_now();
+  a.elector.step();
+  CHECK_FALSE(a.claims());
+  REQUIRE(server.lease->holder_identity == "a");
+  a.store.latency = 0s;
+  // The watch delivers the write: it is this process's claim, so its term begins, counted from
+  // the send time as an answered claim's would be.
+  a.elector.observe(*server.lease);
+  b.elector.observe(*server.lease);
+  a.elector.step();
+  CHECK(a.claims());
+  CHECK(a.elector.state().valid_until == sent + 13s);
+  CHECK(a.elector.state().fencing_token == std::stoull(server.lease->resource_version));
+  CHECK(a.elector.state().terms_led == 1);
+  run_until(clock, {&a, &b}, clock.steady_now() + 60s);
+  CHECK(a.claims());
+  CHECK_FALSE(b.claims());
+  CHECK(server.lease->holder_identity == "a");
+  a.elector.stop_claiming("shutdown");
+  CHECK(a.elector.release(clock.steady_now() + 5s));
+  CHECK(server.lease->holder_identity.empty());
+}
+
+TEST_CASE_FIXTURE(ReleasedLease,
+                  "a lost claim seen after its renew deadline is not taken up, and is released at shutdown") {
+  Agent a("a", server, clock);
+  watched(a);
+  a.elector.observe(*server.lease);
+  a.elector.set_watch_healthy(true);
+  a.store.latency = 8s;
+  const SteadyTime sent = clock.steady_now();
+  a.elector.step();
+  REQUIRE(server.lease->holder_identity == "a");
+  a.store.latency = 0s;
+  clock.advance(sent + 10s - clock.steady_now());
+  a.elector.observe(*server.lease);
+  a.elector.step();
+  CHECK_FALSE(a.claims());
+  CHECK(a.recorder.stops.empty());
+  // Stopped before the record stood still for a lease duration: it is released, marked as this
+  // holder's, so that the others take it at once instead of waiting it out.
+  a.elector.stop_claiming("shutdown");
+  CHECK(a.elector.release(clock.steady_now() + 5s));
+  CHECK(server.lease->holder_identity.empty());
+  CHECK(server.lease->release_marker == election::release_marker("a", server.lease->lease_transitions));
+}
+
+TEST_CASE_FIXTURE(ReleasedLease, "a lost claim overwritten by another process with the same identity is not taken up") {
+  Agent a("a", server, clock);
+  watched(a);
+  a.elector.observe(*server.lease);
+  a.elector.set_watch_healthy(true);
+  a.store.latency = 8s;
+  a.elector.step();
+  REQUIRE(server.lease->holder_identity == "a");
+  a.store.latency = 0s;
+  // Another process started with --identity=a writes its own term over it.
+  LeaseRecord other = *server.lease;
+  other.acquire_time = clock.wall_now() + 1s;
+  other.lease_transitions += 1;
+  server.commit(other);
+  a.elector.observe(*server.lease);
+  a.elector.step();
+  CHECK_FALSE(a.claims());
+  a.elector.stop_claiming("shutdown");
+  CHECK(a.elector.release(clock.steady_now() + 5s));
+  CHECK(server.lease->holder_identity == "a");  // never another process's term
+  CHECK(server.lease->lease_transitions == other.lease_transitions);
 }
 
 TEST_CASE("fencing tokens strictly increase across terms, delete/re-create and identity reuse") {
@@ -898,6 +986,57 @@ TEST_CASE("randomised faults: never two agents claiming at once") {
   CHECK(patching_turned_off > 0);
   MESSAGE("renewals by patch: ", patched, ", patches answered 422: ", patch_tests_failed,
           ", of them on an unchanged Lease: ", patching_turned_off);
+}
+
+TEST_CASE("an ineligible follower observes but never takes or creates the Lease") {
+  FakeClock clock;
+  FakeApiServer server;
+  FakeLeaseStore store_a(server, clock), store_b(server, clock);
+  election::ElectionTimings t;
+  election::Elector a("a", t, clock, store_a);
+  election::Elector b("b", t, clock, store_b);
+  b.set_eligible(false);
+  // The Lease is absent: b must not create it, however long it waits.
+  for (int i = 0; i < 40; ++i) {
+    const SteadyTime next = b.step();
+    CHECK(next > clock.steady_now());  // no busy loop while it may not claim
+    clock.advance(next - clock.steady_now());
+  }
+  CHECK_FALSE(server.lease.has_value());
+  CHECK(b.state().observed);
+  step_until_leading(a, clock);
+  CHECK(server.lease->holder_identity == "a");
+  // a goes silent; b sees the Lease and its expiry, but stays out.
+  const int writes = server.writes;
+  for (int i = 0; i < 40; ++i) clock.advance(b.step() - clock.steady_now());
+  CHECK(b.state().leader == "a");
+  CHECK(server.writes == writes);
+  // Eligible again: it takes over the expired Lease.
+  b.set_eligible(true);
+  b.step();
+  CHECK(b.state().leading);
+  CHECK(server.lease->holder_identity == "b");
+}
+
+TEST_CASE("a leader that resigns while ineligible stays out after the stand-back until eligible again") {
+  FakeClock clock;
+  FakeApiServer server;
+  FakeLeaseStore store_a(server, clock);
+  election::ElectionTimings t;
+  election::Elector a("a", t, clock, store_a);
+  step_until_leading(a, clock);
+  a.set_eligible(false);  // the leader's app failed: the runner makes it ineligible and resigns
+  a.step();
+  CHECK(a.state().leading);  // eligibility alone does not end a term
+  REQUIRE(a.resign(clock.steady_now() + 5s, ""));
+  CHECK_FALSE(a.state().leading);
+  CHECK(server.lease->holder_identity.empty());
+  // Nobody else around: a stays out past its stand-back while ineligible.
+  for (int i = 0; i < 40; ++i) clock.advance(a.step() - clock.steady_now());
+  CHECK(server.lease->holder_identity.empty());
+  a.set_eligible(true);
+  a.step();
+  CHECK(a.state().leading);
 }
 
 }  // namespace leasehold::testing

@@ -6,10 +6,12 @@
 
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "election/clock.h"
 #include "election/lease_store.h"
+#include "kube/renewal_method.h"
 
 namespace leasehold::testing {
 
@@ -73,13 +75,11 @@ class FakeLeaseStore final : public election::LeaseStore {
   // Another writer changes the Lease just before each of the next N updates
   // (and guarded renewals).
   int interfering_writes = 0;
-  // renew() as leasehold's LeaseClient does it: a JSON patch whose tests guard
-  // the term, written when the term's fields equal expected's whatever the
-  // resourceVersion. A failed test is answered 422, as the API server does, and
-  // settled as LeaseClient settles it: a compare-and-swap update on the
-  // revision held (409 if the Lease changed); if that succeeds, the patch was at
-  // fault and renewals are updates from then on (guarded_renew turns off).
-  // Off: renew() is the default, a compare-and-swap update.
+  // renew() as leasehold's LeaseClient does it: through kube::RenewalMethod, with a JSON patch
+  // whose tests guard the term, written when the term's fields equal expected's whatever the
+  // resourceVersion; a failed test is answered 422, as the API server does. When the method
+  // gives the patch up, guarded_renew turns off. Off: renew() is the default, a
+  // compare-and-swap update.
   bool guarded_renew = false;
   // The server reads the patch's test values differently from how they were
   // written: every test fails, even on an unchanged Lease.
@@ -113,34 +113,42 @@ class FakeLeaseStore final : public election::LeaseStore {
   }
   StoreResult renew(const LeaseRecord& expected, const LeaseRecord& record, SteadyTime deadline) override {
     if (!guarded_renew) return update(record, deadline);
-    const StoreResult patched = run(deadline, [&]() -> StoreResult {
-      if (!server_.lease) return {StoreError::kNotFound, std::nullopt, {}, "404"};
-      interfere();
-      const LeaseRecord& now = *server_.lease;
-      if (patch_tests_fail || now.holder_identity != expected.holder_identity ||
-          now.lease_transitions != expected.lease_transitions || now.acquire_time != expected.acquire_time ||
-          now.renew_time != expected.renew_time) {
-        return {StoreError::kInvalidResponse, std::nullopt, {}, kTestFailed};
+    if (!method_) method_ = std::make_unique<kube::RenewalMethod>();
+    using kube::RenewalMethod;
+    const auto patch = [&]() -> RenewalMethod::PatchOutcome {
+      bool test_failed = false;
+      StoreResult patched = run(deadline, [&]() -> StoreResult {
+        if (!server_.lease) return {StoreError::kNotFound, std::nullopt, {}, "404"};
+        interfere();
+        const LeaseRecord& now = *server_.lease;
+        if (patch_tests_fail || now.holder_identity != expected.holder_identity ||
+            now.lease_transitions != expected.lease_transitions || now.acquire_time != expected.acquire_time ||
+            now.renew_time != expected.renew_time) {
+          test_failed = true;
+          return {StoreError::kInvalidResponse, std::nullopt, {}, "422: a test failed"};
+        }
+        LeaseRecord renewed = now;
+        renewed.renew_time = record.renew_time;
+        renewed.lease_duration_seconds = record.lease_duration_seconds;
+        ++renewed_by_patch;
+        return {StoreError::kNone, server_.commit(renewed), {}, {}};
+      });
+      if (test_failed) {
+        ++patch_tests_failed;
+        return {RenewalMethod::PatchAnswer::kTestFailed, {}};
       }
-      LeaseRecord renewed = now;
-      renewed.renew_time = record.renew_time;
-      renewed.lease_duration_seconds = record.lease_duration_seconds;
-      ++renewed_by_patch;
-      return {StoreError::kNone, server_.commit(renewed), {}, {}};
-    });
-    if (patched.detail != kTestFailed) return patched;
-    ++patch_tests_failed;
-    StoreResult settled = update(record, deadline);
-    if (settled.ok()) {
+      return {RenewalMethod::PatchAnswer::kAnswered, std::move(patched)};
+    };
+    StoreResult result = method_->renew(patch, [&] { return update(record, deadline); });
+    if (!method_->patching()) {
       guarded_renew = false;
+      method_.reset();
       ++patching_turned_off;
     }
-    return settled;
+    return result;
   }
 
  private:
-  static constexpr const char* kTestFailed = "422: a test failed";
-
   StoreResult run(SteadyTime deadline, const std::function<StoreResult()>& call) {
     ++calls;
     if (partitioned) {
@@ -173,6 +181,7 @@ class FakeLeaseStore final : public election::LeaseStore {
 
   FakeApiServer& server_;
   FakeClock& clock_;
+  std::unique_ptr<kube::RenewalMethod> method_;
 };
 
 // The release a holder writes of its own term (as Elector::release does).

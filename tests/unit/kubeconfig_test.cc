@@ -1,11 +1,10 @@
 #include "kube/kubeconfig.h"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include "kube/lease_watch.h"
 
 namespace leasehold::kube {
 namespace {
@@ -117,31 +116,6 @@ TEST_CASE("in-cluster configuration reads the service account files") {
   CHECK(config.ca_pem == "CA");
   CHECK_THROWS_AS(load_in_cluster([](const std::string&) { return std::string(); }, dir.path.string()),
                   KubeConfigError);
-}
-
-TEST_CASE("watch lines decode to events; garbage is flagged, never trusted") {
-  auto added = parse_watch_line(
-      R"({"type":"ADDED","object":{"kind":"Lease","metadata":{"resourceVersion":"9"},"spec":{"holderIdentity":"a"}}})");
-  CHECK(added.type == WatchEvent::Type::kAdded);
-  CHECK(added.record->holder_identity == "a");
-  CHECK(added.resource_version == "9");
-  CHECK(parse_watch_line(R"({"type":"DELETED","object":{"metadata":{"resourceVersion":"10"}}})").type ==
-        WatchEvent::Type::kDeleted);
-  CHECK(parse_watch_line(R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"11"}}})").resource_version ==
-        "11");
-  CHECK(parse_watch_line(R"({"type":"ERROR","object":{"code":410,"message":"too old"}})").type ==
-        WatchEvent::Type::kGone);
-  CHECK(parse_watch_line("not json").type == WatchEvent::Type::kInvalid);
-  // A Lease the API server holds but we cannot read is passed on as such (the
-  // leader then stops claiming), not dropped.
-  const WatchEvent garbled =
-      parse_watch_line(R"({"type":"MODIFIED","object":{"metadata":{},"spec":{"holderIdentity":7}}})");
-  CHECK(garbled.type == WatchEvent::Type::kModified);
-  REQUIRE(garbled.record.has_value());
-  CHECK(garbled.record->unreadable);
-  CHECK(parse_watch_line(R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{}}})").type ==
-        WatchEvent::Type::kInvalid);
-  CHECK(parse_watch_line(R"({"type":"SURPRISE","object":{"metadata":{}}})").type == WatchEvent::Type::kInvalid);
 }
 
 }  // namespace leasehold::kube

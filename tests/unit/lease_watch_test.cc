@@ -1,6 +1,6 @@
-// The watch: its reconnect backoff, step by step (no sleeping, the jitter supplied); the routing of
-// one stream's events to the sinks of the Leases it follows (WatchRouter, fed by hand); and the
-// requests and routing of a LeaseWatch against a scripted API server.
+// The watch: the decoding of its lines, its reconnect backoff, step by step (no sleeping, the jitter supplied); the
+// routing of one stream's events to the sinks of the Leases it follows (WatchRouter, fed by hand); and the requests and
+// routing of a LeaseWatch against a scripted API server.
 #include "kube/lease_watch.h"
 
 #include <doctest/doctest.h>
@@ -351,6 +351,31 @@ TEST_CASE("several Leases share one watch of the collection: each event to its s
   CHECK(b.reasons[1] == "watch stream ended");
   CHECK(b.reasons[3] == "watch expired (410): starting afresh");
   CHECK(a.fatal.empty());
+}
+
+TEST_CASE("watch lines decode to events; garbage is flagged, never trusted") {
+  auto added = parse_watch_line(
+      R"({"type":"ADDED","object":{"kind":"Lease","metadata":{"resourceVersion":"9"},"spec":{"holderIdentity":"a"}}})");
+  CHECK(added.type == WatchEvent::Type::kAdded);
+  CHECK(added.record->holder_identity == "a");
+  CHECK(added.resource_version == "9");
+  CHECK(parse_watch_line(R"({"type":"DELETED","object":{"metadata":{"resourceVersion":"10"}}})").type ==
+        WatchEvent::Type::kDeleted);
+  CHECK(parse_watch_line(R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"11"}}})").resource_version ==
+        "11");
+  CHECK(parse_watch_line(R"({"type":"ERROR","object":{"code":410,"message":"too old"}})").type ==
+        WatchEvent::Type::kGone);
+  CHECK(parse_watch_line("not json").type == WatchEvent::Type::kInvalid);
+  // A Lease the API server holds but we cannot read is passed on as such (the
+  // leader then stops claiming), not dropped.
+  const WatchEvent garbled =
+      parse_watch_line(R"({"type":"MODIFIED","object":{"metadata":{},"spec":{"holderIdentity":7}}})");
+  CHECK(garbled.type == WatchEvent::Type::kModified);
+  REQUIRE(garbled.record.has_value());
+  CHECK(garbled.record->unreadable);
+  CHECK(parse_watch_line(R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{}}})").type ==
+        WatchEvent::Type::kInvalid);
+  CHECK(parse_watch_line(R"({"type":"SURPRISE","object":{"metadata":{}}})").type == WatchEvent::Type::kInvalid);
 }
 
 }  // namespace leasehold::kube

@@ -608,4 +608,24 @@ TEST_CASE("metrics: client-go's slow path counts the renewals that met a conflic
   CHECK(has("leader_election_slowpath_total{name=\"job\"} 1"));
 }
 
+TEST_CASE("status: appHealth is null while off; a health change is a change readers can wait for") {
+  FakeClock clock;
+  status::StatusBoard board({"job", "ns", "me"}, clock);
+  CHECK(status::status_json(board.view())["appHealth"].is_null());
+  int notified = 0;
+  board.set_listener([&] { ++notified; });
+  const auto revision = board.view().revision;
+  board.set_app_health(status::AppHealthStatus{"unhealthy", clock.wall_now(), false});
+  CHECK(board.view().revision > revision);
+  CHECK(notified == 1);
+  const auto j = status::status_json(board.view());
+  CHECK(j["appHealth"]["state"] == "unhealthy");
+  CHECK(j["appHealth"]["eligible"] == false);
+  CHECK(j["appHealth"]["since"].is_string());
+  board.set_app_health(status::AppHealthStatus{"unhealthy", clock.wall_now(), false});
+  CHECK(notified == 1);  // the same again is no change
+  status::StatusBodyCache cache;
+  CHECK(cache.render(board.view()) == status::status_body(board.view()));
+}
+
 }  // namespace leasehold::status
