@@ -48,8 +48,7 @@ TEST_CASE("ack files: any of the paths acknowledges; clear() removes every one")
 TEST_CASE("an ack path that cannot be removed is ignored, neither acknowledging nor failing the handoff") {
   TempDir dir;
   std::vector<std::string> stuck;
-  AckFiles files({dir.path + "/ack"},
-                 [&](const std::string& path, const std::string&) { stuck.push_back(path); });
+  AckFiles files({dir.path + "/ack"}, [&](const std::string& path, const std::string&) { stuck.push_back(path); });
   // A non-empty directory: remove() fails.
   std::filesystem::create_directories(dir.path + "/ack/inside");
   files.clear();

@@ -11,7 +11,6 @@
 #include <memory>
 #include <thread>
 
-
 namespace leasehold::testing {
 
 namespace {
@@ -22,10 +21,12 @@ using agent::CommandResult;
 // Runs `command` on a thread of its own; fails the test rather than hanging when it does
 // not return within `bound` (which only keeps a broken run_command from hanging the suite).
 agent::CommandResult bounded_run(const std::string& command, std::chrono::milliseconds timeout,
-                          const std::vector<std::pair<std::string, std::string>>& env = {}) {
+                                 const std::vector<std::pair<std::string, std::string>>& env = {}) {
   auto promise = std::make_shared<std::promise<agent::CommandResult>>();
   auto result = promise->get_future();
-  std::thread([promise, command, env, timeout] { promise->set_value(agent::run_command(command, env, timeout)); }).detach();
+  std::thread([promise, command, env, timeout] {
+    promise->set_value(agent::run_command(command, env, timeout));
+  }).detach();
   REQUIRE(result.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
   return result.get();
 }
