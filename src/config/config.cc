@@ -1,6 +1,5 @@
 #include "config/config.h"
 
-#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 
 #include "util/dns_name.h"
 #include "util/duration.h"
+#include "util/host_port.h"
 #include "util/utf8.h"
 
 namespace leasehold::config {
@@ -459,26 +459,6 @@ void apply_defaults(Config& config, const EnvLookup& env, const std::string& hos
   if (config.kubeconfig.empty()) config.kubeconfig = env("KUBECONFIG");
 }
 
-std::string check_listen_address(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) return "'" + address + "' is not host:port (e.g. 127.0.0.1:4040 or :9090)";
-  std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }) ||
-      std::stoul(port) > 65535) {
-    return "'" + address + "': the port must be a number from 0 to 65535";
-  }
-  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
-  if (bracketed) host = host.substr(1, host.size() - 2);
-  if (host.empty() && !bracketed) return {};
-  if (host == "localhost" && !bracketed) return {};
-  unsigned char ip[16];
-  if (!bracketed && inet_pton(AF_INET, host.c_str(), ip) == 1) return {};
-  if (inet_pton(AF_INET6, host.c_str(), ip) == 1) return {};
-  return "'" + address + "': the host must be an IP address or localhost";
-}
-
 std::string validate(const Config& c) {
   if (c.election.empty()) return "--election: required (the Lease's name)";
   if (!util::is_dns1123_subdomain(c.election)) {
@@ -546,8 +526,9 @@ std::string validate(const Config& c) {
   if (c.hook_timeout <= election::Duration::zero()) return "--hook-timeout: must be positive";
   if (c.handoff_timeout < election::Duration::zero()) return "--handoff-timeout: must not be negative";
   if (c.release_timeout <= election::Duration::zero()) return "--release-timeout: must be positive";
-  if (auto err = check_listen_address(c.status_address); !err.empty()) return "--status-address: " + err;
-  if (auto err = check_listen_address(c.ops_address); !err.empty()) return "--ops-address: " + err;
+  std::string address_error;
+  if (!util::parse_listen_address(c.status_address, &address_error)) return "--status-address: " + address_error;
+  if (!util::parse_listen_address(c.ops_address, &address_error)) return "--ops-address: " + address_error;
   if (!c.kube_context.empty() && c.kubeconfig.empty()) {
     return "--context: needs --kubeconfig (the in-cluster ServiceAccount has no contexts)";
   }

@@ -92,10 +92,6 @@ void apply_defaults(Config& config, const EnvLookup& env, const std::string& hos
 // --election first, then identity and namespace, timings, hooks and labels, listeners.
 std::string validate(const Config& config);
 
-// A listener's address: "host:port", ":port" or "[v6]:port", the host an IP address or
-// localhost, the port 0-65535. Returns the problem or empty.
-std::string check_listen_address(const std::string& address);
-
 std::string help_text();
 
 // All elections: the default one (from --election and the top-level

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "status/connection_deadline.h"
+#include "util/host_port.h"
 
 namespace leasehold::status {
 
@@ -441,25 +442,17 @@ HttpHandler answer_at_once(HttpSyncHandler handler) {
 }
 
 tcp::endpoint parse_listen_address(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) throw std::invalid_argument("expected host:port, got '" + address + "'");
-  std::string host = address.substr(0, colon);
-  const std::string port_text = address.substr(colon + 1);
-  unsigned long port = 0;
-  try {
-    size_t used = 0;
-    port = std::stoul(port_text, &used);
-    if (used != port_text.size() || port > 65535) throw std::invalid_argument("port");
-  } catch (const std::exception&) {
-    throw std::invalid_argument("bad port in '" + address + "'");
+  std::string error;
+  const auto parsed = util::parse_listen_address(address, &error);
+  if (!parsed) throw std::invalid_argument(error);
+  const auto port = parsed->port;
+  switch (parsed->kind) {
+    case util::HostPort::Kind::kNone: return tcp::endpoint(tcp::v4(), port);
+    case util::HostPort::Kind::kName: return tcp::endpoint(asio::ip::address_v4::loopback(), port);  // localhost
+    case util::HostPort::Kind::kIPv4:
+    case util::HostPort::Kind::kIPv6: break;
   }
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) return tcp::endpoint(tcp::v4(), static_cast<unsigned short>(port));
-  if (host == "localhost") host = "127.0.0.1";
-  beast::error_code ec;
-  const auto ip = asio::ip::make_address(host, ec);
-  if (ec) throw std::invalid_argument("host in '" + address + "' must be an IP address");
-  return tcp::endpoint(ip, static_cast<unsigned short>(port));
+  return tcp::endpoint(asio::ip::make_address(parsed->host), port);
 }
 
 HttpServer::HttpServer(asio::io_context& io, const std::string& address, HttpHandler handler, HttpLimits limits,

@@ -278,6 +278,15 @@ TEST_CASE("health settings: URLs and addresses on loopback only") {
   CHECK(health::parse_tcp_address("localhost:6379", &error).has_value());
   CHECK_FALSE(health::parse_tcp_address("db:5432", &error));
   CHECK_FALSE(health::parse_tcp_address("70000", &error));
+  CHECK_FALSE(health::parse_tcp_address("0", &error));
+  auto tcp_v6 = health::parse_tcp_address("[::1]:5432", &error);
+  REQUIRE(tcp_v6.has_value());
+  CHECK(tcp_v6->ipv6);
+  CHECK(tcp_v6->address == "::1");
+  CHECK_FALSE(health::parse_tcp_address("[localhost]:5432", &error));
+  CHECK_FALSE(health::parse_tcp_address("::1:5432", &error));
+  CHECK_FALSE(health::parse_tcp_address("[::2]:5432", &error));
+  CHECK_FALSE(health::parse_http_url("http://[localhost]:8080/", &error));
 
   ProbeSettings s = settings(3, 1);
   CHECK_FALSE(health::validate(s).has_value());

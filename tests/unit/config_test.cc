@@ -122,6 +122,10 @@ TEST_CASE("listener addresses, label keys and --context are checked before the n
   CHECK(validate(c).starts_with("--status-address:"));
   c.status_address = "example.com:80";
   CHECK(validate(c).starts_with("--status-address:"));
+  c.status_address = "[localhost]:4040";
+  CHECK(validate(c).starts_with("--status-address:"));
+  c.status_address = "::1:4040";
+  CHECK(validate(c).starts_with("--status-address:"));
   c.status_address = "[::1]:4040";
   CHECK(validate(c).empty());
   c.ops_address = "nohost";
