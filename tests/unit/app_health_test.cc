@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -389,6 +390,20 @@ TEST_CASE("HTTP probe: a hung app is cut off at the deadline; a closed port is r
   CHECK(health::run_probe(*tcp, std::chrono::steady_clock::now() + 5s, -1, &detail) == ProbeOutcome::kSuccess);
   tcp->port = closed_port;
   CHECK(health::run_probe(*tcp, std::chrono::steady_clock::now() + 5s, -1, &detail) == ProbeOutcome::kRefused);
+}
+
+TEST_CASE("HTTP probe: one cut off by the stop signal has no outcome (it says nothing about the app)") {
+  Listener hung;
+  const int stop_fd = ::eventfd(0, EFD_CLOEXEC);
+  REQUIRE(stop_fd >= 0);
+  const std::uint64_t one = 1;
+  REQUIRE(::write(stop_fd, &one, sizeof one) == static_cast<ssize_t>(sizeof one));
+  std::string detail;
+  // Without the signal this would end at the deadline as kTimeout.
+  CHECK_FALSE(
+      health::run_probe(http_target(hung.port), std::chrono::steady_clock::now() + 30s, stop_fd, &detail).has_value());
+  CHECK(detail.empty());
+  ::close(stop_fd);
 }
 
 namespace {
