@@ -92,25 +92,28 @@ ProbeTarget target_of(const ProbeSettings& s) {
   return target.value_or(ProbeTarget{});
 }
 
-std::optional<std::string> validate(const ProbeSettings& s) {
+std::optional<util::SettingError> validate(const ProbeSettings& s) {
   if (!s.http_url.empty() && !s.tcp_address.empty()) {
-    return "app-health-tcp: set either app-health-url or app-health-tcp, not both";
+    return util::SettingError{"app-health-tcp", "set either app-health-url or app-health-tcp, not both"};
   }
   std::string error;
-  if (!s.http_url.empty() && !parse_http_url(s.http_url, &error)) return "app-health-url: " + error;
-  if (!s.tcp_address.empty() && !parse_tcp_address(s.tcp_address, &error)) return "app-health-tcp: " + error;
+  if (!s.http_url.empty() && !parse_http_url(s.http_url, &error)) return util::SettingError{"app-health-url", error};
+  if (!s.tcp_address.empty() && !parse_tcp_address(s.tcp_address, &error))
+    return util::SettingError{"app-health-tcp", error};
   using std::chrono::hours;
   using std::chrono::milliseconds;
-  if (s.period < milliseconds(100) || s.period > hours(1)) return "app-health-period: must be from 100ms to 1h";
-  if (s.timeout < milliseconds(10) || s.timeout > hours(1)) return "app-health-timeout: must be from 10ms to 1h";
+  if (s.period < milliseconds(100) || s.period > hours(1))
+    return util::SettingError{"app-health-period", "must be from 100ms to 1h"};
+  if (s.timeout < milliseconds(10) || s.timeout > hours(1))
+    return util::SettingError{"app-health-timeout", "must be from 10ms to 1h"};
   if (s.failure_threshold < 1 || s.failure_threshold > 1000) {
-    return "app-health-failure-threshold: must be from 1 to 1000";
+    return util::SettingError{"app-health-failure-threshold", "must be from 1 to 1000"};
   }
   if (s.success_threshold < 1 || s.success_threshold > 1000) {
-    return "app-health-success-threshold: must be from 1 to 1000";
+    return util::SettingError{"app-health-success-threshold", "must be from 1 to 1000"};
   }
   if (s.require_before_claim && !s.enabled()) {
-    return "app-health-require-before-claim: needs app-health-url or app-health-tcp";
+    return util::SettingError{"app-health-require-before-claim", "needs app-health-url or app-health-tcp"};
   }
   return std::nullopt;
 }
