@@ -10,7 +10,7 @@ set(LEASEHOLD_LAYERS util election log kube health config status agent)
 
 # LEASEHOLD_LAYER_<folder>: the folders it may include; LEASEHOLD_LAYER_<folder>_LIBS: the
 # third-party libraries it links.
-set(LEASEHOLD_LAYER_util "")  # time text, durations, UTF-8, Kubernetes names, JSON text, handler gate
+set(LEASEHOLD_LAYER_util "")  # time text, durations, UTF-8, Kubernetes names, host:port, setting errors, JSON text, handler gate
 set(LEASEHOLD_LAYER_util_LIBS nlohmann_json::nlohmann_json)
 set(LEASEHOLD_LAYER_election "")  # the election state machine: the standard library only
 set(LEASEHOLD_LAYER_election_LIBS "")

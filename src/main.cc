@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "kube/kubeconfig.h"
 #include "log/logger.h"
+#include "util/setting_error.h"
 
 extern char** environ;
 
@@ -59,8 +60,8 @@ std::string hostname() {
   return buffer;
 }
 
-int fail_config(const std::string& message) {
-  std::cerr << "leasehold: " << message << "\n";
+int fail_config(const leasehold::util::SettingError& error) {
+  std::cerr << "leasehold: " << leasehold::util::to_string(error) << "\n";
   return 2;
 }
 
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
 
   const std::vector<std::string> args(argv + 1, argv + argc);
   config::ParseResult parsed = config::parse_config(args, getenv_string, environment_names());
-  if (!parsed.config) return fail_config(parsed.error);
+  if (!parsed.config) return fail_config(*parsed.error);
   config::Config cfg = *parsed.config;
   if (cfg.help) {
     std::cout << config::help_text();
@@ -89,25 +90,25 @@ int main(int argc, char** argv) {
   }
   config::apply_defaults(cfg, getenv_string, hostname(), random_suffix());
   // Everything the settings alone can tell, before the credentials are even read.
-  if (const std::string error = config::validate(cfg); !error.empty()) return fail_config(error);
+  if (const auto error = config::validate(cfg)) return fail_config(*error);
 
   kube::KubeConfig kube_config;
   try {
     kube_config = cfg.kubeconfig.empty() ? kube::load_in_cluster(getenv_string)
                                          : kube::load_kubeconfig(cfg.kubeconfig, cfg.kube_context);
   } catch (const kube::KubeContextError& e) {
-    return fail_config(std::string("--context: ") + e.what());
+    return fail_config({"--context", e.what()});
   } catch (const kube::KubeConfigError& e) {
-    return fail_config(std::string("--kubeconfig: ") + e.what());
+    return fail_config({"--kubeconfig", e.what()});
   }
   if (cfg.namespace_name.empty()) cfg.namespace_name = kube_config.namespace_name;
   if (cfg.namespace_name.empty()) {
-    return fail_config(
-        "--namespace: not set, and neither $POD_NAMESPACE, the service account nor the kubeconfig "
-        "context names one");
+    return fail_config({"--namespace",
+                        "not set, and neither $POD_NAMESPACE, the service account nor the kubeconfig context "
+                        "names one"});
   }
   // Again, for the namespace the credentials named.
-  if (const std::string error = config::validate(cfg); !error.empty()) return fail_config(error);
+  if (const auto error = config::validate(cfg)) return fail_config(*error);
   // Footprint: glibc makes one malloc arena per thread; a sidecar needs two.
   mallopt(M_ARENA_MAX, 2);
 

@@ -1,6 +1,5 @@
 #include "config/config.h"
 
-#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,10 +11,13 @@
 
 #include "util/dns_name.h"
 #include "util/duration.h"
+#include "util/host_port.h"
 #include "util/utf8.h"
 
 namespace leasehold::config {
 namespace {
+
+using util::SettingError;
 
 enum class Kind { kString, kDuration, kNumber, kInteger, kBool };
 
@@ -337,7 +339,7 @@ bool is_service_link(const std::string& name) {
          name.find("_PORT_") != std::string::npos;
 }
 
-std::string check_environment(const std::vector<std::string>& env_names) {
+std::optional<SettingError> check_environment(const std::vector<std::string>& env_names) {
   static const std::string kPrefix = "LEASEHOLD_";
   for (const auto& name : env_names) {
     if (name.rfind(kPrefix, 0) != 0 || is_service_link(name)) continue;
@@ -350,9 +352,9 @@ std::string check_environment(const std::vector<std::string>& env_names) {
     if (known) continue;
     std::string flag = name.substr(kPrefix.size());
     for (char& c : flag) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return name + ": unknown setting (there is no --" + flag + "; see --help)";
+    return SettingError{name, "unknown setting (there is no --" + flag + "; see --help)"};
   }
-  return {};
+  return std::nullopt;
 }
 
 }  // namespace
@@ -364,7 +366,7 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
   for (size_t i = 0; i < args.size(); ++i) {
     std::string arg = args[i];
     if (arg == "-h") arg = "--help";
-    if (arg.rfind("--", 0) != 0) return {std::nullopt, "unexpected argument '" + arg + "' (flags start with --)"};
+    if (arg.rfind("--", 0) != 0) return {std::nullopt, SettingError{arg, "unexpected argument (flags start with --)"}};
     std::string name = arg.substr(2);
     std::optional<std::string> value;
     if (auto eq = name.find('='); eq != std::string::npos) {
@@ -372,14 +374,14 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
       name = name.substr(0, eq);
     }
     const Option* option = find_option(name);
-    if (!option) return {std::nullopt, "--" + name + ": unknown flag (see --help)"};
+    if (!option) return {std::nullopt, SettingError{"--" + name, "unknown flag (see --help)"}};
     if (!value) {
       if (option->kind == Kind::kBool) {
         value = "true";
       } else if (i + 1 < args.size()) {
         value = args[++i];
       } else {
-        return {std::nullopt, "--" + name + ": missing value"};
+        return {std::nullopt, SettingError{"--" + name, "missing value"}};
       }
     }
     flags.emplace_back(option, *value);
@@ -395,56 +397,64 @@ ParseResult parse_config(const std::vector<std::string>& args, const EnvLookup& 
   if (!file.empty()) {
     YAML::Node root;
     std::error_code ec;
-    if (std::filesystem::is_directory(file, ec)) return {std::nullopt, "--config: " + file + " is a directory"};
+    if (std::filesystem::is_directory(file, ec)) {
+      return {std::nullopt, SettingError{"--config", file + " is a directory"}};
+    }
     try {
       root = YAML::LoadFile(file);
     } catch (const YAML::BadFile&) {
-      return {std::nullopt, "--config: cannot read " + file};
+      return {std::nullopt, SettingError{"--config", "cannot read " + file}};
     } catch (const std::ios_base::failure& e) {
-      return {std::nullopt, "--config: cannot read " + file + ": " + e.what()};
+      return {std::nullopt, SettingError{"--config", "cannot read " + file + ": " + e.what()}};
     } catch (const YAML::Exception& e) {
-      return {std::nullopt, "--config: " + file + " is not valid YAML: " + e.what()};
+      return {std::nullopt, SettingError{"--config", file + " is not valid YAML: " + e.what()}};
     }
     if (root && !root.IsNull()) {
-      if (!root.IsMap()) return {std::nullopt, "--config: " + file + " must be a mapping of flag names to values"};
+      if (!root.IsMap()) {
+        return {std::nullopt, SettingError{"--config", file + " must be a mapping of flag names to values"}};
+      }
       std::set<std::string> seen;
       for (const auto& item : root) {
-        if (!item.first.IsScalar()) return {std::nullopt, "--config: " + file + ": keys must be strings"};
+        if (!item.first.IsScalar()) return {std::nullopt, SettingError{"--config", file + ": keys must be strings"}};
         const std::string key = item.first.as<std::string>();
         // YAML parsers differ on a repeated key (first, last, error): which one counts is not guessed.
-        if (!seen.insert(key).second) return {std::nullopt, "--config: " + file + ": '" + key + "' is set twice"};
+        if (!seen.insert(key).second) {
+          return {std::nullopt, SettingError{"--config", file + ": '" + key + "' is set twice"}};
+        }
         if (key == "elections") {
           if (auto err = parse_elections(item.second, config); !err.empty()) {
-            return {std::nullopt, "--config: " + file + ": " + err};
+            return {std::nullopt, SettingError{"--config", file + ": " + err}};
           }
           continue;
         }
         const Option* option = find_option(key);
         if (!option || key == "config" || key == "help" || key == "version") {
-          return {std::nullopt, "--config: " + file + ": unknown setting '" + key + "'"};
+          return {std::nullopt, SettingError{"--config", file + ": unknown setting '" + key + "'"}};
         }
-        if (!item.second.IsScalar()) return {std::nullopt, "--config: " + file + ": " + key + " must be a scalar"};
+        if (!item.second.IsScalar()) {
+          return {std::nullopt, SettingError{"--config", file + ": " + key + " must be a scalar"}};
+        }
         if (auto err = option->set(config, item.second.as<std::string>()); !err.empty()) {
-          return {std::nullopt, "--config: " + file + ": " + key + ": " + err};
+          return {std::nullopt, SettingError{"--config", file + ": " + key + ": " + err}};
         }
       }
     }
   }
-  if (auto err = check_environment(env_names); !err.empty()) return {std::nullopt, err};
+  if (auto err = check_environment(env_names)) return {std::nullopt, std::move(err)};
   for (const auto& option : options()) {
     const std::string value = env(env_name(option.name));
     if (value.empty() || std::string(option.name) == "help" || std::string(option.name) == "version") continue;
     if (auto err = option.set(config, value); !err.empty()) {
-      return {std::nullopt, env_name(option.name) + ": " + err};
+      return {std::nullopt, SettingError{env_name(option.name), err}};
     }
   }
   for (const auto& [option, value] : flags) {
     if (auto err = option->set(config, value); !err.empty()) {
-      return {std::nullopt, std::string("--") + option->name + ": " + err};
+      return {std::nullopt, SettingError{std::string("--") + option->name, err}};
     }
   }
   config.config_file = file;
-  return {config, {}};
+  return {config, std::nullopt};
 }
 
 void apply_defaults(Config& config, const EnvLookup& env, const std::string& hostname,
@@ -459,78 +469,63 @@ void apply_defaults(Config& config, const EnvLookup& env, const std::string& hos
   if (config.kubeconfig.empty()) config.kubeconfig = env("KUBECONFIG");
 }
 
-std::string check_listen_address(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) return "'" + address + "' is not host:port (e.g. 127.0.0.1:4040 or :9090)";
-  std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }) ||
-      std::stoul(port) > 65535) {
-    return "'" + address + "': the port must be a number from 0 to 65535";
-  }
-  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
-  if (bracketed) host = host.substr(1, host.size() - 2);
-  if (host.empty() && !bracketed) return {};
-  if (host == "localhost" && !bracketed) return {};
-  unsigned char ip[16];
-  if (!bracketed && inet_pton(AF_INET, host.c_str(), ip) == 1) return {};
-  if (inet_pton(AF_INET6, host.c_str(), ip) == 1) return {};
-  return "'" + address + "': the host must be an IP address or localhost";
-}
-
-std::string validate(const Config& c) {
-  if (c.election.empty()) return "--election: required (the Lease's name)";
+std::optional<SettingError> validate(const Config& c) {
+  if (c.election.empty()) return SettingError{"--election", "required (the Lease's name)"};
   if (!util::is_dns1123_subdomain(c.election)) {
-    return "--election: '" + c.election + "' is not a DNS-1123 subdomain (lowercase letters, digits, '-', '.')";
+    return SettingError{"--election",
+                        "'" + c.election + "' is not a DNS-1123 subdomain (lowercase letters, digits, '-', '.')"};
   }
   if (!c.namespace_name.empty() && !util::is_dns1123_label(c.namespace_name)) {
-    return "--namespace: '" + c.namespace_name + "' is not a DNS-1123 label";
+    return SettingError{"--namespace", "'" + c.namespace_name + "' is not a DNS-1123 label"};
   }
-  if (c.identity.empty() || c.identity.size() > 253) return "--identity: must be 1 to 253 characters";
-  if (!util::is_valid_utf8(c.identity)) return "--identity: must be valid UTF-8";
+  if (c.identity.empty() || c.identity.size() > 253) return SettingError{"--identity", "must be 1 to 253 characters"};
+  if (!util::is_valid_utf8(c.identity)) return SettingError{"--identity", "must be valid UTF-8"};
   for (char ch : c.identity) {
     if (std::isspace(static_cast<unsigned char>(ch)) || std::iscntrl(static_cast<unsigned char>(ch))) {
-      return "--identity: must not contain spaces or control characters";
+      return SettingError{"--identity", "must not contain spaces or control characters"};
     }
   }
   std::vector<std::string> names;
   for (const auto& e : elections_of(c)) {
     const std::string where = e.name == c.election ? "--" : "elections[" + e.name + "].";
-    if (!util::is_dns1123_subdomain(e.name)) return "elections: '" + e.name + "' is not a DNS-1123 subdomain";
+    if (!util::is_dns1123_subdomain(e.name)) {
+      return SettingError{"elections", "'" + e.name + "' is not a DNS-1123 subdomain"};
+    }
     if (std::find(names.begin(), names.end(), e.name) != names.end()) {
-      return "elections: '" + e.name + "' is listed twice";
+      return SettingError{"elections", "'" + e.name + "' is listed twice"};
     }
     names.push_back(e.name);
-    if (auto err = election::validate(e.timings)) {
-      const std::string& text = *err;
-      return where + text.substr(0, text.find(' ')) + ": " + text;
-    }
+    if (auto err = election::validate(e.timings)) return SettingError{where + err->setting, err->message};
     if (!e.leader_label.empty() && !util::is_label_key(e.leader_label)) {
-      return where + "leader-label: '" + e.leader_label +
-             "' is not a label key ([prefix/]name: letters, digits, '-', '_', '.', at most 63)";
+      return SettingError{
+          where + "leader-label",
+          "'" + e.leader_label + "' is not a label key ([prefix/]name: letters, digits, '-', '_', '.', at most 63)"};
     }
     if (!e.leader_label.empty() && c.pod_name.empty()) {
-      return where + "leader-label: needs $POD_NAME (set it from the downward API: metadata.name)";
+      return SettingError{where + "leader-label", "needs $POD_NAME (set it from the downward API: metadata.name)"};
     }
     if (!e.leader_label.empty()) {
       for (const auto& other : elections_of(c)) {
         if (other.name == e.name) break;
         if (other.leader_label == e.leader_label) {
-          return where + "leader-label: '" + e.leader_label + "' is election " + other.name +
-                 "'s already: two elections would set and clear one pod label";
+          return SettingError{where + "leader-label",
+                              "'" + e.leader_label + "' is election " + other.name +
+                                  "'s already: two elections would set and clear one pod label"};
         }
       }
     }
-    if (auto err = health::validate(e.app_health)) return where + *err;
+    if (auto err = health::validate(e.app_health)) return SettingError{where + err->setting, err->message};
     if (e.shards > 0) {
       // The longest Lease name it makes: <name>-member-<16 hex digits>.
-      if (e.name.size() + 24 > 253) return where + "shards: the election's name is too long to name its shards";
+      if (e.name.size() + 24 > 253) {
+        return SettingError{where + "shards", "the election's name is too long to name its shards"};
+      }
       if (!e.leader_label.empty()) {
-        return where + "shards: a sharded election has no one leader to label (leader-label is set)";
+        return SettingError{where + "shards", "a sharded election has no one leader to label (leader-label is set)"};
       }
       if (e.app_health.enabled()) {
-        return where + "shards: health checking of the app (app-health-*) is not yet available for shards";
+        return SettingError{where + "shards",
+                            "health checking of the app (app-health-*) is not yet available for shards"};
       }
     }
   }
@@ -539,29 +534,32 @@ std::string validate(const Config& c) {
     if (e.shards == 0) continue;
     for (const auto& other : elections_of(c)) {
       if (other.name.rfind(e.name + "-shard-", 0) == 0 || other.name.rfind(e.name + "-member-", 0) == 0) {
-        return "elections: '" + other.name + "' would be a Lease of sharded election " + e.name;
+        return SettingError{"elections", "'" + other.name + "' would be a Lease of sharded election " + e.name};
       }
     }
   }
-  if (c.hook_timeout <= election::Duration::zero()) return "--hook-timeout: must be positive";
-  if (c.handoff_timeout < election::Duration::zero()) return "--handoff-timeout: must not be negative";
-  if (c.release_timeout <= election::Duration::zero()) return "--release-timeout: must be positive";
-  if (auto err = check_listen_address(c.status_address); !err.empty()) return "--status-address: " + err;
-  if (auto err = check_listen_address(c.ops_address); !err.empty()) return "--ops-address: " + err;
+  if (c.hook_timeout <= election::Duration::zero()) return SettingError{"--hook-timeout", "must be positive"};
+  if (c.handoff_timeout < election::Duration::zero()) return SettingError{"--handoff-timeout", "must not be negative"};
+  if (c.release_timeout <= election::Duration::zero()) return SettingError{"--release-timeout", "must be positive"};
+  std::string address_error;
+  if (!util::parse_listen_address(c.status_address, &address_error)) {
+    return SettingError{"--status-address", address_error};
+  }
+  if (!util::parse_listen_address(c.ops_address, &address_error)) return SettingError{"--ops-address", address_error};
   if (!c.kube_context.empty() && c.kubeconfig.empty()) {
-    return "--context: needs --kubeconfig (the in-cluster ServiceAccount has no contexts)";
+    return SettingError{"--context", "needs --kubeconfig (the in-cluster ServiceAccount has no contexts)"};
   }
   std::error_code ec;
   if (!c.kubeconfig.empty() && std::filesystem::is_directory(c.kubeconfig, ec)) {
-    return "--kubeconfig: " + c.kubeconfig + " is a directory";
+    return SettingError{"--kubeconfig", c.kubeconfig + " is a directory"};
   }
   // An app gating on the state file would never see a leader: refused, not warned about at every
   // write. A directory that does not exist yet is made at start.
   if (!c.status_dir.empty() && std::filesystem::exists(c.status_dir, ec) &&
       !std::filesystem::is_directory(c.status_dir, ec)) {
-    return "--status-dir: " + c.status_dir + " exists and is not a directory";
+    return SettingError{"--status-dir", c.status_dir + " exists and is not a directory"};
   }
-  return {};
+  return std::nullopt;
 }
 
 std::string help_text() {

@@ -12,6 +12,7 @@
 
 #include "election/timings.h"
 #include "health/probe_settings.h"
+#include "util/setting_error.h"
 
 namespace leasehold::config {
 
@@ -73,7 +74,9 @@ using EnvLookup = std::function<std::string(const std::string&)>;
 
 struct ParseResult {
   std::optional<Config> config;
-  std::string error;  // names the flag, e.g. "--lease-duration: ..."
+  // When there is no config: the setting as given ("--lease-duration", "LEASEHOLD_API_QPS",
+  // "--config" for anything in the file, or a stray argument) and what is wrong.
+  std::optional<util::SettingError> error;
 };
 
 // argv without the program name. `env_names`: the names of the variables in the environment; a
@@ -88,13 +91,10 @@ void apply_defaults(Config& config, const EnvLookup& env, const std::string& hos
                     const std::string& random_suffix);
 
 // Checks what parse_config cannot (after defaults), all of it without the network: returns the
-// first problem, named by its setting, or empty. The order is the order a user fixes them in:
-// --election first, then identity and namespace, timings, hooks and labels, listeners.
-std::string validate(const Config& config);
-
-// A listener's address: "host:port", ":port" or "[v6]:port", the host an IP address or
-// localhost, the port 0-65535. Returns the problem or empty.
-std::string check_listen_address(const std::string& address);
+// first problem, named by its setting ("--lease-duration", "elections[jobs].shards"), or nullopt.
+// The order is the order a user fixes them in: --election first, then identity and namespace,
+// timings, hooks and labels, listeners.
+std::optional<util::SettingError> validate(const Config& config);
 
 std::string help_text();
 

@@ -21,11 +21,18 @@ struct ElectionTimings {
   Duration request_timeout = std::chrono::seconds(5);
 };
 
-// Returns a message naming the offending field (as its flag name), or nullopt
-// when the timings are usable. Rules: client-go's (lease-duration >
-// renew-deadline > 1.2 x retry-period), lease-duration a whole number of seconds
-// (the Lease stores seconds), and the leader's claim must outlast a renew round
-// (lease-duration - safety-margin > renew-deadline).
-std::optional<std::string> validate(const ElectionTimings& timings);
+// What is wrong with the timings: the field at fault, by its setting's bare name
+// ("lease-duration"), and why. The shape of util::SettingError, which this layer (the standard
+// library only) cannot include: the config layer places the name (a flag, a file item).
+struct TimingsError {
+  std::string setting;
+  std::string message;
+};
+
+// The first problem, or nullopt when the timings are usable. Rules: client-go's (lease-duration >
+// renew-deadline > 1.2 x retry-period), lease-duration a whole number of seconds (the Lease
+// stores seconds), and the leader's claim must outlast a renew round (lease-duration -
+// safety-margin > renew-deadline).
+std::optional<TimingsError> validate(const ElectionTimings& timings);
 
 }  // namespace leasehold::election

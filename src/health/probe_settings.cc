@@ -2,48 +2,39 @@
 
 #include <arpa/inet.h>
 
-#include <charconv>
+#include "util/host_port.h"
 
 namespace leasehold::health {
 namespace {
 
-bool parse_port(const std::string& text, int* port) {
-  int value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value < 1 || value > 65535) return false;
-  *port = value;
-  return true;
-}
-
-// host is as written: "localhost", "127.0.0.1" or "[::1]".
-bool loopback_address(const std::string& host, ProbeTarget* target) {
-  if (host == "localhost") {
-    target->address = "127.0.0.1";
-    return true;
+// A loopback host:port: the host localhost, 127.x.y.z or [::1], the port not 0.
+bool loopback_host_port(const std::string& text, ProbeTarget* target) {
+  const auto parsed = util::parse_host_port(text);
+  if (!parsed || parsed->port == 0) return false;
+  target->port = parsed->port;
+  switch (parsed->kind) {
+    case util::HostPort::Kind::kName:
+      if (parsed->host != "localhost") return false;
+      target->address = "127.0.0.1";
+      return true;
+    case util::HostPort::Kind::kIPv4: {
+      in_addr v4{};
+      inet_pton(AF_INET, parsed->host.c_str(), &v4);
+      if ((ntohl(v4.s_addr) >> 24) != 127) return false;
+      target->address = parsed->host;
+      return true;
+    }
+    case util::HostPort::Kind::kIPv6: {
+      in6_addr v6{};
+      inet_pton(AF_INET6, parsed->host.c_str(), &v6);
+      if (!IN6_IS_ADDR_LOOPBACK(&v6)) return false;
+      target->address = parsed->host;
+      target->ipv6 = true;
+      return true;
+    }
+    case util::HostPort::Kind::kNone: return false;
   }
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    in6_addr v6{};
-    const std::string inner = host.substr(1, host.size() - 2);
-    if (inet_pton(AF_INET6, inner.c_str(), &v6) != 1 || !IN6_IS_ADDR_LOOPBACK(&v6)) return false;
-    target->address = inner;
-    target->ipv6 = true;
-    return true;
-  }
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) != 1) return false;
-  if ((ntohl(v4.s_addr) >> 24) != 127) return false;
-  target->address = host;
-  return true;
-}
-
-// "host:port" with host as loopback_address takes it.
-bool host_and_port(const std::string& text, ProbeTarget* target) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos) return false;
-  const std::string host = text.substr(0, colon);
-  if (host.find(':') != std::string::npos && host.front() != '[') return false;
-  return loopback_address(host, target) && parse_port(text.substr(colon + 1), &target->port);
+  return false;
 }
 
 bool printable(const std::string& s) {
@@ -69,7 +60,7 @@ std::optional<ProbeTarget> parse_http_url(const std::string& url, std::string* e
   const auto slash = rest.find('/');
   const std::string authority = rest.substr(0, slash);
   if (authority.find('@') != std::string::npos) return fail("must not carry credentials");
-  if (!host_and_port(authority, &target)) {
+  if (!loopback_host_port(authority, &target)) {
     return fail("must name localhost, 127.x.y.z or [::1] and a port, e.g. http://localhost:8080/healthz");
   }
   target.host_header = authority;
@@ -83,13 +74,12 @@ std::optional<ProbeTarget> parse_tcp_address(const std::string& address, std::st
   ProbeTarget target;
   target.kind = ProbeTarget::Kind::kTcp;
   // A bare port means localhost, as a pod's containers share one network namespace.
-  int port = 0;
-  if (parse_port(address, &port)) {
+  if (const auto port = util::parse_port(address); port && *port != 0) {
     target.address = "127.0.0.1";
-    target.port = port;
+    target.port = *port;
     return target;
   }
-  if (!host_and_port(address, &target)) {
+  if (!loopback_host_port(address, &target)) {
     *error = "'" + address + "' must be PORT or HOST:PORT with HOST localhost, 127.x.y.z or [::1]";
     return std::nullopt;
   }
@@ -102,25 +92,28 @@ ProbeTarget target_of(const ProbeSettings& s) {
   return target.value_or(ProbeTarget{});
 }
 
-std::optional<std::string> validate(const ProbeSettings& s) {
+std::optional<util::SettingError> validate(const ProbeSettings& s) {
   if (!s.http_url.empty() && !s.tcp_address.empty()) {
-    return "app-health-tcp: set either app-health-url or app-health-tcp, not both";
+    return util::SettingError{"app-health-tcp", "set either app-health-url or app-health-tcp, not both"};
   }
   std::string error;
-  if (!s.http_url.empty() && !parse_http_url(s.http_url, &error)) return "app-health-url: " + error;
-  if (!s.tcp_address.empty() && !parse_tcp_address(s.tcp_address, &error)) return "app-health-tcp: " + error;
+  if (!s.http_url.empty() && !parse_http_url(s.http_url, &error)) return util::SettingError{"app-health-url", error};
+  if (!s.tcp_address.empty() && !parse_tcp_address(s.tcp_address, &error))
+    return util::SettingError{"app-health-tcp", error};
   using std::chrono::hours;
   using std::chrono::milliseconds;
-  if (s.period < milliseconds(100) || s.period > hours(1)) return "app-health-period: must be from 100ms to 1h";
-  if (s.timeout < milliseconds(10) || s.timeout > hours(1)) return "app-health-timeout: must be from 10ms to 1h";
+  if (s.period < milliseconds(100) || s.period > hours(1))
+    return util::SettingError{"app-health-period", "must be from 100ms to 1h"};
+  if (s.timeout < milliseconds(10) || s.timeout > hours(1))
+    return util::SettingError{"app-health-timeout", "must be from 10ms to 1h"};
   if (s.failure_threshold < 1 || s.failure_threshold > 1000) {
-    return "app-health-failure-threshold: must be from 1 to 1000";
+    return util::SettingError{"app-health-failure-threshold", "must be from 1 to 1000"};
   }
   if (s.success_threshold < 1 || s.success_threshold > 1000) {
-    return "app-health-success-threshold: must be from 1 to 1000";
+    return util::SettingError{"app-health-success-threshold", "must be from 1 to 1000"};
   }
   if (s.require_before_claim && !s.enabled()) {
-    return "app-health-require-before-claim: needs app-health-url or app-health-tcp";
+    return util::SettingError{"app-health-require-before-claim", "needs app-health-url or app-health-tcp"};
   }
   return std::nullopt;
 }

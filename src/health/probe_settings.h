@@ -8,6 +8,7 @@
 #include <string>
 
 #include "election/clock.h"
+#include "util/setting_error.h"
 
 namespace leasehold::health {
 
@@ -42,8 +43,8 @@ std::optional<ProbeTarget> parse_tcp_address(const std::string& address, std::st
 // The target of enabled settings (validated first).
 ProbeTarget target_of(const ProbeSettings& settings);
 
-// Returns a message that starts with the offending setting's flag name
-// (app-health-...), or nullopt when the settings are usable.
-std::optional<std::string> validate(const ProbeSettings& settings);
+// The first problem, named by its setting's bare key (app-health-...), or nullopt when the
+// settings are usable.
+std::optional<util::SettingError> validate(const ProbeSettings& settings);
 
 }  // namespace leasehold::health

@@ -54,8 +54,10 @@ ProbeOutcome refused(std::string* detail, int error) {
   return ProbeOutcome::kRefused;
 }
 
-ProbeOutcome timed_out(std::string* detail, Wait why) {
-  *detail = why == Wait::kStopped ? "stopped" : "no answer within the timeout";
+// Cut off at the deadline (a timeout) or by stop(): a probe the sidecar ended judges nothing.
+std::optional<ProbeOutcome> cut_off(std::string* detail, Wait why) {
+  if (why == Wait::kStopped) return std::nullopt;
+  *detail = "no answer within the timeout";
   return ProbeOutcome::kTimeout;
 }
 
@@ -74,7 +76,8 @@ int status_code(const std::string& head) {
 
 }  // namespace
 
-ProbeOutcome run_probe(const ProbeTarget& target, SteadyTime deadline, int stop_fd, std::string* detail) {
+std::optional<ProbeOutcome> run_probe(const ProbeTarget& target, SteadyTime deadline, int stop_fd,
+                                      std::string* detail) {
   Socket socket(::socket(target.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (socket.fd() < 0) return refused(detail, errno);
   sockaddr_storage address{};
@@ -94,8 +97,7 @@ ProbeOutcome run_probe(const ProbeTarget& target, SteadyTime deadline, int stop_
   }
   if (::connect(socket.fd(), reinterpret_cast<sockaddr*>(&address), length) != 0) {
     if (errno != EINPROGRESS) return refused(detail, errno);
-    if (const Wait w = wait_for(socket.fd(), POLLOUT, deadline, stop_fd); w != Wait::kReady)
-      return timed_out(detail, w);
+    if (const Wait w = wait_for(socket.fd(), POLLOUT, deadline, stop_fd); w != Wait::kReady) return cut_off(detail, w);
     int error = 0;
     socklen_t size = sizeof(error);
     ::getsockopt(socket.fd(), SOL_SOCKET, SO_ERROR, &error, &size);
@@ -115,8 +117,7 @@ ProbeOutcome run_probe(const ProbeTarget& target, SteadyTime deadline, int stop_
       continue;
     }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return refused(detail, errno);
-    if (const Wait w = wait_for(socket.fd(), POLLOUT, deadline, stop_fd); w != Wait::kReady)
-      return timed_out(detail, w);
+    if (const Wait w = wait_for(socket.fd(), POLLOUT, deadline, stop_fd); w != Wait::kReady) return cut_off(detail, w);
   }
   // Only the status line matters; the body is not read.
   std::string head;
@@ -141,7 +142,7 @@ ProbeOutcome run_probe(const ProbeTarget& target, SteadyTime deadline, int stop_
       return ProbeOutcome::kRefused;
     }
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return refused(detail, errno);
-    if (const Wait w = wait_for(socket.fd(), POLLIN, deadline, stop_fd); w != Wait::kReady) return timed_out(detail, w);
+    if (const Wait w = wait_for(socket.fd(), POLLIN, deadline, stop_fd); w != Wait::kReady) return cut_off(detail, w);
   }
 }
 
@@ -198,12 +199,12 @@ void Prober::step() {
   // The probe's own I/O ends at its deadline (real time, as above): one probe at a time, never
   // longer than the timeout. The stop signal ends it sooner.
   const SteadyTime deadline = std::chrono::steady_clock::now() + (health_.probe_deadline() - clock_.steady_now());
-  ProbeOutcome outcome = run_probe(target_, deadline, stop_fd_, &detail);
-  if (detail == "stopped") return;
-  const bool changed = health_.finish_probe(outcome);
+  std::optional<ProbeOutcome> outcome = run_probe(target_, deadline, stop_fd_, &detail);
+  if (!outcome) return;  // stopped
+  const bool changed = health_.finish_probe(*outcome);
   const HealthSnapshot snapshot = health_.snapshot();
   if (snapshot.last_outcome) outcome = *snapshot.last_outcome;
-  callback_(ProbeReport{outcome, detail, snapshot, changed});
+  callback_(ProbeReport{*outcome, detail, snapshot, changed});
   // Queued rather than looped: other elections' work gets its turn on the shared threads.
   queue_step();
 }

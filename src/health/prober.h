@@ -18,6 +18,7 @@
 #include <boost/asio/strand.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "election/clock.h"
@@ -34,9 +35,10 @@ struct ProbeReport {
   bool changed;  // the health changed with this probe
 };
 
-// One probe, blocking, but never past `deadline` or once `stop_fd` (an
-// eventfd) becomes readable.
-ProbeOutcome run_probe(const ProbeTarget& target, election::SteadyTime deadline, int stop_fd, std::string* detail);
+// One probe, blocking, but never past `deadline` or once `stop_fd` (an eventfd) becomes
+// readable: then no outcome, as a probe cut off by the sidecar says nothing about the app.
+std::optional<ProbeOutcome> run_probe(const ProbeTarget& target, election::SteadyTime deadline, int stop_fd,
+                                      std::string* detail);
 
 class Prober {
  public:

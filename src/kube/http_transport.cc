@@ -15,6 +15,8 @@
 #include <limits>
 #include <optional>
 
+#include "util/host_port.h"
+
 namespace leasehold::kube {
 
 namespace net = boost::asio;
@@ -120,8 +122,7 @@ HttpTransport::HttpTransport(const KubeConfig& config) {
   if (host_.empty()) throw KubeConfigError("server: no host in " + config.server);
   const int port = uri.port() > 0 ? uri.port() : (tls_ ? 443 : 80);
   port_ = std::to_string(port);
-  const std::string bracketed = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;
-  host_header_ = uri.port() > 0 ? bracketed + ":" + port_ : bracketed;
+  host_header_ = uri.port() > 0 ? util::join_host_port(host_, port_) : util::host_for_url(host_);
   base_path_ = utility::conversions::to_utf8string(uri.path());
   while (!base_path_.empty() && base_path_.back() == '/') base_path_.pop_back();
 

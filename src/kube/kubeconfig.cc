@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "util/host_port.h"
+
 namespace leasehold::kube {
 namespace {
 
@@ -143,8 +145,7 @@ KubeConfig load_in_cluster(const EnvLookup& env, const std::string& account_dir)
         "kubeconfig: not running in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) and no --kubeconfig given");
   }
   KubeConfig config;
-  const bool ipv6 = host.find(':') != std::string::npos;
-  config.server = "https://" + (ipv6 ? "[" + host + "]" : host) + ":" + port;
+  config.server = "https://" + util::join_host_port(host, port);
   config.token_file = account_dir + "/token";
   read_file_for(config.token_file, "in-cluster token");
   config.ca_pem = read_file_for(account_dir + "/ca.crt", "in-cluster ca.crt");

@@ -9,8 +9,10 @@
 #include <charconv>
 #include <deque>
 #include <optional>
+#include <utility>
 
 #include "status/connection_deadline.h"
+#include "util/host_port.h"
 
 namespace leasehold::status {
 
@@ -50,49 +52,61 @@ void append_number(std::string& out, std::size_t n) {
   out.append(digits, end);
 }
 
+// One unit counted in a shared gauge (the open connections, the held requests) until released:
+// taken over from the code that added it, given back at most once, at the latest with its owner.
+class CountedUnit {
+ public:
+  CountedUnit() = default;
+  explicit CountedUnit(std::atomic<std::size_t>& gauge) : gauge_(&gauge) {}
+  CountedUnit(const CountedUnit&) = delete;
+  CountedUnit& operator=(const CountedUnit&) = delete;
+  CountedUnit& operator=(CountedUnit&& other) noexcept {
+    release();
+    gauge_ = std::exchange(other.gauge_, nullptr);
+    return *this;
+  }
+  ~CountedUnit() { release(); }
+  bool counted() const { return gauge_ != nullptr; }
+  void release() {
+    if (gauge_ != nullptr) --*std::exchange(gauge_, nullptr);
+  }
+
+ private:
+  std::atomic<std::size_t>* gauge_ = nullptr;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, std::shared_ptr<HttpServer::Shared> shared)
       : socket_(std::move(socket)),
+        from_loopback_(peer_is_loopback(socket_)),
+        direct_writes_(make_non_blocking(socket_)),
         timer_(socket_.get_executor()),
         shared_(std::move(shared)),
-        deadline_(shared_->clock) {
-    beast::error_code peer_error;
-    const auto peer = socket_.remote_endpoint(peer_error).address();
-    from_loopback_ =
-        !peer_error &&
-        (peer.is_loopback() || (peer.is_v6() && peer.to_v6().is_v4_mapped() && peer.to_v6().to_v4().is_loopback()));
-    // Answers are first tried with a direct write_some, which must not block (asio's own
-    // operations are unaffected: they set the descriptor non-blocking anyway).
-    beast::error_code error;
-    socket_.non_blocking(true, error);
-    direct_writes_ = !error;
-  }
-  ~Session() {
-    release_hold();
-    release_slot();
-  }
+        deadline_(shared_->clock),
+        slot_(shared_->connections) {}
 
   void start() { read(); }
 
   // The HttpExchange of the request being served. Holds the session alive.
   class Exchange final : public HttpExchange {
    public:
-    Exchange(std::shared_ptr<Session> session, bool keep_alive, unsigned version, bool head)
-        : session_(std::move(session)), keep_alive_(keep_alive), version_(version), head_(head) {}
+    explicit Exchange(std::shared_ptr<Session> session) : session_(std::move(session)) {}
     void reply(HttpAnswer answer) override {
       if (t_dispatching == session_.get()) {
         if (!session_->sync_answer_) session_->sync_answer_.emplace(std::move(answer));
         return;
       }
       auto s = session_;
-      asio::post(s->socket_.get_executor(), [s, answer = std::move(answer), ka = keep_alive_, v = version_,
-                                             h = head_]() mutable { s->write(answer, ka, v, h); });
+      asio::post(s->socket_.get_executor(),
+                 [s, answer = std::move(answer)] { s->respond(answer, Framing::kContentLength); });
     }
     void start_stream(int status, const std::string& content_type) override {
       auto s = session_;
-      asio::post(s->socket_.get_executor(),
-                 [s, status, content_type, v = version_] { s->start_stream(status, content_type, v); });
+      asio::post(s->socket_.get_executor(), [s, status, content_type] {
+        // The content type is used before respond() returns: a string of the lambda's will do.
+        s->respond(HttpAnswer(status, {}, content_type), Framing::kUntilClose);
+      });
     }
     void send(std::string chunk) override {
       auto s = session_;
@@ -102,8 +116,8 @@ class Session : public std::enable_shared_from_this<Session> {
       auto s = session_;
       asio::post(s->socket_.get_executor(), [s] { s->finish_stream(); });
     }
-    bool closed() const override { return session_->closed_.load(); }
-    bool hold() override { return t_dispatching == session_.get() ? session_->hold() : session_->holding_; }
+    bool closed() const override { return session_->phase_.load(std::memory_order_acquire) == Phase::kClosed; }
+    bool hold() override { return t_dispatching == session_.get() ? session_->hold() : session_->held_.counted(); }
     void on_close(std::function<void()> gone) override {
       if (t_dispatching == session_.get()) return session_->set_gone(std::move(gone));
       auto s = session_;
@@ -112,26 +126,70 @@ class Session : public std::enable_shared_from_this<Session> {
 
    private:
     std::shared_ptr<Session> session_;
-    bool keep_alive_;
-    unsigned version_;
-    bool head_;
   };
 
  private:
+  // Where the connection is in its life. Every change is made on the session's strand; only
+  // kClosed is looked at from other threads (HttpExchange::closed).
+  enum class Phase {
+    kAccepted,           // connected: the first request is read at once, on the read timeout
+    kAwaitingRequest,    // kept alive: waiting for the next request's first byte, on the idle timeout
+    kReadingRequest,     // a request is arriving, on the read timeout
+    kHandling,           // with the handler, not yet answered (a held request waits here)
+    kAnswering,          // a whole answer is being written
+    kAwaitingPeerWatch,  // answered and kept alive: the next read waits for watch_peer's wait to end
+    kStreaming,          // a stream's head and chunks are being written
+    kEndingStream,       // the stream has ended: the connection closes once the outbox is written
+    kClosed,             // shut down or timed out: nothing more is read or written
+  };
+  // How a response's body is delimited.
+  enum class Framing {
+    kContentLength,  // a whole answer: the connection may serve another request after it
+    kUntilClose,     // a stream: chunks follow until the connection closes
+  };
+  // What the request being served asked of its response.
+  struct RequestFraming {
+    unsigned version = 11;
+    bool keep_alive = false;
+    bool head = false;  // HEAD: the head of the answer only
+  };
+
+  static bool peer_is_loopback(const tcp::socket& socket) {
+    beast::error_code error;
+    const auto peer = socket.remote_endpoint(error).address();
+    return !error &&
+           (peer.is_loopback() || (peer.is_v6() && peer.to_v6().is_v4_mapped() && peer.to_v6().to_v4().is_loopback()));
+  }
+  // Answers are first tried with a direct write_some, which must not block (asio's own operations
+  // are unaffected: they set the descriptor non-blocking anyway).
+  static bool make_non_blocking(tcp::socket& socket) {
+    beast::error_code error;
+    socket.non_blocking(true, error);
+    return !error;
+  }
+
+  Phase phase() const { return phase_.load(std::memory_order_relaxed); }
+  void enter(Phase next) { phase_.store(next, std::memory_order_release); }
+
   void read() {
+    if (phase() == Phase::kClosed) return close();
+    const bool first = phase() == Phase::kAccepted;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_->limits.header_limit));
     parser_->body_limit(shared_->limits.body_limit);
     beast::error_code ec;
-    if (first_request_ || buffer_.size() > 0 || socket_.available(ec) > 0) {
+    if (first || buffer_.size() > 0 || socket_.available(ec) > 0) {
+      enter(Phase::kReadingRequest);
       expire_after(shared_->limits.read_timeout);
       return read_request();
     }
     // An idle keep-alive connection may wait longer than a request may take to arrive; its first
     // byte starts the read timeout (so a client trickling its next request gets no more).
+    enter(Phase::kAwaitingRequest);
     expire_after(shared_->limits.idle_timeout);
     socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code error) {
-      if (error) return self->close();
+      if (error || self->phase() == Phase::kClosed) return self->close();
+      self->enter(Phase::kReadingRequest);
       self->expire_after(self->shared_->limits.read_timeout);
       self->read_request();
     });
@@ -143,16 +201,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_read(beast::error_code ec) {
-    first_request_ = false;
     if (ec == http::error::end_of_stream) return close();
     if (ec) {
       if (ec == http::error::header_limit || ec == http::error::body_limit || ec == http::error::bad_method ||
           ec == http::error::bad_target || ec == http::error::bad_version || ec == http::error::bad_field) {
-        return write(HttpAnswer{ec == http::error::header_limit ? 431
-                                : ec == http::error::body_limit ? 413
-                                                                : 400,
-                                "{\"error\":\"bad request\"}\n"},
-                     false, 11, false);
+        request_ = RequestFraming{};  // HTTP/1.1, then close: what follows cannot be trusted
+        return respond(HttpAnswer{ec == http::error::header_limit ? 431
+                                  : ec == http::error::body_limit ? 413
+                                                                  : 400,
+                                  "{\"error\":\"bad request\"}\n"},
+                       Framing::kContentLength);
       }
       return close();
     }
@@ -165,13 +223,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
     request.body = message.body();
     request.from_loopback = from_loopback_;
-    const bool head = message.method() == http::verb::head;
+    request_ = RequestFraming{message.version(), message.keep_alive(), message.method() == http::verb::head};
+    enter(Phase::kHandling);
     // While a handler holds the request (long poll), the connection waits without a deadline of
     // its own: the handler bounds the wait.
     expire_never();
-    const bool keep_alive = message.keep_alive();
-    const unsigned version = message.version();
-    auto exchange = std::make_shared<Exchange>(shared_from_this(), keep_alive, version, head);
+    auto exchange = std::make_shared<Exchange>(shared_from_this());
     t_dispatching = this;
     try {
       shared_->handler(request, exchange);
@@ -182,35 +239,25 @@ class Session : public std::enable_shared_from_this<Session> {
     if (sync_answer_) {
       HttpAnswer answer = std::move(*sync_answer_);
       sync_answer_.reset();
-      return write(answer, keep_alive, version, head);
+      return respond(answer, Framing::kContentLength);
     }
     // Held (long poll, stream, or an answer yet to come): notice at once when the client leaves.
     watch_peer();
   }
 
   bool hold() {
-    if (holding_) return true;
+    if (held_.counted()) return true;
     if (shared_->held.fetch_add(1) >= shared_->limits.max_held) {
       --shared_->held;
-      close_after_answer_ = true;  // the refused client should not keep the connection either
+      request_.keep_alive = false;  // the refused client should not keep the connection either
       shared_->refuse(Refusal::kHeld);
       return false;
     }
-    holding_ = true;
+    held_ = CountedUnit(shared_->held);
     return true;
   }
-  void release_hold() {
-    if (!holding_) return;
-    holding_ = false;
-    --shared_->held;
-  }
-  void release_slot() {
-    if (slot_released_) return;
-    slot_released_ = true;
-    --shared_->connections;
-  }
   void set_gone(std::function<void()> gone) {
-    if (closed_) return gone();
+    if (phase() == Phase::kClosed) return gone();
     gone_ = std::move(gone);
   }
   // Tells the holder of the exchange (once) that it can let go.
@@ -225,21 +272,23 @@ class Session : public std::enable_shared_from_this<Session> {
   // which is either the client leaving (EOF, reset) or a pipelined request. A weak reference: the
   // wait must not keep the session alive once nobody holds the exchange.
   void watch_peer() {
-    if (watching_ || closed_ || !direct_writes_) return;  // peeking below needs a non-blocking socket
-    watching_ = true;
+    // Peeking below needs a non-blocking socket.
+    if (peer_watch_pending_ || phase() == Phase::kClosed || !direct_writes_) return;
+    peer_watch_pending_ = true;
     socket_.async_wait(tcp::socket::wait_read, [weak = weak_from_this()](beast::error_code ec) {
       if (const auto self = weak.lock()) self->on_peer_readable(ec);
     });
   }
   void on_peer_readable(beast::error_code ec) {
-    watching_ = false;
-    if (closed_) return;
+    peer_watch_pending_ = false;
+    if (phase() == Phase::kClosed) return;
+    const bool answered = phase() == Phase::kAwaitingPeerWatch;
     if (!ec) {
       char byte = 0;
       beast::error_code peek_error;
       socket_.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, peek_error);
       if (peek_error == asio::error::would_block || peek_error == asio::error::try_again) {
-        if (!want_read_) return watch_peer();
+        if (!answered) return watch_peer();
       } else if (peek_error) {
         return abandon();  // EOF or reset: the client is gone
       }
@@ -247,33 +296,30 @@ class Session : public std::enable_shared_from_this<Session> {
     } else if (ec != asio::error::operation_aborted) {
       return abandon();
     }
-    if (want_read_) {
-      want_read_ = false;
-      read();
-    }
+    if (answered) read();
   }
 
   // The client left while its request was held: free its slot and descriptor now, and tell the
   // holder, rather than when the long poll's wait ends or the next stream event fails.
   void abandon() {
-    closed_ = true;
+    enter(Phase::kClosed);
     expire_never();
-    release_hold();
-    release_slot();
+    held_.release();
+    slot_.release();
     beast::error_code ignored;
     socket_.close(ignored);
     notify_gone();
   }
 
-  // Serialises the answer into the session's own buffer (reused from one request to the next).
-  void write(const HttpAnswer& answer, bool keep_alive, unsigned version, bool head) {
-    if (answered_ || closed_) return;
-    answered_ = true;
-    release_hold();
-    gone_ = nullptr;  // answered: the holder has let go
-    keep_alive = keep_alive && !close_after_answer_;
+  // Every response goes out through here, once per request (the request being read, when it is
+  // refused, or handled); any other is dropped. The head is serialised into the session's own
+  // buffer, reused from one request to the next.
+  void respond(const HttpAnswer& answer, Framing framing) {
+    if (phase() != Phase::kReadingRequest && phase() != Phase::kHandling) return;
+    const bool whole = framing == Framing::kContentLength;
+    const bool keep_alive = whole && request_.keep_alive;
     out_.clear();
-    out_.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    out_.append(request_.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
     append_number(out_, static_cast<std::size_t>(answer.status));
     out_.push_back(' ');
     const auto reason = http::obsolete_reason(static_cast<http::status>(answer.status));
@@ -286,12 +332,21 @@ class Session : public std::enable_shared_from_this<Session> {
         continue;
       out_.append(name).append(": ").append(value).append("\r\n");
     }
-    if (version == 10 && keep_alive) out_.append("Connection: keep-alive\r\n");
-    if (version != 10 && !keep_alive) out_.append("Connection: close\r\n");
+    if (!whole) {
+      // A stream stays held (its holder keeps sending) until the connection closes.
+      out_.append("Connection: close\r\n\r\n");
+      enter(Phase::kStreaming);
+      return queue(out_);
+    }
+    held_.release();
+    gone_ = nullptr;  // answered: the holder has let go
+    if (request_.version == 10 && keep_alive) out_.append("Connection: keep-alive\r\n");
+    if (request_.version != 10 && !keep_alive) out_.append("Connection: close\r\n");
     out_.append("Content-Length: ");
     append_number(out_, answer.body.size());
     out_.append("\r\n\r\n");
-    if (!head) out_.append(answer.body);
+    if (!request_.head) out_.append(answer.body);
+    enter(Phase::kAnswering);
     // Most answers fit in the socket's send buffer: written at once, the next read starts without
     // a round through the io_context's queue (and its extra epoll_wait).
     beast::error_code ec;
@@ -307,12 +362,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void written(bool keep_alive) {
-    if (!keep_alive) return close();
-    answered_ = false;
-    if (watching_) {
+    if (!keep_alive || phase() == Phase::kClosed) return close();
+    if (peer_watch_pending_) {
       // The wait for the client's leaving is still pending: end it first (two reads at once are
       // not allowed); its handler starts the next read.
-      want_read_ = true;
+      enter(Phase::kAwaitingPeerWatch);
       beast::error_code ignored;
       socket_.cancel(ignored);
       return;
@@ -320,32 +374,21 @@ class Session : public std::enable_shared_from_this<Session> {
     read();
   }
 
-  void start_stream(int status, const std::string& content_type, unsigned version) {
-    if (answered_ || closed_) return;
-    answered_ = true;
-    streaming_ = true;
-    std::string head = "HTTP/1." + std::to_string(version % 10) + " " + std::to_string(status) + " " +
-                       std::string(http::obsolete_reason(static_cast<http::status>(status))) +
-                       "\r\nServer: leasehold\r\nContent-Type: " + content_type +
-                       "\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
-    queue(std::move(head));
-  }
-
   void queue(std::string chunk) {
-    if (closed_ || !streaming_) return;
+    if (phase() != Phase::kStreaming && phase() != Phase::kEndingStream) return;
     queued_bytes_ += chunk.size();
     if (queued_bytes_ > shared_->limits.max_streamed_bytes_queued) return close();
+    // The chunk at the front of the outbox is the one being written.
+    const bool writing = !outbox_.empty();
     outbox_.push_back(std::move(chunk));
-    if (!writing_) write_next();
+    if (!writing) write_next();
   }
 
   void write_next() {
     if (outbox_.empty()) {
-      writing_ = false;
-      if (ending_) close();
+      if (phase() == Phase::kEndingStream) close();
       return;
     }
-    writing_ = true;
     expire_after(shared_->limits.read_timeout);
     asio::async_write(socket_, asio::buffer(outbox_.front()),
                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -358,14 +401,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void finish_stream() {
-    ending_ = true;
-    if (!writing_) close();
+    if (phase() == Phase::kStreaming) enter(Phase::kEndingStream);
+    if (outbox_.empty()) close();
   }
 
   // Half-closes so the client still reads what was sent; the socket closes with the session,
   // which the holder of a held exchange is told to let go.
   void close() {
-    closed_ = true;
+    enter(Phase::kClosed);
     expire_never();
     beast::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
@@ -390,34 +433,28 @@ class Session : public std::enable_shared_from_this<Session> {
       if (fired.rearm) return self->arm_timer(*fired.rearm);
       if (!fired.expired) return;
       // Time is up: closing cancels the pending read or write, whose handler ends the session.
-      self->closed_ = true;
+      self->enter(Phase::kClosed);
       beast::error_code ignored;
       self->socket_.close(ignored);
     });
   }
 
   tcp::socket socket_;
+  const bool from_loopback_;  // the peer is 127.0.0.0/8 or ::1
+  const bool direct_writes_;  // the socket is non-blocking, so write_some may be tried first
   asio::steady_timer timer_;
   std::uint64_t timer_generation_ = 0;
-  bool from_loopback_ = false;
-  bool direct_writes_ = false;  // the socket is non-blocking, so write_some may be tried first
   beast::flat_buffer buffer_{8192};
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Shared> shared_;
   ConnectionDeadline deadline_;
-  bool first_request_ = true;
-  bool answered_ = false;
-  bool streaming_ = false;
-  bool writing_ = false;
-  bool ending_ = false;
-  bool holding_ = false;             // counted in Shared::held
-  bool close_after_answer_ = false;  // refused a hold: no keep-alive
-  bool watching_ = false;            // watch_peer's wait is pending
-  bool want_read_ = false;           // the next read starts when that wait ends
-  bool slot_released_ = false;       // counted out of Shared::connections
-  std::function<void()> gone_;       // the holder's on_close
-  std::atomic<bool> closed_{false};
-  std::deque<std::string> outbox_;
+  std::atomic<Phase> phase_{Phase::kAccepted};
+  RequestFraming request_;                 // of the request being served
+  bool peer_watch_pending_ = false;        // watch_peer's wait: an operation outstanding, in any phase
+  CountedUnit slot_;                       // in Shared::connections, from accept() until the client is gone
+  CountedUnit held_;                       // in Shared::held while the handler holds the request
+  std::function<void()> gone_;             // the holder's on_close
+  std::deque<std::string> outbox_;         // a stream's chunks; the front one is being written
   std::string out_;                        // the answer being written
   std::optional<HttpAnswer> sync_answer_;  // given by the handler before it returned
   std::size_t queued_bytes_ = 0;
@@ -441,25 +478,17 @@ HttpHandler answer_at_once(HttpSyncHandler handler) {
 }
 
 tcp::endpoint parse_listen_address(const std::string& address) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos) throw std::invalid_argument("expected host:port, got '" + address + "'");
-  std::string host = address.substr(0, colon);
-  const std::string port_text = address.substr(colon + 1);
-  unsigned long port = 0;
-  try {
-    size_t used = 0;
-    port = std::stoul(port_text, &used);
-    if (used != port_text.size() || port > 65535) throw std::invalid_argument("port");
-  } catch (const std::exception&) {
-    throw std::invalid_argument("bad port in '" + address + "'");
+  std::string error;
+  const auto parsed = util::parse_listen_address(address, &error);
+  if (!parsed) throw std::invalid_argument(error);
+  const auto port = parsed->port;
+  switch (parsed->kind) {
+    case util::HostPort::Kind::kNone: return tcp::endpoint(tcp::v4(), port);
+    case util::HostPort::Kind::kName: return tcp::endpoint(asio::ip::address_v4::loopback(), port);  // localhost
+    case util::HostPort::Kind::kIPv4:
+    case util::HostPort::Kind::kIPv6: break;
   }
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) return tcp::endpoint(tcp::v4(), static_cast<unsigned short>(port));
-  if (host == "localhost") host = "127.0.0.1";
-  beast::error_code ec;
-  const auto ip = asio::ip::make_address(host, ec);
-  if (ec) throw std::invalid_argument("host in '" + address + "' must be an IP address");
-  return tcp::endpoint(ip, static_cast<unsigned short>(port));
+  return tcp::endpoint(asio::ip::make_address(parsed->host), port);
 }
 
 HttpServer::HttpServer(asio::io_context& io, const std::string& address, HttpHandler handler, HttpLimits limits,

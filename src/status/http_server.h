@@ -95,8 +95,8 @@ enum class Refusal {
 };
 const char* to_string(Refusal refusal);
 
-// Parses "host:port", ":port" (all interfaces) or "[v6]:port". Throws
-// std::invalid_argument naming the problem.
+// A listener's address as util::parse_listen_address reads it, ":port" meaning every IPv4
+// interface and localhost 127.0.0.1. Throws std::invalid_argument naming the problem.
 boost::asio::ip::tcp::endpoint parse_listen_address(const std::string& address);
 
 class HttpServer {

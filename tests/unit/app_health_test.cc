@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +36,9 @@ using health::AppHealth;
 using health::Health;
 using health::ProbeOutcome;
 using health::ProbeSettings;
+
+// The setting named, or empty when nothing is wrong.
+std::string setting_of(const std::optional<util::SettingError>& error) { return error ? error->setting : ""; }
 
 ProbeSettings settings(int failures, int successes, bool require = false) {
   ProbeSettings s;
@@ -195,20 +199,29 @@ TEST_CASE("health settings: URLs and addresses on loopback only") {
   CHECK(health::parse_tcp_address("localhost:6379", &error).has_value());
   CHECK_FALSE(health::parse_tcp_address("db:5432", &error));
   CHECK_FALSE(health::parse_tcp_address("70000", &error));
+  CHECK_FALSE(health::parse_tcp_address("0", &error));
+  auto tcp_v6 = health::parse_tcp_address("[::1]:5432", &error);
+  REQUIRE(tcp_v6.has_value());
+  CHECK(tcp_v6->ipv6);
+  CHECK(tcp_v6->address == "::1");
+  CHECK_FALSE(health::parse_tcp_address("[localhost]:5432", &error));
+  CHECK_FALSE(health::parse_tcp_address("::1:5432", &error));
+  CHECK_FALSE(health::parse_tcp_address("[::2]:5432", &error));
+  CHECK_FALSE(health::parse_http_url("http://[localhost]:8080/", &error));
 
   ProbeSettings s = settings(3, 1);
   CHECK_FALSE(health::validate(s).has_value());
   s.tcp_address = "5432";
-  CHECK(health::validate(s)->starts_with("app-health-tcp:"));
+  CHECK(health::validate(s)->setting == "app-health-tcp");
   s.tcp_address.clear();
   s.timeout = 0s;
-  CHECK(health::validate(s)->starts_with("app-health-timeout:"));
+  CHECK(health::validate(s)->setting == "app-health-timeout");
   s.timeout = 1s;
   s.failure_threshold = 0;
-  CHECK(health::validate(s)->starts_with("app-health-failure-threshold:"));
+  CHECK(health::validate(s)->setting == "app-health-failure-threshold");
   ProbeSettings off;
   off.require_before_claim = true;
-  CHECK(health::validate(off)->starts_with("app-health-require-before-claim:"));
+  CHECK(health::validate(off)->setting == "app-health-require-before-claim");
 }
 
 TEST_CASE("health flags, environment and per-election YAML; errors name the setting") {
@@ -218,7 +231,7 @@ TEST_CASE("health flags, environment and per-election YAML; errors name the sett
        "--app-health-period", "2s", "--app-health-failure-threshold", "2", "--app-health-require-before-claim"},
       none);
   REQUIRE(parsed.config.has_value());
-  CHECK(config::validate(*parsed.config).empty());
+  CHECK(!config::validate(*parsed.config));
   const auto e = config::elections_of(*parsed.config).at(0);
   CHECK(e.app_health.enabled());
   CHECK(e.app_health.period == 2s);
@@ -230,9 +243,9 @@ TEST_CASE("health flags, environment and per-election YAML; errors name the sett
   };
   auto bad = config::parse_config({"--election", "jobs", "--identity", "me"}, env);
   REQUIRE(bad.config.has_value());
-  CHECK(config::validate(*bad.config).starts_with("--app-health-tcp:"));
-  CHECK(config::parse_config({"--app-health-success-threshold", "x"}, none)
-            .error.starts_with("--app-health-success-threshold:"));
+  CHECK(setting_of(config::validate(*bad.config)) == "--app-health-tcp");
+  CHECK(setting_of(config::parse_config({"--app-health-success-threshold", "x"}, none).error) ==
+        "--app-health-success-threshold");
 
   const std::string file = "/tmp/leasehold-health-test-" + std::to_string(::getpid()) + ".yaml";
   std::ofstream(file) << "election: a\nidentity: me\napp-health-tcp: \"8080\"\n"
@@ -247,7 +260,7 @@ TEST_CASE("health flags, environment and per-election YAML; errors name the sett
   CHECK_FALSE(all.at(1).app_health.enabled());                       // turned off for one election
   CHECK(all.at(2).app_health.http_url == "http://localhost:81/ok");  // its own check replaces the TCP one
   CHECK(all.at(2).app_health.tcp_address.empty());
-  CHECK(config::validate(*yaml.config).starts_with("elections[c].app-health-timeout:"));
+  CHECK(setting_of(config::validate(*yaml.config)) == "elections[c].app-health-timeout");
 }
 
 namespace {
@@ -297,6 +310,20 @@ TEST_CASE("HTTP probe: a hung app is cut off at the deadline; a closed port is r
   CHECK(health::run_probe(*tcp, std::chrono::steady_clock::now() + 5s, -1, &detail) == ProbeOutcome::kSuccess);
   tcp->port = closed_port;
   CHECK(health::run_probe(*tcp, std::chrono::steady_clock::now() + 5s, -1, &detail) == ProbeOutcome::kRefused);
+}
+
+TEST_CASE("HTTP probe: one cut off by the stop signal has no outcome (it says nothing about the app)") {
+  Listener hung;
+  const int stop_fd = ::eventfd(0, EFD_CLOEXEC);
+  REQUIRE(stop_fd >= 0);
+  const std::uint64_t one = 1;
+  REQUIRE(::write(stop_fd, &one, sizeof one) == static_cast<ssize_t>(sizeof one));
+  std::string detail;
+  // Without the signal this would end at the deadline as kTimeout.
+  CHECK_FALSE(
+      health::run_probe(http_target(hung.port), std::chrono::steady_clock::now() + 30s, stop_fd, &detail).has_value());
+  CHECK(detail.empty());
+  ::close(stop_fd);
 }
 
 namespace {

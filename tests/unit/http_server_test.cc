@@ -275,6 +275,10 @@ TEST_CASE("listen addresses are parsed strictly") {
   CHECK_THROWS_AS(parse_listen_address("4040"), std::invalid_argument);
   CHECK_THROWS_AS(parse_listen_address("host:99999"), std::invalid_argument);
   CHECK_THROWS_AS(parse_listen_address("example.com:80"), std::invalid_argument);
+  CHECK(parse_listen_address("localhost:4040").address().to_string() == "127.0.0.1");
+  // The same rule as the settings' check (util::parse_listen_address): brackets for IPv6 only.
+  CHECK_THROWS_AS(parse_listen_address("[localhost]:4040"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_listen_address("::1:4040"), std::invalid_argument);
 }
 
 }  // namespace leasehold::status

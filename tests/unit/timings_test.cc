@@ -16,22 +16,23 @@ TEST_CASE("the defaults are valid and match client-go's 15/10/2") {
 TEST_CASE("timings are validated like client-go plus the safety rule") {
   ElectionTimings t;
   t.renew_deadline = 15s;
-  CHECK(validate(t).value().starts_with("lease-duration"));
+  CHECK(validate(t).value().setting == "lease-duration");
   t = {};
   t.retry_period = 9s;  // 1.2 x 9 = 10.8 >= 10
-  CHECK(validate(t).value().starts_with("renew-deadline"));
+  CHECK(validate(t).value().setting == "renew-deadline");
+  CHECK(validate(t).value().message == "must be greater than 1.2 x retry-period");
   t = {};
   t.lease_duration = 1500ms;
-  CHECK(validate(t).value().starts_with("lease-duration"));
+  CHECK(validate(t).value().setting == "lease-duration");
   t = {};
   t.safety_margin = 5s;  // 15 - 5 is not > 10
-  CHECK(validate(t).value().starts_with("safety-margin"));
+  CHECK(validate(t).value().setting == "safety-margin");
   t = {};
   t.safety_margin = -1s;
-  CHECK(validate(t).value().starts_with("safety-margin"));
+  CHECK(validate(t).value().setting == "safety-margin");
   t = {};
   t.request_timeout = 0s;
-  CHECK(validate(t).value().starts_with("request-timeout"));
+  CHECK(validate(t).value().setting == "request-timeout");
 }
 
 }  // namespace leasehold::election
