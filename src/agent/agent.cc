@@ -121,8 +121,10 @@ void Agent::start() {
   ops_server_ = listener("--ops-address", config_.ops_address,
                          status::answer_at_once(status::make_ops_handler(std::move(boards), metrics_, clock_,
                                                                          status::HealthPolicy{max_silence})));
-  status_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("status", why); });
-  ops_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("ops", why); });
+  status_server_->on_refused(
+      [this](status::Refusal why, std::string_view election) { metrics_.http_refused("status", why, election); });
+  ops_server_->on_refused(
+      [this](status::Refusal why, std::string_view election) { metrics_.http_refused("ops", why, election); });
   status_server_->start();
   ops_server_->start();
   io_thread_ = std::thread([this] {
