@@ -20,6 +20,10 @@ HARDENING_SUITES := "tests/lib/process_group_test.sh" "tests/faults/faultproxy_t
 
 .PHONY: all deps build tools unit e2e hardening test demo format format-check clean faults chaos fuzz sanitize bench
 DURATION ?= 60
+# REPEAT=N runs the suites (`make e2e`, `make hardening`) or the fault cases (`make faults`) N times
+# over and prints each one's pass rate; CASES picks fault cases by number or name ("22 23").
+REPEAT ?= 1
+CASES ?=
 SHARDS ?= 0
 FUZZ_SECONDS ?= 30
 
@@ -40,10 +44,10 @@ unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure
 
 e2e: build tools
-	bash tests/run_suites.sh $(E2E_SUITES)
+	REPEAT=$(REPEAT) bash tests/run_suites.sh $(E2E_SUITES)
 
 hardening: build tools
-	bash tests/run_suites.sh $(HARDENING_SUITES)
+	REPEAT=$(REPEAT) bash tests/run_suites.sh $(HARDENING_SUITES)
 
 test: unit
 	$(MAKE) tools
@@ -53,7 +57,7 @@ demo: build tools
 	bash scripts/demo.sh
 
 faults: build tools
-	bash tests/faults/run.sh
+	REPEAT=$(REPEAT) bash tests/faults/run.sh $(CASES)
 
 chaos: build tools
 	bash tests/faults/chaos.sh --shards $(SHARDS) $(DURATION)

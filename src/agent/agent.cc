@@ -17,8 +17,6 @@
 namespace leasehold::agent {
 
 namespace {
-// The Agent that std::terminate ends through fatal(); set while one is started.
-std::atomic<Agent*> terminating_agent{nullptr};
 
 // The client-side limit is per election, so that each election keeps its renewals however many
 // the sidecar runs.
@@ -77,8 +75,8 @@ Agent::Agent(config::Config config, kube::KubeConfig kube_config, log::Logger& l
 }
 
 Agent::~Agent() {
-  Agent* self = this;
-  terminating_agent.compare_exchange_strong(self, nullptr);
+  // The runners go below: an error from now on ends the process as it would without an Agent.
+  fatal_exit_.uninstall();
   // The listeners call into the runners: they end first. Then the watch, which calls them too.
   // Runners still running stop as on shutdown, on the election loop, before it ends; their hooks
   // and probes end before the blocking work's loop does.
@@ -95,8 +93,7 @@ Agent::~Agent() {
 }
 
 void Agent::start() {
-  terminating_agent = this;
-  std::set_terminate(&Agent::on_terminate);
+  fatal_exit_.install();
   std::vector<status::ElectionEndpoint> endpoints;
   std::vector<const status::StatusBoard*> boards;
   election::Duration max_silence = election::Duration::zero();
@@ -124,8 +121,10 @@ void Agent::start() {
   ops_server_ = listener("--ops-address", config_.ops_address,
                          status::answer_at_once(status::make_ops_handler(std::move(boards), metrics_, clock_,
                                                                          status::HealthPolicy{max_silence})));
-  status_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("status", why); });
-  ops_server_->on_refused([this](status::Refusal why) { metrics_.http_refused("ops", why); });
+  status_server_->on_refused(
+      [this](status::Refusal why, std::string_view election) { metrics_.http_refused("status", why, election); });
+  ops_server_->on_refused(
+      [this](status::Refusal why, std::string_view election) { metrics_.http_refused("ops", why, election); });
   status_server_->start();
   ops_server_->start();
   io_thread_ = std::thread([this] {
@@ -159,48 +158,6 @@ void Agent::start() {
   for (auto& runner : runners_) runner->start();
   for (auto& group : groups_) group->start();
   watch_->start();
-}
-
-void Agent::fatal(std::string_view where, std::string_view what) noexcept {
-  // Claims end first, on every channel of every election; then the process
-  // ends with a non-zero status so that it is restarted (a Lease not released
-  // here expires: followers take over after one lease duration). The error may
-  // have been running out of memory: no step may throw or keep the process
-  // from ending, and the log line has a fallback that allocates nothing.
-  static std::atomic<std::thread::id> ending_thread{};
-  std::thread::id none{};
-  if (!ending_thread.compare_exchange_strong(none, std::this_thread::get_id())) {
-    // Already ending: on this thread, a step below failed (end now); on another, that thread
-    // ends the process.
-    if (none == std::this_thread::get_id()) std::_Exit(70);
-    for (;;) ::pause();
-  }
-  for (auto& runner : runners_) runner->abandon();
-  try {
-    log_.error("internal error: exiting", {{"thread", where}, {"error", what}});
-  } catch (...) {
-    const std::string_view parts[] = {"{\"level\":\"error\",\"msg\":\"internal error: exiting\",\"thread\":\"", where,
-                                      "\"}\n"};
-    for (const std::string_view part : parts) {
-      if (::write(STDERR_FILENO, part.data(), part.size()) < 0) break;
-    }
-  }
-  std::fflush(nullptr);
-  std::_Exit(70);
-}
-
-void Agent::on_terminate() noexcept {
-  Agent* const agent = terminating_agent.load();
-  if (!agent) std::abort();  // no Agent running: as without this handler
-  // Whatever escaped, the claims end first (fatal), inside the handler where its text lives.
-  try {
-    if (const std::exception_ptr escaped = std::current_exception()) std::rethrow_exception(escaped);
-  } catch (const std::exception& e) {
-    agent->fatal("terminate", e.what());
-  } catch (...) {
-    agent->fatal("terminate", "unknown exception");
-  }
-  agent->fatal("terminate", "std::terminate called with no exception");
 }
 
 int Agent::shutdown(const std::string& reason) {

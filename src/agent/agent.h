@@ -13,6 +13,7 @@
 
 #include "agent/election_runner.h"
 #include "agent/event_recorder.h"
+#include "agent/fatal_exit.h"
 #include "agent/shard_group.h"
 #include "agent/worker_loop.h"
 #include "config/config.h"
@@ -60,12 +61,10 @@ class Agent {
   // the configured bounds, and stops. Returns the exit code after a stop, 0 (an error no thread
   // can handle exits 70 through fatal() instead).
   int shutdown(const std::string& reason);
-  // An error no thread can handle: stop claiming everywhere, exit 70. Any thread.
-  [[noreturn]] void fatal(std::string_view where, std::string_view what) noexcept;
-  // From start() until the Agent is destroyed, std::terminate (an exception that escaped a thread
-  // of a library, such as the HTTP client's own, or was thrown while one was handled) ends the
-  // process through fatal() as well, not by abort().
-  static void on_terminate() noexcept;
+  // An error no thread can handle: stop claiming everywhere, exit 70 (agent/fatal_exit.h). Any
+  // thread. From start() until the Agent is destroyed, std::terminate ends the process this way
+  // as well, not by abort().
+  [[noreturn]] void fatal(std::string_view where, std::string_view what) noexcept { fatal_exit_.end(where, what); }
 
  private:
   const config::Config config_;
@@ -90,6 +89,10 @@ class Agent {
   std::unique_ptr<status::HttpServer> status_server_;
   std::unique_ptr<status::HttpServer> ops_server_;
   std::thread io_thread_;
+  // Ends every runner's claims; uninstalled first thing in ~Agent, before the runners go.
+  FatalExit fatal_exit_{log_, [this] {
+                          for (auto& runner : runners_) runner->abandon();
+                        }};
 };
 
 }  // namespace leasehold::agent

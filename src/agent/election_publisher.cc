@@ -1,5 +1,7 @@
 #include "agent/election_publisher.h"
 
+#include <exception>
+
 namespace leasehold::agent {
 
 ElectionPublisher::ElectionPublisher(std::string election, const election::Clock& clock, status::StatusBoard& board,
@@ -44,14 +46,25 @@ void ElectionPublisher::abandon() noexcept {
     board_.set_claiming(false);  // the flag first; telling the waiting clients may fail after it
   } catch (...) {
   }
+  // The files' lock is not waited for: its holder may be this very thread, stopped part-way by
+  // the error. The state line that allocates nothing goes first, through a temporary file of its
+  // own; the whole files follow only under the lock (they share their temporary files).
+  const bool locked = files_mutex_.try_lock();
+  for (auto& files : files_) files.publish_not_leading();
+  if (!locked) return;
   try {
-    write_files();
+    write_files_locked();
   } catch (...) {
   }
+  files_mutex_.unlock();
 }
 
 void ElectionPublisher::write_files() {
   std::lock_guard lock(files_mutex_);
+  write_files_locked();
+}
+
+void ElectionPublisher::write_files_locked() {
   const status::StatusView view = board_.view();
   for (auto& files : files_) {
     const std::string error = files.publish(view);
@@ -76,10 +89,20 @@ void ElectionPublisher::on_started_leading(const election::ElectionState& state)
 }
 
 void ElectionPublisher::on_stopped_leading(std::string_view reason) {
-  // First, before the Elector does anything else: every channel says "not leader".
-  publish();
+  // First, before the Elector does anything else: every channel says "not leader". A publish
+  // that fails (out of memory) ends the claims as an internal error does, and the error goes on
+  // to end the election; why the claim ended is logged either way, by a line that allocates
+  // nothing: this is the line an operator looks for.
+  std::exception_ptr failed;
+  try {
+    publish();
+  } catch (...) {
+    abandon();
+    failed = std::current_exception();
+  }
   metrics_.leadership_stopped();
-  log_.info("stopped leading", {{"election", election_}, {"reason", std::string(reason)}});
+  log_.line(log::Level::kInfo, "stopped leading", {{"election", election_}, {"reason", reason}});
+  if (failed) std::rethrow_exception(failed);
   if (record_event_) {
     // Queued only: the request goes out later, on another thread.
     const std::string why(reason);

@@ -51,7 +51,9 @@ class ElectionPublisher final : public election::ElectionObserver {
   // now on (the Elector may still hold the Lease while the app acknowledges).
   void stop_claiming_now();
   // The same on the way out after an internal error (perhaps out of memory): every channel is
-  // tried on its own, so that one failing does not keep the next from saying "not leader".
+  // tried on its own, so that one failing does not keep the next from saying "not leader"; the
+  // flag the answers read and the `state` file's line need no allocation, and no lock another
+  // thread could hold for good.
   void abandon() noexcept;
   // Writes the state files from the board's view as of now.
   void write_files();
@@ -76,6 +78,8 @@ class ElectionPublisher final : public election::ElectionObserver {
   LeadershipListener& listener_;
   log::Logger& log_;
   const election::Elector* elector_ = nullptr;
+
+  void write_files_locked();
 
   // Written under files_mutex_, and each write takes its view inside it, so a
   // later write never carries an older view than an earlier one.

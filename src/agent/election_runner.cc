@@ -71,7 +71,7 @@ ElectionRunner::ElectionRunner(const RunnerContext& context, config::ElectionSet
                  }),
       machine_(machine_settings(context_, settings_, clock_, shard != nullptr), clock_, lease_client_, &publisher_,
                *this, ack_files_),
-      hub_(std::make_shared<status::StatusHub>(io, board_)),
+      hub_(std::make_shared<status::StatusHub>(io, board_, settings_.name)),
       strand_(boost::asio::make_strand(*context_.election_io)),
       timer_(*context_.election_io) {
   publisher_.attach(machine_.elector());

@@ -73,7 +73,7 @@ ShardGroup::ShardGroup(const RunnerContext& context, const config::ElectionSetti
   for (auto& runner : runners_) boards.push_back(&runner->board());
   metrics_ = &all_metrics_.add_sharded(settings_.name, boards);
   shards_board_ = std::make_unique<status::ShardsBoard>(settings_.name, std::move(boards), clock_);
-  shards_hub_ = std::make_shared<status::ShardsHub>(io, *shards_board_);
+  shards_hub_ = std::make_shared<status::ShardsHub>(io, *shards_board_, settings_.name);
   shards_board_->set_listener([hub = shards_hub_] { hub->notify(); });
   // Before any runner starts: the links are read on their threads from then on.
   for (auto& link : links_) link->status_changed = [board = shards_board_.get()] { board->changed(); };

@@ -24,8 +24,8 @@ using tcp = asio::ip::tcp;
 struct HttpServer::Shared {
   Shared(asio::io_context& io_context, HttpHandler h, HttpLimits l, const election::Clock& c)
       : io(io_context), acceptor(io_context), backoff(io_context), handler(std::move(h)), limits(l), clock(c) {}
-  void refuse(Refusal why) const {
-    if (refused) refused(why);
+  void refuse(Refusal why, std::string_view election = {}) const {
+    if (refused) refused(why, election);
   }
   asio::io_context& io;
   tcp::acceptor acceptor;
@@ -33,7 +33,7 @@ struct HttpServer::Shared {
   HttpHandler handler;
   HttpLimits limits;
   const election::Clock& clock;  // the connections' deadlines
-  std::function<void(Refusal)> refused;
+  std::function<void(Refusal, std::string_view)> refused;
   std::atomic<std::size_t> connections{0};
   std::atomic<std::size_t> held{0};
 };
@@ -117,7 +117,9 @@ class Session : public std::enable_shared_from_this<Session> {
       asio::post(s->socket_.get_executor(), [s] { s->finish_stream(); });
     }
     bool closed() const override { return session_->phase_.load(std::memory_order_acquire) == Phase::kClosed; }
-    bool hold() override { return t_dispatching == session_.get() ? session_->hold() : session_->held_.counted(); }
+    bool hold(std::string_view election) override {
+      return t_dispatching == session_.get() ? session_->hold(election) : session_->held_.counted();
+    }
     void on_close(std::function<void()> gone) override {
       if (t_dispatching == session_.get()) return session_->set_gone(std::move(gone));
       auto s = session_;
@@ -245,12 +247,12 @@ class Session : public std::enable_shared_from_this<Session> {
     watch_peer();
   }
 
-  bool hold() {
+  bool hold(std::string_view election) {
     if (held_.counted()) return true;
     if (shared_->held.fetch_add(1) >= shared_->limits.max_held) {
       --shared_->held;
       request_.keep_alive = false;  // the refused client should not keep the connection either
-      shared_->refuse(Refusal::kHeld);
+      shared_->refuse(Refusal::kHeld, election);
       return false;
     }
     held_ = CountedUnit(shared_->held);
@@ -509,7 +511,9 @@ HttpServer::~HttpServer() {
   shared_->backoff.cancel();
 }
 
-void HttpServer::on_refused(std::function<void(Refusal)> observer) { shared_->refused = std::move(observer); }
+void HttpServer::on_refused(std::function<void(Refusal, std::string_view)> observer) {
+  shared_->refused = std::move(observer);
+}
 std::size_t HttpServer::held() const { return shared_->held.load(); }
 
 unsigned short HttpServer::port() const { return shared_->acceptor.local_endpoint().port(); }

@@ -60,8 +60,12 @@ class HttpExchange {
   // The client went away (or the stream ended): stop sending.
   virtual bool closed() const = 0;
   // Asks to keep the request open past the handler (a long poll or a stream). False when the
-  // server holds as many as it may: answer at once instead (503). Called from within the handler.
-  virtual bool hold() { return true; }
+  // server holds as many as it may: answer at once instead (503). Called from within the handler;
+  // `election` (whose status the client waits for) is named in the refusal's count.
+  virtual bool hold(std::string_view election) {
+    (void)election;
+    return true;
+  }
   // `gone` runs once, on the server's thread, when the client goes away (EOF or reset noticed
   // while the request is held): the holder can drop the exchange at once.
   virtual void on_close(std::function<void()> gone) { (void)gone; }
@@ -108,7 +112,9 @@ class HttpServer {
   ~HttpServer();
   unsigned short port() const;
   // Before start(): called on the server's thread for every refusal.
-  void on_refused(std::function<void(Refusal)> observer);
+  // `election`: whose long poll or stream was refused (kHeld); empty for a connection refused
+  // before any request was read, when no election is known.
+  void on_refused(std::function<void(Refusal, std::string_view election)> observer);
   void start();
   // Connections open now, and of them requests held (tests, metrics).
   std::size_t held() const;

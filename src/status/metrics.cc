@@ -56,8 +56,9 @@ Metrics::Metrics(const std::string& version)
       app_probes_(family(BuildCounter(), *registry_, "leasehold_app_health_checks_total",
                          "App health checks by outcome (success, failure, refused, timeout).")),
       http_refused_(family(BuildCounter(), *registry_, "leasehold_http_refused_total",
-                           "Connections and requests the listeners turned away, by listener and reason "
-                           "(connections, held, accept_error).")),
+                           "Connections and requests the listeners turned away, by listener, reason "
+                           "(connections, held, accept_error) and election (whose long poll or stream was "
+                           "refused: held only; empty for the others, refused before any request was read).")),
       shards_owned_(family(BuildGauge(), *registry_, "leasehold_shards_owned",
                            "Shards of a sharded election this member owns now (claims, as /v1/shards says).")),
       shard_members_(family(BuildGauge(), *registry_, "leasehold_shard_members",
@@ -83,20 +84,28 @@ Metrics::Metrics(const std::string& version)
   for (const char* outcome : {"created", "aggregated", "failed", "dropped_rate_limited", "dropped_queue_full"}) {
     events_.Add({{"outcome", outcome}});
   }
+  // Held requests are refused per election (below, as each is added), and only by the status
+  // listener: the ops listener answers at once and holds none.
   for (const char* listener : {"status", "ops"}) {
-    for (const Refusal why : {Refusal::kConnections, Refusal::kHeld, Refusal::kAcceptError}) {
-      http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}});
+    for (const Refusal why : {Refusal::kConnections, Refusal::kAcceptError}) {
+      http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}, {"election", ""}});
     }
   }
 }
 
 void Metrics::event(const std::string& outcome) { events_.Add({{"outcome", outcome}}).Increment(); }
 
-void Metrics::http_refused(const std::string& listener, Refusal why) {
-  http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}}).Increment();
+void Metrics::http_refused(const std::string& listener, Refusal why, std::string_view election) {
+  http_refused_.Add({{"listener", listener}, {"reason", to_string(why)}, {"election", std::string(election)}})
+      .Increment();
+}
+
+void Metrics::held_refusals_at_zero(const std::string& election) {
+  http_refused_.Add({{"listener", "status"}, {"reason", to_string(Refusal::kHeld)}, {"election", election}});
 }
 
 ElectionMetrics& Metrics::add_election(const std::string& election, const StatusBoard& board, ElectionHooks hooks) {
+  held_refusals_at_zero(election);
   std::lock_guard lock(mutex_);
   return elections_.emplace_back(ElectionMetrics(*this, election, board, hooks));
 }
@@ -107,6 +116,7 @@ void Metrics::api_request(const std::string& verb, const std::string& outcome, e
 }
 
 ShardMetrics& Metrics::add_sharded(const std::string& election, std::vector<const StatusBoard*> shards) {
+  held_refusals_at_zero(election);  // its /v1/shards long polls and stream
   std::lock_guard lock(mutex_);
   return sharded_.emplace_back(ShardMetrics(*this, election, std::move(shards)));
 }

@@ -1,6 +1,7 @@
 // Metrics: leasehold's Prometheus metrics (prefix leasehold_, labels of
 // bounded cardinality: election, verb, code, outcome, direction, hook,
-// listener, reason) and their text rendering for /metrics. Gauges that depend
+// listener, reason) and their text rendering for /metrics; docs/monitoring.md
+// has the table of them all, which docs_test.sh holds to a real agent's. Gauges that depend
 // on time are refreshed from each election's StatusBoard at scrape time, so
 // they expire by themselves like the answers do. The counters alerts watch are
 // exported at 0 from the start, so that increase() and rate() see their first
@@ -22,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "election/lease_store.h"
@@ -114,8 +116,9 @@ class Metrics {
   // One request to the API server; outcome: the HTTP status code as text, or
   // timeout/network/rate_limited.
   void api_request(const std::string& verb, const std::string& outcome, election::Duration latency);
-  // listener: status|ops
-  void http_refused(const std::string& listener, Refusal why);
+  // listener: status|ops. election: whose long poll or stream was refused (reason held), empty
+  // for a connection refused before any request was read (connections, accept_error).
+  void http_refused(const std::string& listener, Refusal why, std::string_view election);
   // A Kubernetes Event: created, aggregated, failed, dropped_rate_limited, dropped_queue_full.
   void event(const std::string& outcome);
   // Renders everything, after refreshing the time-dependent gauges.
@@ -124,6 +127,7 @@ class Metrics {
  private:
   friend class ElectionMetrics;
   friend class ShardMetrics;
+  void held_refusals_at_zero(const std::string& election);
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& api_requests_;
   prometheus::Family<prometheus::Histogram>& api_latency_;

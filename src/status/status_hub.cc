@@ -7,8 +7,8 @@ namespace leasehold::status {
 namespace asio = boost::asio;
 
 template <class Board>
-Hub<Board>::Hub(asio::io_context& io, const Board& board)
-    : io_(io), board_(board), expiry_timer_(io), ping_timer_(io) {}
+Hub<Board>::Hub(asio::io_context& io, const Board& board, std::string election)
+    : io_(io), board_(board), election_(std::move(election)), expiry_timer_(io), ping_timer_(io) {}
 
 template <class Board>
 void Hub<Board>::notify() {
@@ -31,7 +31,7 @@ void Hub<Board>::wait(std::uint64_t after, election::Duration wait, std::shared_
     exchange->reply(render(view));
     return;
   }
-  if (!exchange->hold()) return exchange->reply(too_many_waiting());
+  if (!exchange->hold(election_)) return exchange->reply(too_many_waiting());
   auto waiter = std::make_shared<Waiter>(after, exchange, std::move(render), io_);
   waiters_.push_back(waiter);
   // A client that leaves frees its place at once, not when the wait ends.
@@ -64,7 +64,7 @@ void Hub<Board>::answer(const std::shared_ptr<Waiter>& waiter, const View& view)
 
 template <class Board>
 void Hub<Board>::stream(std::shared_ptr<HttpExchange> exchange, std::function<std::string(const View&)> event) {
-  if (!exchange->hold()) return exchange->reply(too_many_waiting());
+  if (!exchange->hold(election_)) return exchange->reply(too_many_waiting());
   const View view = board_.view();
   exchange->start_stream(200, "text/event-stream");
   exchange->send(event(view));

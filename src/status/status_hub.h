@@ -37,7 +37,8 @@ class Hub : public std::enable_shared_from_this<Hub<Board>> {
   using View = decltype(std::declval<const Board&>().view());
   using Render = std::function<HttpAnswer(const View&)>;
 
-  Hub(boost::asio::io_context& io, const Board& board);
+  // election: the name the listener's refusals of this hub's clients are counted under.
+  Hub(boost::asio::io_context& io, const Board& board, std::string election);
 
   // The board changed (any thread).
   void notify();
@@ -75,6 +76,7 @@ class Hub : public std::enable_shared_from_this<Hub<Board>> {
 
   boost::asio::io_context& io_;
   const Board& board_;
+  const std::string election_;
   std::list<std::shared_ptr<Waiter>> waiters_;
   std::list<Stream> streams_;
   boost::asio::steady_timer expiry_timer_;

@@ -44,7 +44,7 @@ std::string status_body(const StatusView& v) { return json_text(status_json(v)) 
 json legacy_leader_json(const StatusView& v) { return json{{"name", v.leader}}; }
 
 std::string state_line(const StatusView& v) {
-  if (!v.is_leader || !v.valid_until) return "follower 0 0 -\n";
+  if (!v.is_leader || !v.valid_until) return std::string(kNotLeadingStateLine);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(v.valid_until->time_since_epoch()).count();
   return "leader " + std::to_string(ms) + " " + std::to_string(v.fencing_token.value_or(0)) + " " +
          util::format_rfc3339_millis(*v.valid_until) + "\n";

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "status/status_board.h"
 
@@ -20,6 +21,8 @@ nlohmann::json legacy_leader_json(const StatusView& view);
 // "leader <validUntilUnixMs> <fencingToken> <validUntil RFC 3339>\n" or
 // "follower 0 0 -\n". Readers check: first word is leader AND now (ms) < field 2.
 std::string state_line(const StatusView& view);
+// The second of those: the state line of a replica that does not lead.
+inline constexpr std::string_view kNotLeadingStateLine = "follower 0 0 -\n";
 
 // The body of GET /v1/status and /v1/leader: status_body(view), byte for
 // byte. Between two changes of the view only validForMs moves

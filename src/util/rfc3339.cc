@@ -1,5 +1,6 @@
 #include "util/rfc3339.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdio>
@@ -9,19 +10,25 @@ namespace {
 
 using namespace std::chrono;
 
-std::string format_with_fraction(WallTime t, int digits) {
+// Calendar arithmetic and snprintf of numbers only: nothing here allocates.
+std::size_t format_into(WallTime t, int digits, char* out, std::size_t size) noexcept {
   const auto us = time_point_cast<microseconds>(t);
   const auto day = floor<days>(us);
   const year_month_day ymd{day};
   const hh_mm_ss<microseconds> hms{us - day};
-  char buffer[64];
   long long fraction = hms.subseconds().count();
   if (digits == 3) fraction /= 1000;
-  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%0*lldZ", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), static_cast<long long>(hms.hours().count()),
-                static_cast<long long>(hms.minutes().count()), static_cast<long long>(hms.seconds().count()), digits,
-                fraction);
-  return buffer;
+  const int n = std::snprintf(out, size, "%04d-%02u-%02uT%02lld:%02lld:%02lld.%0*lldZ", int(ymd.year()),
+                              unsigned(ymd.month()), unsigned(ymd.day()), static_cast<long long>(hms.hours().count()),
+                              static_cast<long long>(hms.minutes().count()),
+                              static_cast<long long>(hms.seconds().count()), digits, fraction);
+  if (n < 0 || size == 0) return 0;
+  return std::min(static_cast<std::size_t>(n), size - 1);
+}
+
+std::string format_with_fraction(WallTime t, int digits) {
+  char buffer[64];
+  return std::string(buffer, format_into(t, digits, buffer, sizeof buffer));
 }
 
 bool read_int(std::string_view text, size_t pos, size_t len, int& out) {
@@ -37,6 +44,9 @@ bool read_int(std::string_view text, size_t pos, size_t len, int& out) {
 
 std::string format_micro_time(WallTime t) { return format_with_fraction(t, 6); }
 std::string format_rfc3339_millis(WallTime t) { return format_with_fraction(t, 3); }
+std::size_t format_rfc3339_millis_to(WallTime t, char* out, std::size_t size) noexcept {
+  return format_into(t, 3, out, size);
+}
 
 std::optional<WallTime> parse_rfc3339(std::string_view s) {
   int y, mo, d, h, mi, se;

@@ -74,7 +74,7 @@ expect "the agent is alive" alive abuse-a
 
 echo "--- 520 event streams, then 300 long polls (held requests are capped at 256 of the 512)"
 held_of() { printf '%s' "$1" | jq '(.statuses["200"] // 0) + .waiting'; }
-refused_metric() { metric abuse-a 'leasehold_http_refused_total\{listener="status",reason="(held|connections)"\}'; }
+refused_metric() { metric abuse-a 'leasehold_http_refused_total\{election="[^"]*",listener="status",reason="(held|connections)"\}'; }
 refused_before="$(refused_metric)"
 streams="$(abuse hold "$sp" 520 /v1/events 3)"
 echo "  520 streams: $streams"

@@ -7,6 +7,8 @@
 #   and its query-parameter rule holds.
 # - Every metric name docs/contract.md lists is exported from the start, counters with known
 #   labels at 0 (so increase() sees their first event).
+# - docs/monitoring.md's metric table names exactly the metrics the agent exports: every row is
+#   in /metrics, and every metric in /metrics has a row.
 # - The README's gate snippets run as written: over HTTP it gives up within its bound on a
 #   frozen agent, by the file it follows the deadline.
 # One agent, its API server a port nothing listens on (it never leads); needs no control plane.
@@ -56,9 +58,10 @@ contexts: [{name: dev, context: {cluster: dev, user: dev, namespace: docs}}]
 clusters: [{name: dev, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
 users: [{name: dev, user: {token: not-a-real-token}}]
 EOF
-# docs-e has a start hook (--on-start-leading), docs-other turns it off for itself; docs-sharded
-# is a sharded election (its paths and metrics are the contract's too).
-printf 'elections:\n  - name: docs-other\n    on-start-leading: ""\n  - name: docs-sharded\n    shards: 2\n' \
+# docs-e has a start hook (--on-start-leading), docs-other turns it off for itself and checks its
+# app's health (on a port nothing listens on); docs-sharded is a sharded election (its paths and
+# metrics are the contract's too). Between them they export every metric there is.
+printf 'elections:\n  - name: docs-other\n    on-start-leading: ""\n    app-health-tcp: "1"\n    app-health-period: 1s\n  - name: docs-sharded\n    shards: 2\n' \
   >"$work/config.yaml"
 sp="$(kube_free_port)"
 op="$(kube_free_port)"
@@ -157,8 +160,41 @@ expect_fail "leasehold_hook_runs_total has no series for hooks an election does 
   grep -qF 'leasehold_hook_runs_total{election="docs-other"' <<<"$metrics"
 expect "leasehold_lease_errors_total is at 0 for renewal errors not yet seen" \
   grep -qF 'leasehold_lease_errors_total{election="docs-other",error="conflict",operation="renew"} 0' <<<"$metrics"
-expect "leasehold_http_refused_total is at 0" \
-  grep -qF 'leasehold_http_refused_total{listener="status",reason="held"} 0' <<<"$metrics"
+expect "leasehold_http_refused_total is at 0 for each election's held requests" \
+  grep -qF 'leasehold_http_refused_total{election="docs-e",listener="status",reason="held"} 0' <<<"$metrics"
+expect "and for refused connections, which name no election" \
+  grep -qF 'leasehold_http_refused_total{election="",listener="status",reason="connections"} 0' <<<"$metrics"
+
+echo "--- docs/monitoring.md's metric table is exactly what /metrics exports"
+# The metric names of the table's rows.
+table="$(sed -n '/^## Metrics/,/^## /p' "$root/docs/monitoring.md" | grep -E '^\| `[a-z_]+` \|' | cut -d'`' -f2 | sort)"
+# exported: the names of the metrics /metrics has samples of (a histogram's under its own name).
+exported() {
+  curl -s -m 5 "127.0.0.1:$op/metrics" | awk '
+    /^# TYPE / { type[$3] = $4; next }
+    /^#/ || NF == 0 { next }
+    {
+      name = $1; sub(/\{.*/, "", name)
+      base = name; sub(/_(bucket|sum|count)$/, "", base)
+      if (type[base] == "histogram") name = base
+      print name
+    }' | sort -u
+}
+# Some appear with their first event: the API client's with its first request, the health
+# checks' with the first check.
+first_events() {
+  local names
+  names="$(exported)"
+  grep -qx leasehold_api_requests_total <<<"$names" && grep -qx leasehold_app_health_checks_total <<<"$names"
+}
+expect "the first API request and health check are counted" wait_until 20 first_events
+exported_names="$(exported)"
+expect_match "the table has rows" "$(grep -c . <<<"$table")" '^[1-9][0-9]+$'
+expect_match "and /metrics has metrics" "$(grep -c . <<<"$exported_names")" '^[1-9][0-9]+$'
+expect_eq "every metric /metrics exports has a row in docs/monitoring.md's table" \
+  "$(comm -23 <(echo "$exported_names") <(echo "$table") | xargs)" ""
+expect_eq "every row of docs/monitoring.md's table is a metric /metrics exports" \
+  "$(comm -13 <(echo "$exported_names") <(echo "$table") | xargs)" ""
 
 echo "--- the README's gate snippets, as written"
 # The README's first sh block after "Gate once-only work": an HTTP gate and a file gate.

@@ -195,19 +195,19 @@ TEST_CASE("held requests are capped apart from the connections; refusals are cou
   asio::io_context server_io;  // first: the held exchanges (and their sessions) go before it
   std::mutex mutex;
   std::vector<std::shared_ptr<HttpExchange>> held;
-  std::vector<Refusal> refusals;
+  std::vector<std::pair<Refusal, std::string>> refusals;
   HttpServer server(
       server_io, "127.0.0.1:0",
       [&](const HttpRequest& r, std::shared_ptr<HttpExchange> exchange) {
         if (r.path != "/hold") return exchange->reply(HttpAnswer{200, "ok"});
-        if (!exchange->hold()) return exchange->reply(HttpAnswer{503, "busy"});
+        if (!exchange->hold("e")) return exchange->reply(HttpAnswer{503, "busy"});
         std::lock_guard lock(mutex);
         held.push_back(std::move(exchange));
       },
       limits, system_clock);
-  server.on_refused([&](Refusal why) {
+  server.on_refused([&](Refusal why, std::string_view election) {
     std::lock_guard lock(mutex);
-    refusals.push_back(why);
+    refusals.emplace_back(why, election);
   });
   server.start();
   std::thread thread([&] { server_io.run(); });
@@ -224,7 +224,7 @@ TEST_CASE("held requests are capped apart from the connections; refusals are cou
         std::string::npos);
   {
     std::lock_guard lock(mutex);
-    CHECK(refusals == std::vector<Refusal>{Refusal::kHeld});
+    CHECK(refusals == std::vector<std::pair<Refusal, std::string>>{{Refusal::kHeld, "e"}});
     REQUIRE(held.size() == 1);
     held.front()->reply(HttpAnswer{200, "done"});  // answered: no longer held
   }
@@ -250,7 +250,10 @@ TEST_CASE("a failed accept (EMFILE) backs off instead of spinning") {
                     }),
                     limits, system_clock);
   int accept_errors = 0;
-  server.on_refused([&](Refusal why) { accept_errors += why == Refusal::kAcceptError; });
+  server.on_refused([&](Refusal why, std::string_view election) {
+    accept_errors += why == Refusal::kAcceptError;
+    CHECK(election.empty());  // no request was read: no election is known
+  });
   asio::io_context client_io;
   tcp::socket client(client_io);
   client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));  // waits in the backlog

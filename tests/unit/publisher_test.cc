@@ -13,6 +13,7 @@
 
 #include "agent/election_publisher.h"
 #include "election/elector.h"
+#include "failing_alloc.h"
 #include "fakes.h"
 #include "status/metrics.h"
 #include "status/status_board.h"
@@ -72,7 +73,8 @@ struct Wired {
       : dir(fs::temp_directory_path() / (dir_name + "-" + std::to_string(::getpid()))),
         board(status::StatusIdentity{"e", "ns", "a"}, clock),
         election_metrics(metrics.add_election("e", board)),
-        logger(log::Level::kError),
+        log_file(std::tmpfile()),
+        logger(log::Level::kInfo, log_file),
         publisher("e", clock, board, {prepare(dir)}, election_metrics, listener, logger),
         fake_store(server, clock),
         store(fake_store, [this] { check_channels(); }),
@@ -89,6 +91,18 @@ struct Wired {
   ~Wired() {
     std::error_code ignored;
     fs::remove_all(dir, ignored);
+    std::fclose(log_file);
+  }
+  // Every line logged so far (log() and line() both write through to the file).
+  std::string log_text() const {
+    std::string text;
+    char chunk[4096];
+    for (off_t at = 0;;) {
+      const ssize_t n = ::pread(::fileno(log_file), chunk, sizeof chunk, at);
+      if (n <= 0) return text;
+      text.append(chunk, static_cast<std::size_t>(n));
+      at += n;
+    }
   }
   static std::string prepare(const fs::path& d) {
     fs::create_directories(d);
@@ -137,6 +151,7 @@ struct Wired {
   status::StatusBoard board;
   status::ElectionMetrics& election_metrics;
   RecordingListener listener;
+  std::FILE* log_file;
   log::Logger logger;
   agent::ElectionPublisher publisher;
   FakeLeaseStore fake_store;
@@ -236,6 +251,35 @@ TEST_CASE("a write after stop_claiming_now never brings back a leader line") {
   CHECK(w.elector.state().leading);
   CHECK(slurp(w.dir / "state").rfind("follower ", 0) == 0);
   CHECK_FALSE(w.board.view().is_leader);
+}
+
+// Fault case 22 once saw an agent out of memory stop claiming with no "stopped leading" in its
+// log: the demotion's publish failed to allocate, and the exception skipped the line (and left
+// the board and the state file as they were, for the machine's error path to fix later).
+TEST_CASE("a claim that ends while no memory is left still ends on every channel, and says why") {
+  Wired w("leasehold-publish-oom");
+  w.lead();
+  // No renewal since: the renew deadline passes while the claim's validity has not run out, so
+  // the board would still say "leader" if the demotion were not published.
+  w.clock.advance(election::ElectionTimings{}.renew_deadline + 100ms);
+  REQUIRE(w.board.view().is_leader);
+  bool failed = false;
+  {
+    AllocationsFail none_left;
+    try {
+      w.elector.step();  // the demotion comes first, before any request
+    } catch (const std::bad_alloc&) {
+      failed = true;  // the machine's to handle (ElectionMachine::fail ends the election)
+    }
+    CHECK(none_left.refused() > 0);
+  }
+  CHECK(failed);
+  CHECK_FALSE(w.elector.state().leading);
+  CHECK_FALSE(w.board.view().is_leader);
+  CHECK(slurp(w.dir / "state") == "follower 0 0 -\n");
+  const std::string log = w.log_text();
+  CHECK(log.find("\"msg\":\"stopped leading\",\"election\":\"e\",\"reason\":\"renew deadline passed\"") !=
+        std::string::npos);
 }
 
 }  // namespace leasehold::testing

@@ -137,9 +137,13 @@ struct RecordingExchange final : HttpExchange {
   void send(std::string chunk) override { streamed += chunk; }
   void end_stream() override { ended = true; }
   bool closed() const override { return ended; }
-  bool hold() override { return may_hold; }
+  bool hold(std::string_view election) override {
+    asked_for = election;
+    return may_hold;
+  }
   void on_close(std::function<void()> f) override { gone = std::move(f); }
   bool may_hold = true;
+  std::string asked_for;  // the election hold() named, for the refusal's count
   std::function<void()> gone;
   std::vector<HttpAnswer> answers;
   int stream_status = 0;
@@ -151,8 +155,8 @@ struct Router {
   explicit Router(FakeClock& clock)
       : board({"job", "ns", "me"}, clock),
         other({"other", "ns", "me"}, clock),
-        hub(std::make_shared<StatusHub>(io, board)),
-        other_hub(std::make_shared<StatusHub>(io, other)) {
+        hub(std::make_shared<StatusHub>(io, board, "job")),
+        other_hub(std::make_shared<StatusHub>(io, other, "other")) {
     handle = make_status_router({ElectionEndpoint{"job", &board, hub,
                                                   [this] {
                                                     return HttpAnswer{acks++ ? 409 : 202, "ack"};
@@ -238,13 +242,13 @@ struct ShardedRouter {
         s1({"jobs-shard-1", "ns", "me"}, clock),
         s2({"jobs-shard-2", "ns", "me"}, clock),
         board("jobs", {&s0, &s1, &s2}, clock),
-        hub(std::make_shared<ShardsHub>(io, board)) {
+        hub(std::make_shared<ShardsHub>(io, board, "jobs")) {
     std::vector<ElectionEndpoint> elections;
     board.set_placement({"me", "you"}, 2);
     // As the agent wires them: a shard's change reaches its own hub and the shards' hub.
     board.set_listener([hub = hub] { hub->notify(); });
     for (StatusBoard* b : {&s0, &s1, &s2}) {
-      auto shard_hub = std::make_shared<StatusHub>(io, *b);
+      auto shard_hub = std::make_shared<StatusHub>(io, *b, b->view().who.election);
       b->set_listener([shard_hub, this] {
         shard_hub->notify();
         board.changed();
@@ -484,11 +488,13 @@ TEST_CASE("long polls and streams over the server's cap get 503; a client that l
   r.handle(HttpRequest{"GET", "/v1/leader", "wait=30s&after=" + revision, "", true}, refused);
   REQUIRE(refused->answers.size() == 1);
   CHECK(refused->answers[0].status == 503);
+  CHECK(refused->asked_for == "job");  // the refusal is counted under the election asked about
   auto refused_stream = std::make_shared<RecordingExchange>();
   refused_stream->may_hold = false;
-  r.handle(HttpRequest{"GET", "/v1/events", "", "", true}, refused_stream);
+  r.handle(HttpRequest{"GET", "/v1/elections/other/events", "", "", true}, refused_stream);
   REQUIRE(refused_stream->answers.size() == 1);
   CHECK(refused_stream->answers[0].status == 503);
+  CHECK(refused_stream->asked_for == "other");
   CHECK(refused_stream->stream_status == 0);
   CHECK(r.hub->waiting() == 0);
 
@@ -566,6 +572,26 @@ TEST_CASE("metrics: the series alerts watch are at 0 from the start, the rest ap
   CHECK(has("leasehold_lease_errors_total{election=\"plain\",error=\"not_found\",operation=\"get\"} 1"));
   plain.side_effect("stop", "failure");
   CHECK(has("leasehold_hook_runs_total{election=\"plain\",hook=\"stop\",outcome=\"failure\"} 1"));
+}
+
+TEST_CASE("metrics: a refused long poll is counted under its election, a refused connection under none") {
+  FakeClock clock;
+  StatusBoard board({"job", "ns", "me"}, clock);
+  Metrics metrics("test");
+  metrics.add_election("job", board);
+  metrics.add_sharded("jobs", {});
+  const auto has = [&](const std::string& series) { return metrics.render().find(series) != std::string::npos; };
+  // From the start, every series of the family has the same labels.
+  CHECK(has("leasehold_http_refused_total{election=\"job\",listener=\"status\",reason=\"held\"} 0"));
+  CHECK(has("leasehold_http_refused_total{election=\"jobs\",listener=\"status\",reason=\"held\"} 0"));
+  CHECK(has("leasehold_http_refused_total{election=\"\",listener=\"ops\",reason=\"connections\"} 0"));
+  CHECK(has("leasehold_http_refused_total{election=\"\",listener=\"status\",reason=\"accept_error\"} 0"));
+  CHECK_FALSE(has("listener=\"ops\",reason=\"held\""));        // the ops listener holds nothing
+  CHECK_FALSE(has("leasehold_http_refused_total{listener="));  // no series without the election label
+  metrics.http_refused("status", Refusal::kHeld, "job");
+  metrics.http_refused("status", Refusal::kConnections, "");
+  CHECK(has("leasehold_http_refused_total{election=\"job\",listener=\"status\",reason=\"held\"} 1"));
+  CHECK(has("leasehold_http_refused_total{election=\"\",listener=\"status\",reason=\"connections\"} 1"));
 }
 
 TEST_CASE("the ops routes: healthz follows the loop heartbeat, readyz the first observation") {
