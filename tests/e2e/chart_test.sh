@@ -38,12 +38,8 @@ fi
 [ -n "$PY" ] || { echo "chart_test: no python3 with PyYAML (apt-get install python3-yaml)" >&2; exit 1; }
 
 suite_begin chart_test
-export HELM_CACHE_HOME="$work/helm/cache" HELM_CONFIG_HOME="$work/helm/config" HELM_DATA_HOME="$work/helm/data"
-
 # The charts are staged in $work so that `helm dependency build` does not touch the work tree.
-mkdir -p "$work/charts"
-cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$work/charts/"
-rm -rf "$work/charts/leasehold-example/charts" "$work/charts/leasehold-example/Chart.lock"
+charts_stage "$work"
 lib="$work/charts/leasehold"
 example="$work/charts/leasehold-example"
 values="$root/tests/chart-values"

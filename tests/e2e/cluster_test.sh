@@ -104,22 +104,19 @@ k create namespace "$NS" >/dev/null
 k label namespace "$NS" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
 
 # ---- the charts, staged with their dependency (the work tree is not touched)
-export HELM_CACHE_HOME="$work/helm/cache" HELM_CONFIG_HOME="$work/helm/config" HELM_DATA_HOME="$work/helm/data"
-mkdir -p "$work/charts"
-cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$work/charts/"
-rm -rf "$work/charts/leasehold-example/charts" "$work/charts/leasehold-example/Chart.lock"
+charts_stage "$work"
 helm dependency build --skip-refresh "$work/charts/leasehold-example" >/dev/null || bail "helm dependency build"
 chart="$work/charts/leasehold-example"
 
 # ---- the witness, on the node address (pods reach the host there)
-WITNESS_PORT=$(kube_free_port)
+WITNESS_PORT=$(free_port)
 WITNESS_LOG="$work/witness.log"
 python3 "$root/tests/faults/witness.py" --host "$NODE_IP" --link lh-cni0 --port "$WITNESS_PORT" --log "$WITNESS_LOG" &
 track_pid $!
 wait_until 10 curl -sf "http://$NODE_IP:$WITNESS_PORT/healthz" || bail "witness did not start"
 
 # ---- Prometheus: pods of $NS with a port named leasehold-ops, rules rendered by the chart
-prom_port=$(kube_free_port)
+prom_port=$(free_port)
 echo -n "$ADMIN_TOKEN" >"$work/prom-token"
 values=(
   --set replicaCount=3

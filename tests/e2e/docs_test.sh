@@ -60,8 +60,8 @@ EOF
 # is a sharded election (its paths and metrics are the contract's too).
 printf 'elections:\n  - name: docs-other\n    on-start-leading: ""\n  - name: docs-sharded\n    shards: 2\n' \
   >"$work/config.yaml"
-sp="$(kube_free_port)"
-op="$(kube_free_port)"
+sp="$(free_port)"
+op="$(free_port)"
 mkdir -p "$work/status"
 "$LEASEHOLD" --election docs-e --identity me --kubeconfig "$work/kubeconfig" --config "$work/config.yaml" \
   --on-start-leading true \

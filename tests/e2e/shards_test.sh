@@ -23,7 +23,7 @@ ns="$(kube_new_namespace shards)"
 SHARD_NS="$ns"
 SHARD_ELECTION=jobs
 
-read -r witness_port < <(kube_free_ports 1)
+read -r witness_port < <(free_ports 1)
 python3 "$faults/witness.py" --port "$witness_port" --log "$work/witness.jsonl" >"$work/witness.out" 2>&1 &
 track_pid $!
 expect "the witness is up" wait_until 10 curl -sf "127.0.0.1:$witness_port/healthz"
@@ -99,7 +99,7 @@ echo "  m4 owned its share $(metric m4 '^leasehold_shard_rebalance_seconds_sum\{
 
 echo "--- scale down: a member leaves (SIGTERM)"
 agent_signal m2 TERM
-expect "m2 exits" wait_until 30 process_gone "$(pid_of m2)"
+expect "m2 exits" wait_until 30 proc_gone "$(pid_of m2)"
 agent_wait m2
 expect_eq "m2 exited 0" "$?" 0
 kill "$(cat "$work/m2.app.pid")" 2>/dev/null
@@ -136,7 +136,7 @@ expect "the apps worked the shards (more than 1000 units of work)" [ "$(jq -r .a
 echo "--- stop: every shard Lease released"
 for n in m1 m3 m5; do agent_signal "$n" TERM; done
 for n in m1 m3 m5; do
-  wait_until 30 process_gone "$(pid_of "$n")" || agent_signal "$n" KILL
+  wait_until 30 proc_gone "$(pid_of "$n")" || agent_signal "$n" KILL
   agent_wait "$n"
 done
 expect_eq "no shard Lease names a holder" "$(holders | awk '$2 != ""' | wc -l)" 0

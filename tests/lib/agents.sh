@@ -17,8 +17,8 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # credentials and timings come in FLAGS.
 agent_spawn() {
   local name="$1"; shift
-  [ -f "$work/$name.status_port" ] || kube_free_port >"$work/$name.status_port"
-  [ -f "$work/$name.ops_port" ] || kube_free_port >"$work/$name.ops_port"
+  [ -f "$work/$name.status_port" ] || free_port >"$work/$name.status_port"
+  [ -f "$work/$name.ops_port" ] || free_port >"$work/$name.ops_port"
   mkdir -p "$work/$name"
   ${AGENT_PREFIX:-} "$LEASEHOLD" --identity "${AGENT_IDENTITY:-$name}" \
     --status-address "127.0.0.1:$(sport "$name")" --ops-address "127.0.0.1:$(oport "$name")" \

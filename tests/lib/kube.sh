@@ -104,21 +104,3 @@ kube_api() {
   curl -sS --max-time 30 --cacert "$APISERVER_CA" -H "Authorization: Bearer $ADMIN_TOKEN" \
     "${@:1:$#-1}" "$APISERVER_URL$path"
 }
-
-# kube_free_ports [N]: echoes N (default 1) distinct free TCP ports on 127.0.0.1, below the
-# ephemeral range, on one line.
-kube_free_ports() {
-  python3 - "${1:-1}" <<'PY'
-import random, socket, sys
-held = []
-while len(held) < int(sys.argv[1]):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", random.randint(20000, 32000)))
-    except OSError:
-        s.close(); continue
-    held.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in held))
-PY
-}
-kube_free_port() { kube_free_ports 1; }
