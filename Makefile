@@ -18,7 +18,7 @@ CI_FUZZ_SECONDS ?= 20
 HARDENING_SUITES := "tests/lib/process_group_test.sh" "tests/faults/faultproxy_test.sh" "tests/faults/run.sh" \
                     "tests/faults/chaos.sh 45" "tests/faults/chaos.sh --shards 8 30" "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" "scripts/sanitize.sh"
 
-.PHONY: all deps build tools unit e2e hardening test demo format format-check clean faults chaos fuzz sanitize bench
+.PHONY: all deps build tools unit e2e hardening test demo format format-check lint clean faults chaos fuzz sanitize bench
 DURATION ?= 60
 SHARDS ?= 0
 FUZZ_SECONDS ?= 30
@@ -72,6 +72,10 @@ format:
 
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.cc' '*.h')
+
+# shellcheck on every shell script (settings: .shellcheckrc)
+lint:
+	@bash scripts/lint.sh
 
 clean:
 	rm -rf $(BUILD_DIR)

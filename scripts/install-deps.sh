@@ -9,6 +9,8 @@ packages=(
   doctest-dev libboost-dev libssl-dev zlib1g-dev clang-format
   # tests and tools
   bc curl ca-certificates jq openssl python3 procps iproute2 debootstrap wrk faketime gnuplot-nox
+  # make lint
+  shellcheck
   # the stacks of a test run that hangs (scripts/sanitize.sh)
   gdb
   # the real single-node cluster (tests/cluster): a private containerd, runc, CNI plugins and

@@ -173,7 +173,9 @@ expect_fail "kube_write_kubeconfig: the same kubeconfig cannot list pods" \
 # --- e. a second control plane side by side; down leaves nothing ----------------------------------
 if out2="$("$up" "$cp2" 2>&1)"; then pass "a second control plane starts alongside"; else
   fail "a second control plane starts alongside"; echo "$out2" | tail -n 20 | sed 's/^/        /'; fi
+# shellcheck source=/dev/null # written by tests/controlplane/up
 url2="$( . "$cp2/env" 2>/dev/null && echo "$APISERVER_URL")"
+# shellcheck source=/dev/null
 ca2="$( . "$cp2/env" 2>/dev/null && echo "$APISERVER_CA")"
 expect "the two apiservers use different ports" test -n "$url2" -a "$url2" != "$APISERVER_URL"
 expect_eq "control plane 1 readyz ok" "$(curl -s --max-time 5 --cacert "$APISERVER_CA" "$APISERVER_URL/readyz")" ok

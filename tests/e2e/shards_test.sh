@@ -21,7 +21,7 @@ SHARDS=12
 TIMINGS=(--lease-duration 6s --renew-deadline 4s --retry-period 1s --safety-margin 1s --request-timeout 2s)
 ns="$(kube_new_namespace shards)"
 SHARD_NS="$ns"
-SHARD_ELECTION=jobs
+SHARD_ELECTION="jobs"
 
 read -r witness_port < <(free_ports 1)
 python3 "$faults/witness.py" --port "$witness_port" --log "$work/witness.jsonl" >"$work/witness.out" 2>&1 &
@@ -85,6 +85,7 @@ expect "a long poll on /v1/shards waits while nothing changes" kill -0 "$poll_pi
 member m4
 expect_settled 30 "a member joined" m1 m2 m3 m4
 wait "$poll_pid"
+# shellcheck disable=SC2016 # a jq variable
 expect "... and is answered with a new revision once it does" jq -e --argjson r "$rev" '.revision != $r' "$work/poll.json"
 kill "$events_pid" 2>/dev/null; wait "$events_pid" 2>/dev/null
 expect_eq "GET /v1/shards/events: the shards at once, then the join (an event with four members)" \

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the fault cases (tests/faults/cases/NN_name.sh) and the chaos run.
 #
 # A case sources this file, then calls `fault_init SUITE`, which:
@@ -26,7 +27,8 @@ case "${FAULT_TIMINGS:-short}" in
   default) LD=15 RD=10 RP=2 MARGIN_MS=2000 RT=5 ;;
   *) echo "FAULT_TIMINGS must be short or default" >&2; exit 2 ;;
 esac
-LD_MS=$((LD * 1000)); RD_MS=$((RD * 1000)); RP_MS=$((RP * 1000)); RT_MS=$((RT * 1000))
+# shellcheck disable=SC2034 # for the cases
+LD_MS=$((LD * 1000)) RD_MS=$((RD * 1000)) RP_MS=$((RP * 1000)) RT_MS=$((RT * 1000))
 TIMINGS=(--lease-duration "${LD}s" --renew-deadline "${RD}s" --retry-period "${RP}s"
   --safety-margin "${MARGIN_MS}ms" --request-timeout "${RT}s")
 ELECTION=fault
@@ -51,6 +53,7 @@ fault_init() {
     CP_DIR="$work/cp"
     controlplane_start "$CP_DIR" || { cat "$CP_DIR.log"; fail "control plane up"; summary; exit 1; }
   fi
+  # shellcheck source=/dev/null # written by tests/controlplane/up
   . "$CP_DIR/env"
   API_PORT="${APISERVER_URL##*:}"
   NS="$(kube_new_namespace "f$(echo "$1" | tr "_" "-")")" || { fail "namespace"; summary; exit 1; }
@@ -244,7 +247,7 @@ api_requests() {
   if [ -z "$2" ]; then
     metric "$1" "leasehold_api_requests_total\\{[^}]*$code"
   else
-    metric "$1" "leasehold_api_requests_total\\{([^}]*$code[^}]*verb=\"$2\"|[^}]*verb=\"$2\"[^}]*$code)"
+    metric "$1" "leasehold_api_requests_total\\{([^}]*${code}[^}]*verb=\"$2\"|[^}]*verb=\"$2\"[^}]*$code)"
   fi
 }
 renewals_ok() { metric "$1" 'leasehold_renewals_total\{.*outcome="success"'; }

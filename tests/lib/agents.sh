@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Agents under test, for the e2e suites, the fault cases and the demo. Each agent NAME keeps its
 # files in $work: NAME.status_port, NAME.ops_port (chosen once, kept across restarts), NAME.pid,
 # NAME.log (appended across restarts) and its status dir NAME/.

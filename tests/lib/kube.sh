@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for end-to-end suites against the test control plane (tests/controlplane/up DIR).
 # Source DIR/env first (KUBECONFIG, APISERVER_URL, APISERVER_CA, ADMIN_TOKEN; kubectl on PATH),
 # then source this file. Functions print their result on stdout and return non-zero on failure.
@@ -47,9 +48,9 @@ kube_write_cert_kubeconfig() {
   : "${CONTROLPLANE_DIR:?source the control plane env first}"
   local certs="$CONTROLPLANE_DIR/certs" tmp
   tmp="$(mktemp -d)"
-  openssl req -newkey rsa:2048 -nodes -subj "/O=$group/CN=$user" -keyout "$tmp/key" -out "$tmp/csr" 2>/dev/null &&
+  { openssl req -newkey rsa:2048 -nodes -subj "/O=$group/CN=$user" -keyout "$tmp/key" -out "$tmp/csr" 2>/dev/null &&
     openssl x509 -req -in "$tmp/csr" -CA "$certs/client-ca.crt" -CAkey "$certs/client-ca.key" \
-      -CAcreateserial -CAserial "$tmp/serial" -days 1 -out "$tmp/crt" 2>/dev/null || { rm -rf "$tmp"; return 1; }
+      -CAcreateserial -CAserial "$tmp/serial" -days 1 -out "$tmp/crt" 2>/dev/null; } || { rm -rf "$tmp"; return 1; }
   kube_write_kubeconfig "$out" "" "$ns" &&
     sed -i '/^    token: $/d' "$out" &&
     {

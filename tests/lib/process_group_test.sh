@@ -29,6 +29,7 @@ expect_eq "run_bounded: a finished command's status comes back" "$?" 3
 expect_eq "run_bounded: its output is in the log" "$(cat "$work/ok.log")" said
 
 # run_bounded, a hang.
+# shellcheck disable=SC2016 # the inner shell expands them
 timeout 150 bash -c '. "$0"; run_bounded 2 "$1" bash "$2"' "$root/tests/lib/process_group.sh" "$work/hang.log" "$work/hang.sh"
 expect_eq "run_bounded: a hang past its limit returns 124" "$?" 124
 expect_match "run_bounded: the log says it was still running" "$(cat "$work/hang.log")" "still running"

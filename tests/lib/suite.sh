@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The shared harness of the end-to-end suites: clean-up at exit, background processes, a control
 # plane per suite, staged charts and the leader probe. Source it (it sources testlib.sh, kube.sh,
 # procs.sh and charts.sh); a suite begins with `suite_begin NAME`, which makes its work dir $work
@@ -7,15 +8,17 @@
 suite_lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="${root:-$(cd "$suite_lib/../.." && pwd)}"
 export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
+# shellcheck source=testlib.sh
 . "$suite_lib/testlib.sh"
+# shellcheck source=kube.sh
 . "$suite_lib/kube.sh"
-
-# --- clean-up -----------------------------------------------------------------------------------
-suite_at_exit=()
 # shellcheck source=procs.sh
 . "$suite_lib/procs.sh"
 # shellcheck source=charts.sh
 . "$suite_lib/charts.sh"
+
+# --- clean-up -----------------------------------------------------------------------------------
+suite_at_exit=()
 # at_exit COMMAND [ARGS...]: runs at exit, the last registered first, its output discarded.
 # Call it in the suite's shell, not inside $(...) (a subshell's registration is lost).
 at_exit() { suite_at_exit_add quiet "$@"; }
