@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing leasehold needs from Debian's archive (idempotent: only
-# missing packages are installed). Needs root. Go comes with the machine (/usr/local/go).
+# missing packages are installed). Needs root when something is missing; `make build` only checks
+# (scripts/check-deps.sh). Go comes with the machine (/usr/local/go).
 set -euo pipefail
 
 packages=(
