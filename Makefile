@@ -1,4 +1,6 @@
-# leasehold: `make demo` and `make test` are all a fresh machine needs; both set themselves up.
+# leasehold: `make demo` and `make test` are all a fresh machine needs; both set themselves up
+# (`make deps` installs Debian packages, as root). `make build` only checks that the packages are
+# there (scripts/check-deps.sh) and needs no root.
 SHELL := /bin/bash
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -18,7 +20,7 @@ CI_FUZZ_SECONDS ?= 20
 HARDENING_SUITES := "tests/lib/process_group_test.sh" "tests/faults/faultproxy_test.sh" "tests/faults/run.sh" \
                     "tests/faults/chaos.sh 45" "tests/faults/chaos.sh --shards 8 30" "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" "scripts/sanitize.sh"
 
-.PHONY: all deps build tools unit e2e hardening test demo format format-check clean faults chaos fuzz sanitize bench
+.PHONY: all deps check-deps build tools unit e2e hardening test demo format format-check lint clean faults chaos fuzz sanitize bench
 DURATION ?= 60
 # REPEAT=N runs the suites (`make e2e`, `make hardening`) or the fault cases (`make faults`) N times
 # over and prints each one's pass rate; CASES picks fault cases by number or name ("22 23").
@@ -32,7 +34,10 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+check-deps:
+	@bash scripts/check-deps.sh
+
+build: check-deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLEASEHOLD_WERROR=ON >/dev/null
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
@@ -49,11 +54,13 @@ e2e: build tools
 hardening: build tools
 	REPEAT=$(REPEAT) bash tests/run_suites.sh $(HARDENING_SUITES)
 
-test: unit
+test: deps
+	$(MAKE) unit
 	$(MAKE) tools
 	bash tests/run_suites.sh $(E2E_SUITES) $(HARDENING_SUITES)
 
-demo: build tools
+demo: deps
+	$(MAKE) build tools
 	bash scripts/demo.sh
 
 faults: build tools
@@ -76,6 +83,10 @@ format:
 
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.cc' '*.h')
+
+# shellcheck on every shell script (settings: .shellcheckrc)
+lint:
+	@bash scripts/lint.sh
 
 clean:
 	rm -rf $(BUILD_DIR)

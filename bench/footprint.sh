@@ -105,9 +105,11 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: elector}
 subjects: [{kind: ServiceAccount, name: elector, namespace: $NS}]
 ---
 EOF
+  # shellcheck disable=SC2016 # $(POD_NAME): expanded by the kubelet, not here
   deployment leasehold "$image" \
     '["--election=leasehold", "--identity=$(POD_NAME)", "--namespace=$(POD_NAMESPACE)", "--status-dir=/run/leasehold"]'
   echo "---"
+  # shellcheck disable=SC2016 # $(POD_NAME): expanded by the kubelet, not here
   deployment reference "$ref_image" \
     '["--election=reference", "--identity=$(POD_NAME)", "--namespace=$(POD_NAMESPACE)", "--status-address=127.0.0.1:4040"]'
 } >"$work/manifests.yaml"

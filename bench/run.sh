@@ -75,7 +75,7 @@ echo "bench: load average before the run: $load_before (waited ${waited}s)"
 
 # A private copy of the binary: build/ may be rebuilt by someone else while the run goes on.
 src_bin="$LEASEHOLD"
-cp "$LEASEHOLD" "$work/leasehold" && "$work/leasehold" --version >/dev/null 2>&1 ||
+{ cp "$LEASEHOLD" "$work/leasehold" && "$work/leasehold" --version >/dev/null 2>&1; } ||
   { echo "bench: $LEASEHOLD does not run (mid-rebuild?); try again or set LEASEHOLD" >&2; exit 1; }
 export LEASEHOLD="$work/leasehold"
 echo "bench: leasehold $("$LEASEHOLD" --version) from $src_bin (sha256 $(sha256sum "$LEASEHOLD" | cut -c1-12))"
@@ -117,4 +117,4 @@ EOF
 if [ "$doc" != "-" ]; then
   python3 "$root/bench/report.py" "$results" "$doc" || exit 1
 fi
-echo "bench: make bench took $(($(date +%s) - t0))s; results in ${results#$root/}${doc:+, report in ${doc#$root/}}"
+echo "bench: make bench took $(($(date +%s) - t0))s; results in ${results#"$root"/}${doc:+, report in ${doc#"$root"/}}"

@@ -21,11 +21,9 @@ helm="${HELM:-$(command -v helm || echo "$root/.cache/tools/bin/helm")}"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-export HELM_CACHE_HOME="$tmp/helm/cache" HELM_CONFIG_HOME="$tmp/helm/config" HELM_DATA_HOME="$tmp/helm/data"
-
-mkdir -p "$tmp/charts"
-cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$tmp/charts/"
-rm -rf "$tmp/charts/leasehold-example/charts" "$tmp/charts/leasehold-example/Chart.lock"
+# shellcheck source=../tests/lib/charts.sh
+. "$root/tests/lib/charts.sh"
+charts_stage "$tmp"
 "$helm" dependency build --skip-refresh "$tmp/charts/leasehold-example" >/dev/null
 "$helm" template leasehold-example "$tmp/charts/leasehold-example" >"$tmp/all.yaml"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing leasehold needs from Debian's archive (idempotent: only
-# missing packages are installed). Needs root. Go comes with the machine (/usr/local/go).
+# missing packages are installed). Needs root when something is missing; `make build` only checks
+# (scripts/check-deps.sh). Go comes with the machine (/usr/local/go).
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,8 @@ packages=(
   doctest-dev libboost-dev libssl-dev zlib1g-dev clang-format
   # tests and tools
   bc curl ca-certificates jq openssl python3 procps iproute2 debootstrap wrk faketime gnuplot-nox
+  # make lint
+  shellcheck
   # the stacks of a test run that hangs (scripts/sanitize.sh)
   gdb
   # the real single-node cluster (tests/cluster): a private containerd, runc, CNI plugins and

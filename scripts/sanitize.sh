@@ -23,7 +23,7 @@ set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-cd "$root"
+cd "$root" || exit 1
 TESTLIB_SUITE=sanitize
 . "$root/tests/lib/testlib.sh"
 . "$root/tests/lib/process_group.sh"
@@ -69,7 +69,7 @@ keep_logs() {
   mkdir -p "$logs/$name"
   cp -r "$@" "$logs/$name/" 2>/dev/null
   grep -rhaE -m3 "$report_pattern|SUMMARY: " "$logs/$name" 2>/dev/null | head -12 | sed 's/^/        /'
-  echo "        logs kept in ${logs#$root/}/$name/"
+  echo "        logs kept in ${logs#"$root"/}/$name/"
 }
 
 # build DIR SANITIZERS: configures and builds the agent and the unit tests.

@@ -40,7 +40,7 @@ token() { status_field abuse-a fencingToken; }
 leader_within() {
   local t0; t0="$(now_ms)"
   wait_until "$1" is_leader abuse-a || return 1
-  echo "$(elapsed_s "$t0")"
+  elapsed_s "$t0"
 }
 
 expect "the agent leads (after one lease duration of absence)" wait_until 30 is_leader abuse-a

@@ -138,7 +138,7 @@ wait "$(pid_of "$leader")" 2>/dev/null
 echo "--- client-go's elector and two leasehold agents on one Lease"
 ELECTION=mixed KUBECONFIG_FOR="$KUBECONFIG" start_agent m1
 ELECTION=mixed KUBECONFIG_FOR="$KUBECONFIG" start_agent m2
-ref_port="$(kube_free_port)"
+ref_port="$(free_port)"
 "$TOOLS_BIN/reference-elector" --namespace default --election mixed --identity ref --kubeconfig "$KUBECONFIG" \
   --lease-duration 4s --renew-deadline 3s --retry-period 1s --status-address "127.0.0.1:$ref_port" \
   >"$work/ref.log" 2>&1 &

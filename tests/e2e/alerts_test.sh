@@ -11,13 +11,12 @@ set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-# shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
-source "$root/tests/lib/testlib.sh"
-export PATH="${TOOLS_BIN:-$root/.cache/tools/bin}:$PATH"
+# shellcheck source-path=SCRIPTDIR source=../lib/suite.sh
+source "$root/tests/lib/suite.sh"
+suite_begin alerts_test
+export PATH="$TOOLS_BIN:$PATH"
 rules="$root/manifests/leasehold-alerts.yaml"
 unit="$root/tests/alerts/leasehold-alerts.test.yaml"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
 
 for b in promtool helm; do
   command -v "$b" >/dev/null || { fail "$b missing (make tools)"; summary; exit 1; }
@@ -39,21 +38,18 @@ else
 fi
 
 echo "== the chart"
-export HELM_CACHE_HOME="$tmp/helm/cache" HELM_CONFIG_HOME="$tmp/helm/config" HELM_DATA_HOME="$tmp/helm/data"
-mkdir -p "$tmp/charts"
-cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$tmp/charts/"
-rm -rf "$tmp/charts/leasehold-example/charts" "$tmp/charts/leasehold-example/Chart.lock"
-helm dependency build --skip-refresh "$tmp/charts/leasehold-example" >/dev/null
-render() { helm template t "$tmp/charts/leasehold-example" "$@" 2>&1; }
+charts_stage "$work"
+helm dependency build --skip-refresh "$work/charts/leasehold-example" >/dev/null
+render() { helm template t "$work/charts/leasehold-example" "$@" 2>&1; }
 expect_eq "no PrometheusRule by default" "$(render | grep -c '^kind: PrometheusRule')" 0
 render --set leasehold.prometheusRule.enabled=true --set leasehold.prometheusRule.noLeaderFor=45s \
-  --show-only templates/leasehold-prometheusrule.yaml >"$tmp/rule.yaml"
-expect_eq "prometheusRule.enabled renders one PrometheusRule" "$(grep -c '^kind: PrometheusRule' "$tmp/rule.yaml")" 1
-python3 -c 'import sys, yaml; print(yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["spec"]))' "$tmp/rule.yaml" >"$tmp/rules.yaml"
-expect "its groups pass promtool check rules" promtool check rules "$tmp/rules.yaml"
+  --show-only templates/leasehold-prometheusrule.yaml >"$work/rule.yaml"
+expect_eq "prometheusRule.enabled renders one PrometheusRule" "$(grep -c '^kind: PrometheusRule' "$work/rule.yaml")" 1
+python3 -c 'import sys, yaml; print(yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["spec"]))' "$work/rule.yaml" >"$work/rules.yaml"
+expect "its groups pass promtool check rules" promtool check rules "$work/rules.yaml"
 expect_eq "noLeaderFor sets LeaseholdNoLeader's for" \
   "$(python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1]))
-print([r["for"] for g in d["groups"] for r in g["rules"] if r.get("alert") == "LeaseholdNoLeader"][0])' "$tmp/rules.yaml")" 45s
-expect_fail "a bad duration is refused by the schema" helm template t "$tmp/charts/leasehold-example" \
+print([r["for"] for g in d["groups"] for r in g["rules"] if r.get("alert") == "LeaseholdNoLeader"][0])' "$work/rules.yaml")" 45s
+expect_fail "a bad duration is refused by the schema" helm template t "$work/charts/leasehold-example" \
   --set leasehold.prometheusRule.enabled=true --set leasehold.prometheusRule.noLeaderFor=soon
 summary

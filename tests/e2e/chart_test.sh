@@ -38,12 +38,8 @@ fi
 [ -n "$PY" ] || { echo "chart_test: no python3 with PyYAML (apt-get install python3-yaml)" >&2; exit 1; }
 
 suite_begin chart_test
-export HELM_CACHE_HOME="$work/helm/cache" HELM_CONFIG_HOME="$work/helm/config" HELM_DATA_HOME="$work/helm/data"
-
 # The charts are staged in $work so that `helm dependency build` does not touch the work tree.
-mkdir -p "$work/charts"
-cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$work/charts/"
-rm -rf "$work/charts/leasehold-example/charts" "$work/charts/leasehold-example/Chart.lock"
+charts_stage "$work"
 lib="$work/charts/leasehold"
 example="$work/charts/leasehold-example"
 values="$root/tests/chart-values"
@@ -242,10 +238,10 @@ echo "== your own chart, as docs/packaging.md says, with elections"
 block() { awk -v h="$2" 'index($0, h) == 1 { on = 1; next } on && /^```/ { if (grab) exit; grab = 1; next } grab' "$1"; }
 mine="$work/charts/my-app"
 mkdir -p "$mine/templates"
-{ printf 'apiVersion: v2\nname: my-app\nversion: 0.1.0\n'; block "$root/docs/packaging.md" '`Chart.yaml`:'; } >"$mine/Chart.yaml"
-block "$root/docs/packaging.md" '`values.yaml`:' >"$mine/values.yaml"
-block "$root/docs/packaging.md" '`templates/leasehold-rbac.yaml`:' >"$mine/templates/leasehold-rbac.yaml"
-block "$root/docs/packaging.md" '`templates/deployment.yaml` (the parts to add):' >"$mine/templates/deployment.yaml"
+{ printf 'apiVersion: v2\nname: my-app\nversion: 0.1.0\n'; block "$root/docs/packaging.md" "\`Chart.yaml\`:"; } >"$mine/Chart.yaml"
+block "$root/docs/packaging.md" "\`values.yaml\`:" >"$mine/values.yaml"
+block "$root/docs/packaging.md" "\`templates/leasehold-rbac.yaml\`:" >"$mine/templates/leasehold-rbac.yaml"
+block "$root/docs/packaging.md" "\`templates/deployment.yaml\` (the parts to add):" >"$mine/templates/deployment.yaml"
 expect "the recipe's deployment template includes leasehold.config" grep -q 'include "leasehold.config"' "$mine/templates/deployment.yaml"
 expect "helm dependency build of the recipe's chart" helm dependency build --skip-refresh "$mine"
 if out="$(helm template my-app "$mine" --set 'leasehold.elections[0].name=jobs-b' 2>"$work/err")"; then

@@ -104,33 +104,31 @@ k create namespace "$NS" >/dev/null
 k label namespace "$NS" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
 
 # ---- the charts, staged with their dependency (the work tree is not touched)
-export HELM_CACHE_HOME="$work/helm/cache" HELM_CONFIG_HOME="$work/helm/config" HELM_DATA_HOME="$work/helm/data"
-mkdir -p "$work/charts"
-cp -R "$root/charts/leasehold" "$root/charts/leasehold-example" "$work/charts/"
-rm -rf "$work/charts/leasehold-example/charts" "$work/charts/leasehold-example/Chart.lock"
+charts_stage "$work"
 helm dependency build --skip-refresh "$work/charts/leasehold-example" >/dev/null || bail "helm dependency build"
 chart="$work/charts/leasehold-example"
 
 # ---- the witness, on the node address (pods reach the host there)
-WITNESS_PORT=$(kube_free_port)
+WITNESS_PORT=$(free_port)
 WITNESS_LOG="$work/witness.log"
 python3 "$root/tests/faults/witness.py" --host "$NODE_IP" --link lh-cni0 --port "$WITNESS_PORT" --log "$WITNESS_LOG" &
 track_pid $!
 wait_until 10 curl -sf "http://$NODE_IP:$WITNESS_PORT/healthz" || bail "witness did not start"
 
 # ---- Prometheus: pods of $NS with a port named leasehold-ops, rules rendered by the chart
-prom_port=$(kube_free_port)
+prom_port=$(free_port)
 echo -n "$ADMIN_TOKEN" >"$work/prom-token"
+# shellcheck disable=SC2016 # the hooks' $LEASEHOLD_FENCING_TOKEN is expanded by the hook's shell
 values=(
   --set replicaCount=3
   --set app.image.repository="${app_image%:*}" --set-string app.image.tag="${app_image##*:}" --set app.image.pullPolicy=Never
   --set-json app.intervalSeconds=0.2 --set app.ack=http --set app.witnessURL="http://$NODE_IP:$WITNESS_PORT"
   --set app.resources.limits.cpu=500m
   --set leasehold.image.repository="${image%:*}" --set-string leasehold.image.tag="${image##*:}" --set leasehold.image.pullPolicy=Never
-  --set leasehold.leaseDuration=${LD}s --set leasehold.renewDeadline=${RD}s --set leasehold.retryPeriod=${RP}s
+  --set "leasehold.leaseDuration=${LD}s" --set "leasehold.renewDeadline=${RD}s" --set "leasehold.retryPeriod=${RP}s"
   --set 'leasehold.extraArgs={--safety-margin=500ms,--request-timeout=1s}'
-  --set leasehold.handoffTimeout=$HANDOFF --set leasehold.leaderLabel=leasehold.io/leader
-  --set app.healthPort=$APP_HEALTH_PORT --set leasehold.appHealth.httpGet.port=$APP_HEALTH_PORT
+  --set "leasehold.handoffTimeout=$HANDOFF" --set leasehold.leaderLabel=leasehold.io/leader
+  --set "app.healthPort=$APP_HEALTH_PORT" --set "leasehold.appHealth.httpGet.port=$APP_HEALTH_PORT"
   --set leasehold.appHealth.httpGet.path=/healthz --set leasehold.appHealth.periodSeconds=1
   --set leasehold.appHealth.failureThreshold=2
   --set leasehold.flowSchema.enabled=true
@@ -396,7 +394,7 @@ echo "== helm upgrade: lease timings 4s/3s/1s -> 5s/3s/1s, app acks by the ack f
 # The second election names its own leader label (the top-level one is not inherited: two
 # elections would set and clear the one label the Service selects by).
 LD=5
-values+=(--set leasehold.leaseDuration=${LD}s --set app.ack=file --set "leasehold.elections[0].name=$SECOND_ELECTION" --set "leasehold.elections[0].leaderLabel=leasehold.io/leader-b")
+values+=(--set "leasehold.leaseDuration=${LD}s" --set app.ack=file --set "leasehold.elections[0].name=$SECOND_ELECTION" --set "leasehold.elections[0].leaderLabel=leasehold.io/leader-b")
 expect "helm upgrade --wait" helm upgrade "$release" "$chart" -n "$NS" "${values[@]}" --wait --timeout 3m
 rollout_done
 if wait_until 30 settled; then pass "one leader after the upgrade"; else fail "one leader after the upgrade"; show_election; fi
@@ -589,13 +587,13 @@ s_holders() {
 # Lease names; every pod owns some, and the loads differ by at most one.
 s_settled() {
   local c loads
-  [ "$(s_all_pods)" = "$1" ] && [ "$(s_live_pods | wc -l)" = "$1" ] || { sleep 0.2; return 1; }
+  { [ "$(s_all_pods)" = "$1" ] && [ "$(s_live_pods | wc -l)" = "$1" ]; } || { sleep 0.2; return 1; }
   c="$(s_claims)"
-  [ "$(printf '%s\n' "$c" | grep -c .)" = "$SHARDS" ] && [ "$c" = "$(s_holders)" ] &&
-    [ "$(printf '%s\n' "$c" | awk '{ print $1 }' | sort -u | wc -l)" = "$SHARDS" ] || { sleep 0.2; return 1; }
+  { [ "$(printf '%s\n' "$c" | grep -c .)" = "$SHARDS" ] && [ "$c" = "$(s_holders)" ] &&
+    [ "$(printf '%s\n' "$c" | awk '{ print $1 }' | sort -u | wc -l)" = "$SHARDS" ]; } || { sleep 0.2; return 1; }
   loads="$(printf '%s\n' "$c" | awk '{ n[$2]++ } END { for (p in n) print n[p] }' | sort -n)"
-  [ "$(printf '%s\n' "$loads" | grep -c .)" = "$1" ] &&
-    [ $(($(printf '%s\n' "$loads" | tail -1) - $(printf '%s\n' "$loads" | head -1))) -le 1 ] || { sleep 0.2; return 1; }
+  { [ "$(printf '%s\n' "$loads" | grep -c .)" = "$1" ] &&
+    [ $(($(printf '%s\n' "$loads" | tail -1) - $(printf '%s\n' "$loads" | head -1))) -le 1 ]; } || { sleep 0.2; return 1; }
 }
 # expect_s_settled BOUND WHAT N: waits, and prints how long it took from $s_t0 and the loads.
 expect_s_settled() {
@@ -606,7 +604,7 @@ expect_s_settled() {
     figures "shards_${4:-step}_settled_ms=$(ms_between "$s_t0" "$(date +%s%N)")"
   else
     fail "$2: each of the $SHARDS shards owned by exactly one of the $3 pods, the one its Lease names; loads within one"
-    echo "  claims:" $(s_claims | tr '\n' ';'); echo "  holders:" $(s_holders | tr '\n' ';')
+    echo "  claims: $(s_claims | tr '\n' ';')"; echo "  holders: $(s_holders | tr '\n' ';')"
   fi
 }
 echo "== sharded ownership: helm install with leasehold.shards=$SHARDS (3 replicas, Pod Security restricted)"
@@ -618,9 +616,9 @@ svalues=(
   --set-json app.intervalSeconds=0.2 --set app.witnessURL="http://$NODE_IP:$WITNESS_PORT"
   --set app.resources.limits.cpu=500m
   --set leasehold.image.repository="${image%:*}" --set-string leasehold.image.tag="${image##*:}" --set leasehold.image.pullPolicy=Never
-  --set leasehold.leaseDuration=${LD}s --set leasehold.renewDeadline=${RD}s --set leasehold.retryPeriod=${RP}s
+  --set "leasehold.leaseDuration=${LD}s" --set "leasehold.renewDeadline=${RD}s" --set "leasehold.retryPeriod=${RP}s"
   --set 'leasehold.extraArgs={--safety-margin=500ms,--request-timeout=1s}'
-  --set leasehold.shards=$SHARDS
+  --set "leasehold.shards=$SHARDS"
   --set 'leasehold.elections[0].name=lhs-more' --set 'leasehold.elections[0].shards=4'
 )
 s_t0=$(date +%s%N)
@@ -633,7 +631,7 @@ expect_eq "one member record per pod" "$(k get leases -n "$SNS" -o name | grep -
 more_settled() {
   local c
   c="$(SHARD_PREFIX=lhs-more-shard- s_claims)"
-  [ "$(printf '%s\n' "$c" | grep -c .)" = 4 ] && [ "$c" = "$(SHARD_PREFIX=lhs-more-shard- s_holders)" ] || { sleep 0.2; return 1; }
+  { [ "$(printf '%s\n' "$c" | grep -c .)" = 4 ] && [ "$c" = "$(SHARD_PREFIX=lhs-more-shard- s_holders)" ]; } || { sleep 0.2; return 1; }
 }
 expect "elections[0].shards=4: each shard of the further election owned by exactly one pod, the one its Lease names" \
   wait_until 60 more_settled
@@ -760,11 +758,12 @@ expect "kubectl apply of the plain Deployment" k apply -n "$INS" -f "$work/plain
 expect "its 2 pods become Ready (restricted namespace)" k rollout status -n "$INS" deployment/plain --timeout=120s
 i_pods() { k get pods -n "$INS" -l app=plain -o json | jq -r '.items[] | select(.metadata.deletionTimestamp == null) | .metadata.name'; }
 i_holder() { local h; h="$(k get lease -n "$INS" "$ELECTION_I" -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)"; echo "${h%_*}"; }
+# shellcheck disable=SC2016 # expanded in the pod
 i_answer() { k exec -n "$INS" "$1" -c app -- sh -c 'curl -s -o /dev/null -w "%{http_code}" "$LEASEHOLD_STATUS_URL/v1/leader"' 2>/dev/null; }
 i_leaders() { local p; for p in $(i_pods); do [ "$(i_answer "$p")" = 200 ] && echo "$p"; done; return 0; }
 i_settled() { # exactly 2 pods, one answers 200 to its app, and it is the Lease's holder
   local l; l="$(i_leaders)"
-  [ "$(i_pods | grep -c .)" = 2 ] && [ "$(echo "$l" | grep -c .)" = 1 ] && [ "$l" = "$(i_holder)" ] || { sleep 0.5; return 1; }
+  { [ "$(i_pods | grep -c .)" = 2 ] && [ "$(echo "$l" | grep -c .)" = 1 ] && [ "$l" = "$(i_holder)" ]; } || { sleep 0.5; return 1; }
 }
 expect "one leader among the injected pods, the Lease's holder, told to its app over localhost" wait_until 60 i_settled
 i_leader="$(i_holder)"
@@ -772,6 +771,7 @@ pod_json="$(k get pod -n "$INS" "$i_leader" -o json)"
 expect_eq "one native sidecar in each pod" \
   "$(k get pods -n "$INS" -l app=plain -o json | jq -c '[.items[] | [(.spec.initContainers // [])[], .spec.containers[] | select(.name == "leasehold") | .restartPolicy]] | unique')" \
   '[["Always"]]'
+# shellcheck disable=SC2016 # expanded in the pod
 expect_eq "the app sees the state file in its read-only status volume" \
   "$(k exec -n "$INS" "$i_leader" -c app -- sh -c 'read -r role _ <"$LEASEHOLD_STATE_FILE"; echo "$role"' 2>&1)" leader
 expect_eq "the sidecar's own projected token: no Lease request refused" \

@@ -173,7 +173,9 @@ expect_fail "kube_write_kubeconfig: the same kubeconfig cannot list pods" \
 # --- e. a second control plane side by side; down leaves nothing ----------------------------------
 if out2="$("$up" "$cp2" 2>&1)"; then pass "a second control plane starts alongside"; else
   fail "a second control plane starts alongside"; echo "$out2" | tail -n 20 | sed 's/^/        /'; fi
+# shellcheck source=/dev/null # written by tests/controlplane/up
 url2="$( . "$cp2/env" 2>/dev/null && echo "$APISERVER_URL")"
+# shellcheck source=/dev/null
 ca2="$( . "$cp2/env" 2>/dev/null && echo "$APISERVER_CA")"
 expect "the two apiservers use different ports" test -n "$url2" -a "$url2" != "$APISERVER_URL"
 expect_eq "control plane 1 readyz ok" "$(curl -s --max-time 5 --cacert "$APISERVER_CA" "$APISERVER_URL/readyz")" ok
@@ -183,7 +185,7 @@ expect_fail "control plane 2 does not know control plane 1's namespace" \
 pids2="$(cat "$cp2/pids" 2>/dev/null)"
 expect_eq "control plane 2 recorded 2 pids" "$(echo "$pids2" | grep -c '^[0-9][0-9]*$')" 2
 expect "down stops control plane 2" "$down" "$cp2"
-alive_any() { local p; for p in "$@"; do process_gone "$p" || return 0; done; return 1; }
+alive_any() { local p; for p in "$@"; do proc_gone "$p" || return 0; done; return 1; }
 # shellcheck disable=SC2086
 expect_fail "no process of control plane 2 is left" alive_any $pids2
 expect "down removed control plane 2's dir" test ! -e "$cp2"
@@ -192,7 +194,7 @@ expect_eq "control plane 1 still readyz ok" "$(curl -s --max-time 5 --cacert "$A
 
 # --- f. client-go reference electors fail over ---------------------------------------------------
 ens="$(kube_new_namespace elect)"
-read -r port1 port2 < <(kube_free_ports 2)
+read -r port1 port2 < <(free_ports 2)
 start_elector() { # IDENTITY PORT
   "$TOOLS_BIN/reference-elector" --namespace "$ens" --election smoke --identity "$1" \
     --lease-duration 4s --renew-deadline 3s --retry-period 1s \
@@ -213,7 +215,7 @@ else
 fi
 expect_eq "the Lease names the leader ($leader)" "$(lease_holder "$ens" smoke)" "$leader"
 kill -TERM "$lpid"
-expect "the leader exits on SIGTERM" wait_until 10 process_gone "$lpid"
+expect "the leader exits on SIGTERM" wait_until 10 proc_gone "$lpid"
 wait "$lpid" 2>/dev/null
 forget_pid "$lpid"
 expect "the other elector ($other) answers 200 afterwards" wait_until 20 leads_at "127.0.0.1:$oport"

@@ -35,6 +35,7 @@ done
 
 echo "--- docs/architecture.md's layer table is cmake/layers.cmake's"
 layers="$(sed -n 's/^set(LEASEHOLD_LAYERS \(.*\))$/\1/p' "$root/cmake/layers.cmake")"
+# shellcheck disable=SC2016 # Markdown backquotes
 rows="$(sed -n '/^## Layers/,/^\* /p' "$root/docs/architecture.md" | grep -E '^\| `[a-z]+` \|')"
 expect_eq "one row per layer, lowest first" "$(echo "$rows" | cut -d'`' -f2 | xargs)" "$layers"
 below=""
@@ -42,8 +43,9 @@ for layer in $layers; do
   allowed="$(sed -n "s/^set(LEASEHOLD_LAYER_${layer} \([^)]*\)).*/\1/p" "$root/cmake/layers.cmake" | tr -d '"' | xargs -n1 | sort | xargs)"
   cell="$(echo "$rows" | grep -E "^\| \`$layer\` \|" | cut -d'|' -f3)"
   if [[ "$cell" == *"all of the above"* ]]; then
-    documented="$(echo $below | xargs -n1 | sort | xargs)"
+    documented="$(echo "$below" | xargs -n1 | sort | xargs)"
   else
+    # shellcheck disable=SC2016 # Markdown backquotes
     documented="$(echo "$cell" | grep -oE '`[a-z]+`' | tr -d '`' | sort | xargs)"
   fi
   expect_eq "architecture.md: what $layer may include" "$documented" "$allowed"
@@ -63,8 +65,8 @@ EOF
 # metrics are the contract's too). Between them they export every metric there is.
 printf 'elections:\n  - name: docs-other\n    on-start-leading: ""\n    app-health-tcp: "1"\n    app-health-period: 1s\n  - name: docs-sharded\n    shards: 2\n' \
   >"$work/config.yaml"
-sp="$(kube_free_port)"
-op="$(kube_free_port)"
+sp="$(free_port)"
+op="$(free_port)"
 mkdir -p "$work/status"
 "$LEASEHOLD" --election docs-e --identity me --kubeconfig "$work/kubeconfig" --config "$work/config.yaml" \
   --on-start-leading true \
@@ -145,15 +147,16 @@ legacy="$(curl -s -m 1 "$base/")"
 expect_eq "GET / is the contrib leader-elector's answer" "$(echo "$legacy" | jq -c 'keys')" '["name"]'
 fields="$(curl -s -m 1 "$base/v1/status" | jq -r 'keys[]' | sort)"
 # The status JSON's fields are exactly the contract's field table's.
+# shellcheck disable=SC2016 # Markdown backquotes
 documented="$(sed -n '/^The status JSON:/,/^## /p' "$root/docs/contract.md" | grep -E '^\| `' |
   cut -d'|' -f2 | grep -oE '`[a-zA-Z]+`' | tr -d '`' | sort)"
 expect_eq "the status JSON has exactly the documented fields" "$documented" "$fields"
 
 echo "--- every metric of docs/contract.md is exported from the start"
 metrics="$(curl -s -m 5 "127.0.0.1:$op/metrics")"
-for name in $(grep -oE '(leasehold|leader_election)_[a-z_]+' "$root/docs/contract.md" | sort -u); do
+while read -r name; do
   expect "$name is exported" grep -qE "^${name}(_bucket|_sum|_count)?[{ ]" <<<"$metrics"
-done
+done < <(grep -oE '(leasehold|leader_election)_[a-z_]+' "$root/docs/contract.md" | sort -u)
 expect "leasehold_hook_runs_total is at 0 before any hook ran" \
   grep -qF 'leasehold_hook_runs_total{election="docs-e",hook="start",outcome="failure"} 0' <<<"$metrics"
 expect_fail "leasehold_hook_runs_total has no series for hooks an election does not have" \
@@ -209,6 +212,7 @@ run_snippet() {
   mkdir -p "$work/curlhome"
   echo "connect-to = localhost:4040:127.0.0.1:$sp" >"$work/curlhome/.curlrc"
   : >"$work/charged"
+  # shellcheck disable=SC2016 # the inner shell expands them
   SNIPPET="$snippet" STATE_DIR="$1" CHARGED="$work/charged" CURL_HOME="$work/curlhome" \
     timeout 10 unshare -m --propagation private bash -c '
       mount -t tmpfs tmpfs /run && mkdir /run/leasehold && mount --bind "$STATE_DIR" /run/leasehold || exit 99

@@ -207,7 +207,7 @@ start q1 quiet --events=false
 expect "an agent with --events=false leads" wait_until 30 is_leader q1
 expect_eq "... and records no Event" "$(events "involvedObject.name=quiet" | wc -l)" 0
 kill -TERM "$(pid_of q1)" "$(pid_of "$other")"; wait 2>/dev/null
-out="$(POD_NAME= "$LEASEHOLD" --election x --namespace "$ns" --kubeconfig "$KUBECONFIG" --leader-label a/b 2>&1)"
+out="$(POD_NAME="" "$LEASEHOLD" --election x --namespace "$ns" --kubeconfig "$KUBECONFIG" --leader-label a/b 2>&1)"
 expect_match "--leader-label without \$POD_NAME is a configuration error" "$out" 'leader-label'
 
 summary

@@ -19,7 +19,7 @@ NAMES=(h1 h2 h3)
 ns="$(kube_new_namespace health)"
 election=health
 
-witness_port="$(kube_free_port)"
+witness_port="$(free_port)"
 python3 "$root/tests/faults/witness.py" --port "$witness_port" --log "$work/witness.jsonl" >"$work/witness.out" 2>&1 &
 track_pid $!
 wait_until 10 curl -sf "127.0.0.1:$witness_port/healthz" || fail "witness did not start"
@@ -27,7 +27,7 @@ wait_until 10 curl -sf "127.0.0.1:$witness_port/healthz" || fail "witness did no
 # app_start NAME: NAME's app (health endpoint) and its worker acting on the witness via the agent.
 app_start() {
   local name="$1"
-  [ -f "$work/$name.app_port" ] || kube_free_port >"$work/$name.app_port"
+  [ -f "$work/$name.app_port" ] || free_port >"$work/$name.app_port"
   python3 "$root/tests/e2e/health_app.py" --port "$(cat "$work/$name.app_port")" --mode-file "$work/$name.mode" \
     >>"$work/$name.app.out" 2>&1 &
   echo $! >"$work/$name.app_pid"; track_pid $!

@@ -128,7 +128,7 @@ EOF
 chmod 755 "$work" "$kc"
 chmod 644 "$kc/ca.crt" "$kc/kubeconfig"
 
-read -r status_port ops_port < <(kube_free_ports 2)
+read -r status_port ops_port < <(free_ports 2)
 container="leasehold-image-test-$$"
 at_exit docker rm -f "$container"
 identity="image-test-$$"

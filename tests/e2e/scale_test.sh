@@ -63,7 +63,7 @@ stop() {
   local n
   for n in "$@"; do agent_signal "$n" TERM; done
   for n in "$@"; do
-    wait_until 60 process_gone "$(pid_of "$n")" || { echo "  $n still running 60 s after SIGTERM"; agent_signal "$n" KILL; }
+    wait_until 60 proc_gone "$(pid_of "$n")" || { echo "  $n still running 60 s after SIGTERM"; agent_signal "$n" KILL; }
     agent_wait "$n"
   done
 }

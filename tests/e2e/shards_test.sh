@@ -21,9 +21,9 @@ SHARDS=12
 TIMINGS=(--lease-duration 6s --renew-deadline 4s --retry-period 1s --safety-margin 1s --request-timeout 2s)
 ns="$(kube_new_namespace shards)"
 SHARD_NS="$ns"
-SHARD_ELECTION=jobs
+SHARD_ELECTION="jobs"
 
-read -r witness_port < <(kube_free_ports 1)
+read -r witness_port < <(free_ports 1)
 python3 "$faults/witness.py" --port "$witness_port" --log "$work/witness.jsonl" >"$work/witness.out" 2>&1 &
 track_pid $!
 expect "the witness is up" wait_until 10 curl -sf "127.0.0.1:$witness_port/healthz"
@@ -85,6 +85,7 @@ expect "a long poll on /v1/shards waits while nothing changes" kill -0 "$poll_pi
 member m4
 expect_settled 30 "a member joined" m1 m2 m3 m4
 wait "$poll_pid"
+# shellcheck disable=SC2016 # a jq variable
 expect "... and is answered with a new revision once it does" jq -e --argjson r "$rev" '.revision != $r' "$work/poll.json"
 kill "$events_pid" 2>/dev/null; wait "$events_pid" 2>/dev/null
 expect_eq "GET /v1/shards/events: the shards at once, then the join (an event with four members)" \
@@ -99,7 +100,7 @@ echo "  m4 owned its share $(metric m4 '^leasehold_shard_rebalance_seconds_sum\{
 
 echo "--- scale down: a member leaves (SIGTERM)"
 agent_signal m2 TERM
-expect "m2 exits" wait_until 30 process_gone "$(pid_of m2)"
+expect "m2 exits" wait_until 30 proc_gone "$(pid_of m2)"
 agent_wait m2
 expect_eq "m2 exited 0" "$?" 0
 kill "$(cat "$work/m2.app.pid")" 2>/dev/null
@@ -136,7 +137,7 @@ expect "the apps worked the shards (more than 1000 units of work)" [ "$(jq -r .a
 echo "--- stop: every shard Lease released"
 for n in m1 m3 m5; do agent_signal "$n" TERM; done
 for n in m1 m3 m5; do
-  wait_until 30 process_gone "$(pid_of "$n")" || agent_signal "$n" KILL
+  wait_until 30 proc_gone "$(pid_of "$n")" || agent_signal "$n" KILL
   agent_wait "$n"
 done
 expect_eq "no shard Lease names a holder" "$(holders | awk '$2 != ""' | wc -l)" 0

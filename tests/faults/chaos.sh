@@ -33,7 +33,7 @@ SHARDS="${SHARDS:-0}"
 if [ "${1:-}" = --shards ]; then SHARDS="${2:-}"; shift 2; fi
 duration="${1:-60}"
 seed="${2:-$(( $(date +%s%N) % 32768 ))}"
-[[ "$duration" =~ ^[0-9]+$ ]] && [[ "$seed" =~ ^[0-9]+$ ]] || { echo "usage: $0 DURATION_SECONDS [SEED]" >&2; exit 2; }
+{ [[ "$duration" =~ ^[0-9]+$ ]] && [[ "$seed" =~ ^[0-9]+$ ]]; } || { echo "usage: $0 DURATION_SECONDS [SEED]" >&2; exit 2; }
 [[ "$SHARDS" =~ ^[0-9]+$ ]] || { echo "the number of shards must be a number" >&2; exit 2; }
 RANDOM="$seed"
 if [ "$SHARDS" -gt 0 ]; then fault_init chaos_shards; else fault_init chaos; fi
@@ -217,7 +217,7 @@ echo "  time with a leader during the faults: ${fraction}%; terms: $(rj '.terms|
 expect_no_overlap
 expect "fencing tokens of all terms strictly increase (agents' logs)" tokens_increase "${SLOTS[@]}"
 expect_eq "no agent exited by itself (never crash-loops)" "$unexpected" 0
-expect "faults were injected" [ "$(( ${count[kill9]} + ${count[term]} + ${count[pause]} + ${count[partition]} + ${count[slow]} + ${count[apiserver]} + ${count[edit]} ))" -gt 0 ]
+expect "faults were injected" [ "$(( count[kill9] + count[term] + count[pause] + count[partition] + count[slow] + count[apiserver] + count[edit] ))" -gt 0 ]
 figures "seed=$seed" "duration_s=$duration" "overlap_ms=$(rj .overlap_ms)" "leader_fraction_pct=$fraction" \
   "terms=$(rj '.terms|length')" "accepted=$(rj .accepted)" "rejected=$(rj .rejected)" \
   "$(for k in kill9 term pause partition slow apiserver edit; do printf '%s=%s ' "$k" "${count[$k]}"; done)"

@@ -18,7 +18,7 @@ ROUNDS="${FAULTPROXY_ROUNDS:-100}"
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 \
   -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null || { fail "certificate"; summary; exit 1; }
-read -r up_port port ctl < <(kube_free_ports 3 | tr '\n' ' ')
+read -r up_port port ctl < <(free_ports 3 | tr '\n' ' ')
 python3 "$root/tests/faults/stream_upstream.py" --port "$up_port" --cert "$work/cert.pem" --key "$work/key.pem" \
   >"$work/upstream.out" 2>&1 &
 track_pid $!
@@ -81,7 +81,7 @@ for round in $(seq "$ROUNDS"); do
   for n in 1 2 3 4; do wait_until 5 test -s "$work/s$n" || break 2; done
   through -o /dev/null -o /dev/null "https://127.0.0.1:$port/e" "https://127.0.0.1:$port/f" || break
   mode '{"status":0,"drop":"watch=true"}' || break
-  process_gone "$proxy" && break
+  proc_gone "$proxy" && break
   survived=$round
 done
 expect_eq "the proxy answered every round" "$survived" "$ROUNDS"

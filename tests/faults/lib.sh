@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the fault cases (tests/faults/cases/NN_name.sh) and the chaos run.
 #
 # A case sources this file, then calls `fault_init SUITE`, which:
@@ -26,7 +27,8 @@ case "${FAULT_TIMINGS:-short}" in
   default) LD=15 RD=10 RP=2 MARGIN_MS=2000 RT=5 ;;
   *) echo "FAULT_TIMINGS must be short or default" >&2; exit 2 ;;
 esac
-LD_MS=$((LD * 1000)); RD_MS=$((RD * 1000)); RP_MS=$((RP * 1000)); RT_MS=$((RT * 1000))
+# shellcheck disable=SC2034 # for the cases
+LD_MS=$((LD * 1000)) RD_MS=$((RD * 1000)) RP_MS=$((RP * 1000)) RT_MS=$((RT * 1000))
 TIMINGS=(--lease-duration "${LD}s" --renew-deadline "${RD}s" --retry-period "${RP}s"
   --safety-margin "${MARGIN_MS}ms" --request-timeout "${RT}s")
 ELECTION=fault
@@ -51,15 +53,16 @@ fault_init() {
     CP_DIR="$work/cp"
     controlplane_start "$CP_DIR" || { cat "$CP_DIR.log"; fail "control plane up"; summary; exit 1; }
   fi
+  # shellcheck source=/dev/null # written by tests/controlplane/up
   . "$CP_DIR/env"
   API_PORT="${APISERVER_URL##*:}"
   NS="$(kube_new_namespace "f$(echo "$1" | tr "_" "-")")" || { fail "namespace"; summary; exit 1; }
   SHARD_NS="$NS" SHARD_ELECTION="$ELECTION"
 
-  TP_PORT="$(kube_free_port)"
+  TP_PORT="$(free_port)"
   LOG_LEVEL=warn "$TOOLS_BIN/toxiproxy-server" -host 127.0.0.1 -port "$TP_PORT" >"$work/toxiproxy.log" 2>&1 &
   track_pid $!
-  WITNESS_PORT="$(kube_free_port)"
+  WITNESS_PORT="$(free_port)"
   WITNESS_LOG="$work/witness.jsonl"
   : >"$WITNESS_LOG"
   python3 "$faults_dir/witness.py" --port "$WITNESS_PORT" --log "$WITNESS_LOG" >"$work/witness.out" 2>&1 &
@@ -74,7 +77,7 @@ tp() { curl -sS --max-time 5 "$@"; }
 # proxy_new NAME: a proxy 127.0.0.1:FREE -> the API server; echoes the port.
 proxy_new() {
   local port
-  port="$(kube_free_port)"
+  port="$(free_port)"
   tp -o /dev/null -XPOST "127.0.0.1:$TP_PORT/proxies" \
     -d "{\"name\":\"$1\",\"listen\":\"127.0.0.1:$port\",\"upstream\":\"127.0.0.1:$API_PORT\",\"enabled\":true}" || return 1
   echo "$port" >"$work/$1.proxy_port"
@@ -244,7 +247,7 @@ api_requests() {
   if [ -z "$2" ]; then
     metric "$1" "leasehold_api_requests_total\\{[^}]*$code"
   else
-    metric "$1" "leasehold_api_requests_total\\{([^}]*$code[^}]*verb=\"$2\"|[^}]*verb=\"$2\"[^}]*$code)"
+    metric "$1" "leasehold_api_requests_total\\{([^}]*${code}[^}]*verb=\"$2\"|[^}]*verb=\"$2\"[^}]*$code)"
   fi
 }
 renewals_ok() { metric "$1" 'leasehold_renewals_total\{.*outcome="success"'; }
@@ -283,17 +286,12 @@ apiserver_stop() {
   kill -KILL "$pid" 2>/dev/null; sleep 0.2
 }
 # apiserver_start: starts it again with the same command line (same ports, certs, etcd), in its
-# own session like tests/controlplane/up does, registered in $CP_DIR/pids for `down`; waits
-# until /readyz is ok (60 s at most).
+# own session as tests/controlplane/up does (proc_start), registered in $CP_DIR/pids for `down`;
+# waits until /readyz is ok (60 s at most).
 apiserver_start() {
-  local args=() pidfile="$CP_DIR/.kube-apiserver.pid"
+  local args=()
   mapfile -t args <"$work/apiserver.cmdline"
-  rm -f "$pidfile"
-  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "${args[@]}" </dev/null \
-    >>"$CP_DIR/logs/kube-apiserver.log" 2>&1 &
-  disown $!
-  local i; for i in $(seq 1 100); do [ -s "$pidfile" ] && break; sleep 0.02; done
-  cat "$pidfile" >>"$CP_DIR/pids"
+  proc_start "$CP_DIR" kube-apiserver "${args[@]}" >/dev/null || return 1
   wait_until 60 sh -c "[ \"\$(curl -s --max-time 2 --cacert '$APISERVER_CA' -H 'Authorization: Bearer $ADMIN_TOKEN' '$APISERVER_URL/readyz')\" = ok ]"
 }
 
@@ -303,7 +301,7 @@ apiserver_start() {
 # $work/NAME.fp_control and its request log in $work/NAME.fp.jsonl.
 faultproxy_start() {
   local name="$1" port ctl
-  port="$(kube_free_port)"; ctl="$(kube_free_port)"
+  port="$(free_port)"; ctl="$(free_port)"
   python3 "$faults_dir/faultproxy.py" --listen "$port" --control "$ctl" --upstream "$APISERVER_URL" \
     --ca "$APISERVER_CA" --cert "$CP_DIR/certs/apiserver.crt" --key "$CP_DIR/certs/apiserver.key" \
     --log "$work/$name.fp.jsonl" >"$work/$name.fp.out" 2>&1 &

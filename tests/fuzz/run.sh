@@ -40,7 +40,7 @@ fi
 bash "$root/scripts/install-deps.sh" >/dev/null || { fail "scripts/install-deps.sh"; summary; exit 1; }
 
 # --- build
-stamp "building the fuzz targets in ${build#$root/}"
+stamp "building the fuzz targets in ${build#"$root"/}"
 cmake_log="$build.log"
 mkdir -p "$build"
 # -O1 with line tables: what libFuzzer recommends, and quicker to build than -O2 -g.
@@ -132,7 +132,7 @@ for t in "${targets[@]}"; do
   if [ "${#problems[@]}" -eq 0 ]; then
     pass "$what"
   else
-    fail "$what: ${problems[*]} (logs and inputs in ${findings#$root/}/$t/)"
+    fail "$what: ${problems[*]} (logs and inputs in ${findings#"$root"/}/$t/)"
     # The first sanitizer or FUZZ_CHECK report, for the CI log.
     for log in "$findings/$t"/*.log; do
       grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|FUZZ_CHECK failed|terminate called' \

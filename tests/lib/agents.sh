@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Agents under test, for the e2e suites, the fault cases and the demo. Each agent NAME keeps its
 # files in $work: NAME.status_port, NAME.ops_port (chosen once, kept across restarts), NAME.pid,
 # NAME.log (appended across restarts) and its status dir NAME/.
@@ -17,8 +18,8 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # credentials and timings come in FLAGS.
 agent_spawn() {
   local name="$1"; shift
-  [ -f "$work/$name.status_port" ] || kube_free_port >"$work/$name.status_port"
-  [ -f "$work/$name.ops_port" ] || kube_free_port >"$work/$name.ops_port"
+  [ -f "$work/$name.status_port" ] || free_port >"$work/$name.status_port"
+  [ -f "$work/$name.ops_port" ] || free_port >"$work/$name.ops_port"
   mkdir -p "$work/$name"
   ${AGENT_PREFIX:-} "$LEASEHOLD" --identity "${AGENT_IDENTITY:-$name}" \
     --status-address "127.0.0.1:$(sport "$name")" --ops-address "127.0.0.1:$(oport "$name")" \

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for end-to-end suites against the test control plane (tests/controlplane/up DIR).
 # Source DIR/env first (KUBECONFIG, APISERVER_URL, APISERVER_CA, ADMIN_TOKEN; kubectl on PATH),
 # then source this file. Functions print their result on stdout and return non-zero on failure.
@@ -47,9 +48,9 @@ kube_write_cert_kubeconfig() {
   : "${CONTROLPLANE_DIR:?source the control plane env first}"
   local certs="$CONTROLPLANE_DIR/certs" tmp
   tmp="$(mktemp -d)"
-  openssl req -newkey rsa:2048 -nodes -subj "/O=$group/CN=$user" -keyout "$tmp/key" -out "$tmp/csr" 2>/dev/null &&
+  { openssl req -newkey rsa:2048 -nodes -subj "/O=$group/CN=$user" -keyout "$tmp/key" -out "$tmp/csr" 2>/dev/null &&
     openssl x509 -req -in "$tmp/csr" -CA "$certs/client-ca.crt" -CAkey "$certs/client-ca.key" \
-      -CAcreateserial -CAserial "$tmp/serial" -days 1 -out "$tmp/crt" 2>/dev/null || { rm -rf "$tmp"; return 1; }
+      -CAcreateserial -CAserial "$tmp/serial" -days 1 -out "$tmp/crt" 2>/dev/null; } || { rm -rf "$tmp"; return 1; }
   kube_write_kubeconfig "$out" "" "$ns" &&
     sed -i '/^    token: $/d' "$out" &&
     {
@@ -104,21 +105,3 @@ kube_api() {
   curl -sS --max-time 30 --cacert "$APISERVER_CA" -H "Authorization: Bearer $ADMIN_TOKEN" \
     "${@:1:$#-1}" "$APISERVER_URL$path"
 }
-
-# kube_free_ports [N]: echoes N (default 1) distinct free TCP ports on 127.0.0.1, below the
-# ephemeral range, on one line.
-kube_free_ports() {
-  python3 - "${1:-1}" <<'PY'
-import random, socket, sys
-held = []
-while len(held) < int(sys.argv[1]):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", random.randint(20000, 32000)))
-    except OSError:
-        s.close(); continue
-    held.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in held))
-PY
-}
-kube_free_port() { kube_free_ports 1; }

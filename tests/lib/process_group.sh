@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Time limits for a command that leads a process group of its own (started with setsid): wait for
 # it at most so long, then stop it together with everything it started. Sourced by
 # tests/run_suites.sh (a limit per suite) and scripts/sanitize.sh (per sanitizer run); tested by
@@ -24,9 +25,9 @@ group_wait() {
 # runs in a session of its own); at most a minute later SIGKILL to its whole group, because what
 # is left there would hold its output pipe open.
 stop_group() {
-  local pid="$1" second
+  local pid="$1"
   kill -TERM "$pid" 2>/dev/null
-  for second in $(seq 60); do
+  for _ in $(seq 60); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 1
   done

@@ -23,15 +23,13 @@ while :; do sleep 0.2; done
 HANG
 printf 'echo "quick: 1 passed, 0 failed"\n' >"$work/quick.sh"
 
-# gone PID: the process has ended (a zombie not yet reaped by init counts as ended).
-gone() { ! kill -0 "$1" 2>/dev/null || ps -o stat= -p "$1" | grep -q Z; }
-
 # run_bounded, a command that ends by itself.
 (run_bounded 30 "$work/ok.log" bash -c 'echo said; exit 3')
 expect_eq "run_bounded: a finished command's status comes back" "$?" 3
 expect_eq "run_bounded: its output is in the log" "$(cat "$work/ok.log")" said
 
 # run_bounded, a hang.
+# shellcheck disable=SC2016 # the inner shell expands them
 timeout 150 bash -c '. "$0"; run_bounded 2 "$1" bash "$2"' "$root/tests/lib/process_group.sh" "$work/hang.log" "$work/hang.sh"
 expect_eq "run_bounded: a hang past its limit returns 124" "$?" 124
 expect_match "run_bounded: the log says it was still running" "$(cat "$work/hang.log")" "still running"
@@ -40,7 +38,7 @@ expect_match "run_bounded: the log has the stacks of the hung processes (gdb)" \
 expect_eq "run_bounded: the hung command got SIGTERM and its exit trap ran" "$(cat "$work/hang.sh.cleanup" 2>/dev/null)" ran
 child="$(cat "$work/hang.sh.child")"
 track_pid "$child"  # killed at exit if the limit failed to
-expect "run_bounded: nothing of the hung group is left (its child is gone)" wait_until 10 gone "$child"
+expect "run_bounded: nothing of the hung group is left (its child is gone)" wait_until 10 proc_gone "$child"
 rm -f "$work/hang.sh.cleanup" "$work/hang.sh.child"
 
 # run_suites: quick, hang, quick.
@@ -51,7 +49,7 @@ expect_match "run_suites: it says which suite it stopped" "$out" "still running 
 expect_eq "run_suites: the suite's exit trap ran" "$(cat "$work/hang.sh.cleanup" 2>/dev/null)" ran
 child="$(cat "$work/hang.sh.child")"
 track_pid "$child"
-expect "run_suites: the child that held its output is gone" wait_until 10 gone "$child"
+expect "run_suites: the child that held its output is gone" wait_until 10 proc_gone "$child"
 expect_match "run_suites: the suite after it ran, and the total counts the stop" "$out" \
   "suites: 2 passed, 1 failed"
 

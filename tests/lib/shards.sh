@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the tests of a sharded election (--shards): what the members say they own and what
 # the shard Leases name. The caller sets SHARDS (the count), SHARD_NS (the namespace) and
 # SHARD_ELECTION (the election's name), and has sourced agents.sh (url, kube_api, now_ms).
@@ -42,12 +43,12 @@ settled() {
   local c h
   c="$(claims "$@")"
   h="$(holders)"
-  [ "$(printf '%s\n' "$c" | grep -c .)" = "$SHARDS" ] && [ "$c" = "$h" ] &&
-    [ "$(printf '%s\n' "$c" | awk '{ print $1 }' | sort -u | wc -l)" = "$SHARDS" ] || { sleep 0.1; return 1; }
+  { [ "$(printf '%s\n' "$c" | grep -c .)" = "$SHARDS" ] && [ "$c" = "$h" ] &&
+    [ "$(printf '%s\n' "$c" | awk '{ print $1 }' | sort -u | wc -l)" = "$SHARDS" ]; } || { sleep 0.1; return 1; }
   local loads
   loads="$(printf '%s\n' "$c" | awk '{ n[$2]++ } END { for (m in n) print n[m] }' | sort -n)"
-  [ "$(printf '%s\n' "$loads" | wc -l)" = "$#" ] &&
-    [ $(($(printf '%s\n' "$loads" | tail -1) - $(printf '%s\n' "$loads" | head -1))) -le 1 ] || { sleep 0.1; return 1; }
+  { [ "$(printf '%s\n' "$loads" | wc -l)" = "$#" ] &&
+    [ $(($(printf '%s\n' "$loads" | tail -1) - $(printf '%s\n' "$loads" | head -1))) -le 1 ]; } || { sleep 0.1; return 1; }
 }
 # expect_settled BOUND WHAT MEMBERS...: waits until settled, prints how long it took and the loads.
 expect_settled() {
@@ -66,6 +67,7 @@ expect_settled() {
 # expect_shards_never_overlapped WITNESS_LOG: the witness's figures shard by shard
 # (tests/faults/overlap.py --each-shard): no two members' claims on one shard overlapped, no token
 # used by two, every shard worked. Leaves them in $work/shards-overlap.json.
+# shellcheck disable=SC2154 # root and work: set by agents.sh and the suite, as the header says
 expect_shards_never_overlapped() {
   python3 "$root/tests/faults/overlap.py" "$1" --each-shard --json "$work/shards-overlap.json" >"$work/shards-overlap.txt"
   grep "OVERLAP" "$work/shards-overlap.txt" | sed 's/^/  /'

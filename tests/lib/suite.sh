@@ -1,14 +1,21 @@
+# shellcheck shell=bash
 # The shared harness of the end-to-end suites: clean-up at exit, background processes, a control
-# plane per suite and the leader probe. Source it (it sources testlib.sh and kube.sh); a suite
-# begins with `suite_begin NAME`, which makes its work dir $work and installs the EXIT trap that
-# stops the tracked processes, then runs every clean-up registered with `at_exit`, also when a
-# check fails or on ^C.
+# plane per suite, staged charts and the leader probe. Source it (it sources testlib.sh, kube.sh,
+# procs.sh and charts.sh); a suite begins with `suite_begin NAME`, which makes its work dir $work
+# and installs the EXIT trap that stops the tracked processes, then runs every clean-up registered
+# with `at_exit`, also when a check fails or on ^C.
 
 suite_lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="${root:-$(cd "$suite_lib/../.." && pwd)}"
 export TOOLS_BIN="${TOOLS_BIN:-$root/.cache/tools/bin}"
+# shellcheck source=testlib.sh
 . "$suite_lib/testlib.sh"
+# shellcheck source=kube.sh
 . "$suite_lib/kube.sh"
+# shellcheck source=procs.sh
+. "$suite_lib/procs.sh"
+# shellcheck source=charts.sh
+. "$suite_lib/charts.sh"
 
 # --- clean-up -----------------------------------------------------------------------------------
 suite_at_exit=()
@@ -67,8 +74,6 @@ stop_tracked() {
   for p in "${tracked_pids[@]}"; do wait "$p" 2>/dev/null; done
   tracked_pids=()
 }
-# process_gone PID: no such process, or only a zombie left.
-process_gone() { local st; st="$(ps -o stat= -p "$1" 2>/dev/null)"; [ -z "$st" ] || [ "${st:0:1}" = Z ]; }
 
 # --- control plane ------------------------------------------------------------------------------
 # controlplane_start DIR: a fresh etcd + kube-apiserver in DIR (tests/controlplane/up), stopped at

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared assertions for the shell test suites. Source it, call the checks, end with `summary`.
 # Each check prints one line (ok/FAIL); `summary` prints "<suite>: N passed, N failed" and
 # returns non-zero when anything failed, so a suite's exit code is its verdict.

@@ -51,4 +51,5 @@ mv "$gobin/cli" "$bin/toxiproxy-cli"
 
 echo "$stamp" >"$bin/.stamp"
 echo "tools: built in $(($(date +%s) - start))s"
+# shellcheck disable=SC2012 # a listing for the log; the names are the tools' own
 ls -la "$bin" | awk 'NR>1 && $5>0 {printf "  %-20s %6.1f MB\n", $9, $5/1048576}'

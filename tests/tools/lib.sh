@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by tests/tools/build.sh and tests/tools/build-cluster.sh: where the tools go, the pinned
 # Kubernetes version and its link flags, and the stamp that lets a second run return at once.
 # Sourced, not run; the sourcing script sets `set -euo pipefail`.
@@ -11,6 +12,7 @@ export CGO_ENABLED=0
 KUBE_VERSION=v1.37.2   # k8s.io/kubernetes; its staging modules are served as v0.37.2
 kube_minor="${KUBE_VERSION#v1.}"; kube_minor="${kube_minor%%.*}"
 # The version the binaries report (kubectl version, the API server's /version), as a release has it.
+# shellcheck disable=SC2034 # used by build.sh and build-cluster.sh
 kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
  -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor \
  -X k8s.io/component-base/version.gitTreeState=clean \

@@ -20,7 +20,6 @@ start_election a b || { fail "no leader"; summary; exit 1; }
 # --- round 1
 old="$leader"; other=a; [ "$old" = a ] && other=b
 delay_ms=$(( (RD_MS - RP_MS) * 3 / 4 ))
-old_token="$(token_of "$old")"
 toxic_add "$old" slow latency downstream "{\"latency\":$delay_ms,\"jitter\":0}"
 t_toxic="$(now_ms)"
 log "[late success] responses to $old delayed ${delay_ms} ms"
@@ -48,7 +47,6 @@ if [ -n "$late" ]; then
 fi
 new="$(wait_leader $((2 * LD + 10)) "$other")" || new=""
 started="$(log_ms "${new:-$other}" '^started leading$' "$t")"
-read -r _ final_until _ <"$work/$old/state"
 log "[late success] $new leads at +$((started - t)) ms after the drop (token $(token_of "${new:-$other}"))"
 expect "[late success] a follower took over" [ -n "$new" ]
 expect "[late success] after the old leader's claim ended" [ "${started:-0}" -ge "${until:-0}" ]

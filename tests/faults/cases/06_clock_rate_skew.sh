@@ -14,7 +14,7 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 fault_init 06_clock_rate_skew
 command -v cc >/dev/null || { fail "no C compiler for tests/faults/ratewarp.c"; summary; exit 1; }
-if [ -n "${RATES:-}" ]; then rates=($RATES)
+if [ -n "${RATES:-}" ]; then read -r -a rates <<<"$RATES"
 elif [ -n "${FAULTS_ALL:-}" ]; then rates=(1.05 1.10 1.12 1.14 1.16 1.18 1.20 1.30 1.50 2.00)
 else rates=(1.05 1.10 1.20 1.50); fi
 threshold="$(awk -v ld="$LD_MS" -v m="$MARGIN_MS" 'BEGIN { printf "%.3f", ld / (ld - m) }')"

@@ -31,7 +31,6 @@ for rate in 40 max 2; do
   else
     faultproxy_mode "$leader" '{"status":0}'
   fi
-  token="$(token_of "$leader")"
   terms_before="$(terms_started a b | wc -l)"
   demotions_before="$(log_count "$leader" '.msg=="stopped leading"')"
   conflicts_before="$(lease_conflicts "$leader")"

@@ -23,7 +23,7 @@ leader="$(wait_leader $((3 * LD + 10)) a b c)" || { fail "no leader"; summary; e
 wait_acting "$leader"
 
 # --- round 1: the leader alone
-old="$leader"; old_token="$(token_of "$old")"
+old="$leader"
 others=(); for n in a b c; do [ "$n" = "$old" ] || others+=("$n"); done
 wait_renew "$old" >/dev/null
 read -r _ old_until _ <"$work/$old/state"
@@ -54,7 +54,7 @@ fo1="$(rj '.failover_ms // 99999 | floor')"
 leader="$new"; wait_acting "$leader"
 
 # --- round 2: everyone
-old="$leader"; old_token="$(token_of "$old")"
+old="$leader"
 wait_renew "$old" >/dev/null
 t="$(now_ms)"; t_ns="$(now_ns)"
 # The watch streams break as the overload begins, so every agent has to poll and to reconnect its

@@ -51,7 +51,7 @@ for kind in long restart; do
     log "[restart] kube-apiserver stopped after $(($(now_ms) - t)) ms; starting it again"
     apiserver_start || fail "[restart] kube-apiserver did not come back"
   fi
-  t_back="$(now_ms)"; t_back_ns="$(now_ns)"
+  t_back="$(now_ms)"
   log "[$kind] API server back after $((t_back - t)) ms"
   stopped="$(log_ms "$old" '^stopped leading$' "$t")"
   expect "[$kind] the leader stepped down" [ -n "$stopped" ]

@@ -27,7 +27,6 @@ agent_signal "$old" TERM
 first_code="$(leader_code "$old")"
 log "SIGTERM $old; its first answer after the signal: $first_code"
 new="$(wait_leader 10 "${others[@]}")" || new=""
-handover=$(($(now_ms) - t))
 agent_wait "$old"; rc=$?
 expect "a follower took over" [ -n "$new" ]
 expect_eq "the terminated agent exited 0" "$rc" 0

@@ -51,5 +51,6 @@ done
 expect "fencing tokens of all terms strictly increase" tokens_increase a b
 report
 expect_no_overlap
+# shellcheck disable=SC2119 # no extra figures
 FAILOVER_MS="$(IFS=/; echo "${fo_list[*]}")" standard_figures
 summary

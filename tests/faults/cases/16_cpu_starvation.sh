@@ -37,7 +37,7 @@ for q in 2000/100000 1000/1000000; do
   old="$leader"; old_token="$(token_of "$old")"
   renews0="$(renewals_ok "$old")"
   set_quota "${q%/*}" "${q#*/}"
-  echo "$(pid_of "$old")" >"$FAULT_CGROUP/cgroup.procs"
+  pid_of "$old" >"$FAULT_CGROUP/cgroup.procs"
   t="$(now_ms)"; t_ns="$(now_ns)"
   log "[$pct%] $old (token $old_token) starved: ${q%/*} us of CPU per ${q#*/} us for $((3 * LD)) s"
   sleep $((3 * LD))

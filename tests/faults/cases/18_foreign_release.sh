@@ -69,7 +69,7 @@ cg_start() {  # cg_start NAME: client-go's elector, on its own proxy
   APISERVER_URL="https://127.0.0.1:$port" kube_write_kubeconfig "$work/$1.kubeconfig" "$ADMIN_TOKEN" "$NS"
   "$TOOLS_BIN/reference-elector" --namespace "$NS" --election "$ELECTION" --identity "$1" \
     --lease-duration "${LD}s" --renew-deadline "${RD}s" --retry-period "${RP}s" \
-    --kubeconfig "$work/$1.kubeconfig" --status-address "127.0.0.1:$(kube_free_port)" >"$work/$1.log" 2>&1 &
+    --kubeconfig "$work/$1.kubeconfig" --status-address "127.0.0.1:$(free_port)" >"$work/$1.log" 2>&1 &
   echo $! >"$work/$1.pid"
   track_pid $!
 }

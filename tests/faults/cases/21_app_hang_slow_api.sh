@@ -16,7 +16,7 @@ fault_init 21_app_hang_slow_api
 HEALTH=(--app-health-period 500ms --app-health-timeout 300ms --app-health-failure-threshold 2)
 health_app_start() {
   local name="$1"
-  kube_free_port >"$work/$name.health_port"
+  free_port >"$work/$name.health_port"
   echo ok >"$work/$name.mode"
   python3 "$root/tests/e2e/health_app.py" --port "$(cat "$work/$name.health_port")" --mode-file "$work/$name.mode" \
     >>"$work/$name.health.out" 2>&1 &

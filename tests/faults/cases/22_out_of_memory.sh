@@ -80,6 +80,7 @@ for trial in $(seq 1 "$trials"); do
 done
 log "outcomes: $exited exited, $lived lived on without claiming, $led went on leading"
 expect "fencing tokens of all terms strictly increase" tokens_increase a b
+# shellcheck disable=SC2119 # overlap.py's default arguments
 report
 expect_no_overlap
 standard_figures "exited=$exited" "lived_not_claiming=$lived" "went_on_leading=$led"

@@ -68,7 +68,7 @@ faultproxy_mode m4 '{"status":0}'
 echo "--- round \"shard Lease edited\": holderIdentity set by hand, then the Lease deleted"
 shard="$(owned m1 | head -1)"
 lease="$(shard_lease "$shard")"
-other="$(for m in m2 m3 m4; do [ -z "$(owned "$m" | grep -x "$shard")" ] && { echo "$m"; break; }; done)"
+other="$(for m in m2 m3 m4; do ! owned "$m" | grep -qx "$shard" && { echo "$m"; break; }; done)"
 code="$(ELECTION="$lease" lease_patch "{\"spec\":{\"holderIdentity\":\"$other\"}}")"
 log "$lease (m1's) edited: holderIdentity -> $other (HTTP $code)"
 not_owner() { ! leads_at "127.0.0.1:$(sport "$1")" "/v1/shards/$2"; }
