@@ -5,7 +5,8 @@
 #   * uses the control plane of the suite run when $FAULTS_CP_DIR is set (run.sh starts one per
 #     run), else starts its own (tests/controlplane/up), so every case also runs on its own; a
 #     case that needs an API server of its own sets FAULTS_CP_DIR="" (and, for other flags,
-#     exports CONTROLPLANE_APISERVER_ARGS) before fault_init (case 24);
+#     exports CONTROLPLANE_APISERVER_ARGS) before fault_init (case 24), and FAULTS_CP_HA=1 for the
+#     highly available one (tests/controlplane/up --ha: case 25);
 #   * starts a toxiproxy-server, a witness (witness.py) and makes a fresh namespace ($NS);
 #   * begins the suite with tests/lib/suite.sh's harness: its work dir ($work, kept with
 #     FAULTS_KEEP=1 or SUITE_KEEP=1) and the clean-up at exit, which stops every process started
@@ -51,7 +52,7 @@ fault_init() {
     CP_DIR="$FAULTS_CP_DIR"
   else
     CP_DIR="$work/cp"
-    controlplane_start "$CP_DIR" || { cat "$CP_DIR.log"; fail "control plane up"; summary; exit 1; }
+    controlplane_start ${FAULTS_CP_HA:+--ha} "$CP_DIR" || { cat "$CP_DIR.log"; fail "control plane up"; summary; exit 1; }
   fi
   # shellcheck source=/dev/null # written by tests/controlplane/up
   . "$CP_DIR/env"
@@ -345,3 +346,101 @@ ratewarp_agent_start() {
   fi
   AGENT_PREFIX="env LD_PRELOAD=$work/ratewarp.so RATEWARP_RATE=$rate" agent_start "$name" "$@"
 }
+
+# --- the highly available control plane (tests/controlplane/up --ha: case 25) -----------------
+# Its processes by name: etcd0 etcd1 etcd2 (members e0 e1 e2), kube-apiserver-a, kube-apiserver-b
+# and toxiproxy (the API servers' links to etcd: proxies a-etcd0..2, b-etcd0..2, at $CP_TOXIPROXY).
+# cp_pid NAME: its PID now.
+cp_pid() { cat "$CP_DIR/.$1.pid" 2>/dev/null; }
+# cp_signal NAME SIG: e.g. cp_signal etcd1 STOP.
+cp_signal() { kill "-$2" "$(cp_pid "$1")" 2>/dev/null; }
+# cp_kill NAME: SIGKILL, and waits until it is gone (10 s at most).
+cp_kill() {
+  local pid; pid="$(cp_pid "$1")"
+  kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
+  wait_until 10 process_gone "$pid"
+}
+# cp_stop NAME: SIGTERM, SIGKILL after 3 s (a graceful API server shutdown waits for open watches).
+cp_stop() {
+  local pid i; pid="$(cp_pid "$1")"
+  kill -TERM "$pid" 2>/dev/null
+  for i in $(seq 1 30); do process_gone "$pid" && return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+  wait_until 10 process_gone "$pid"
+}
+# cp_start NAME: starts it again from its command line as up started it ($CP_DIR/NAME.cmdline: same
+# ports, data dir, certs), in its own session, appending to its log; registered in $CP_DIR/pids
+# for `down`. Returns once its PID is known; the caller waits for it to be healthy.
+cp_start() {
+  local args=() pidfile="$CP_DIR/.$1.pid" i
+  mapfile -t args <"$CP_DIR/$1.cmdline"
+  rm -f "$pidfile"
+  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "${args[@]}" </dev/null \
+    >>"$CP_DIR/logs/$1.log" 2>&1 &
+  disown $!
+  for i in $(seq 1 100); do [ -s "$pidfile" ] && break; sleep 0.02; done
+  [ -s "$pidfile" ] && cat "$pidfile" >>"$CP_DIR/pids"
+}
+# etcd_url I: member eI's client URL. etcd_status I: its /v3/maintenance/status (the gRPC gateway;
+# numbers as strings), "" when it does not answer within 2 s.
+etcd_url() { local u; read -r -a u <<<"$ETCD_URLS"; echo "${u[$1]}"; }
+etcd_status() { curl -s --max-time 2 -XPOST "$(etcd_url "$1")/v3/maintenance/status" -d '{}' 2>/dev/null; }
+# etcd_leader: the index of the member that calls itself leader (asked of each member), or fails.
+etcd_leader() {
+  local i st
+  for i in 0 1 2; do
+    st="$(etcd_status "$i")"
+    [ -n "$st" ] && [ "$(jq -r '.header.member_id == .leader' <<<"$st" 2>/dev/null)" = true ] && { echo "$i"; return 0; }
+  done
+  return 1
+}
+# etcd_healthy I: member eI answers /health true (it sees a leader and serves).
+etcd_healthy() { [[ "$(curl -s --max-time 2 "$(etcd_url "$1")/health" 2>/dev/null)" == *'"health":"true"'* ]]; }
+# api_url a|b: that API server's URL. api_ready a|b: its /readyz is "ok".
+api_url() { local u; read -r -a u <<<"$APISERVER_URLS"; if [ "$1" = a ]; then echo "${u[0]}"; else echo "${u[1]}"; fi; }
+api_ready() {
+  [ "$(curl -s --max-time 2 --cacert "$APISERVER_CA" -H "Authorization: Bearer $ADMIN_TOKEN" "$(api_url "$1")/readyz" 2>/dev/null)" = ok ]
+}
+# admin_via a|b: the test's own requests (lease_json, lease_patch, kubectl, ...) go to that API
+# server (APISERVER_URL and KUBECONFIG, an admin kubeconfig written on first use).
+admin_via() {
+  APISERVER_URL="$(api_url "$1")"
+  [ -f "$work/admin-$1.kubeconfig" ] || kube_write_kubeconfig "$work/admin-$1.kubeconfig" "$ADMIN_TOKEN"
+  export KUBECONFIG="$work/admin-$1.kubeconfig"
+}
+# etcd_links a|b true|false: that API server's three links to etcd enabled or cut (proxies
+# disabled: open connections closed, new ones refused).
+etcd_links() {
+  local i pids=()
+  for i in 0 1 2; do
+    if [ "$2" = true ]; then
+      tp_undo -XPOST "$CP_TOXIPROXY/proxies/$1-etcd$i" -d '{"enabled":true}' & pids+=($!)
+    else
+      tp -o /dev/null -XPOST "$CP_TOXIPROXY/proxies/$1-etcd$i" -d '{"enabled":false}' & pids+=($!)
+    fi
+  done
+  for i in "${pids[@]}"; do wait "$i"; done
+}
+# balancer_start: tests/faults/balancer.py over both API servers (backend 0 = a, 1 = b), round
+# robin per connection; sets BAL_PORT (agents' kubeconfigs point there) and BAL_CTL.
+balancer_start() {
+  local a b
+  read -r BAL_PORT BAL_CTL < <(kube_free_ports 2)
+  a="$(api_url a)"; b="$(api_url b)"
+  python3 "$faults_dir/balancer.py" --listen "$BAL_PORT" --control "$BAL_CTL" \
+    --backend "${a#https://}" --backend "${b#https://}" >"$work/balancer.out" 2>&1 &
+  track_pid $!
+  wait_until 10 curl -sf "127.0.0.1:$BAL_CTL/stats"
+}
+# balancer_use "0 1" | 0 | 1: the API servers new connections go to (open ones stay).
+balancer_use() {
+  curl -sf -o /dev/null --max-time 5 -XPOST "127.0.0.1:$BAL_CTL/use" -d "{\"backends\":[$(echo "$1" | tr ' ' ',')]}"
+}
+# balancer_reset [I]: closes the open connections (to backend I only, if given); echoes how many.
+balancer_reset() {
+  local body='{}'
+  [ -n "${1:-}" ] && body="{\"backend\":$1}"
+  curl -sf --max-time 5 -XPOST "127.0.0.1:$BAL_CTL/reset" -d "$body" | jq -r .closed
+}
+# balancer_open I: the connections open through the balancer to backend I.
+balancer_open() { curl -sf --max-time 5 "127.0.0.1:$BAL_CTL/stats" | jq -r ".backends[$1].open"; }

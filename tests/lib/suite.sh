@@ -76,14 +76,15 @@ stop_tracked() {
 }
 
 # --- control plane ------------------------------------------------------------------------------
-# controlplane_start DIR: a fresh etcd + kube-apiserver in DIR (tests/controlplane/up), stopped at
-# exit, its env sourced (KUBECONFIG, APISERVER_URL, APISERVER_CA, ADMIN_TOKEN). On failure returns
-# non-zero with up's output in DIR.log.
+# controlplane_start [--ha] DIR: a fresh etcd + kube-apiserver in DIR (tests/controlplane/up; --ha:
+# three etcd members and two API servers), stopped at exit, its env sourced (KUBECONFIG,
+# APISERVER_URL, APISERVER_CA, ADMIN_TOKEN). On failure returns non-zero with up's output in DIR.log.
 controlplane_start() {
-  at_exit "$root/tests/controlplane/down" "$1"
-  "$root/tests/controlplane/up" "$1" >"$1.log" 2>&1 || return 1
+  local dir="${*: -1}"
+  at_exit "$root/tests/controlplane/down" "$dir"
+  "$root/tests/controlplane/up" "$@" >"$dir.log" 2>&1 || return 1
   # shellcheck disable=SC1091
-  . "$1/env"
+  . "$dir/env"
 }
 
 # --- a real node -------------------------------------------------------------------------------
