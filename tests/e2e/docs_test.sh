@@ -170,6 +170,7 @@ expect "and for refused connections, which name no election" \
 
 echo "--- docs/monitoring.md's metric table is exactly what /metrics exports"
 # The metric names of the table's rows.
+# shellcheck disable=SC2016 # the backquotes are the table's, not a command
 table="$(sed -n '/^## Metrics/,/^## /p' "$root/docs/monitoring.md" | grep -E '^\| `[a-z_]+` \|' | cut -d'`' -f2 | sort)"
 # exported: the names of the metrics /metrics has samples of (a histogram's under its own name).
 exported() {

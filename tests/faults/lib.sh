@@ -372,14 +372,9 @@ cp_stop() {
 # ports, data dir, certs), in its own session, appending to its log; registered in $CP_DIR/pids
 # for `down`. Returns once its PID is known; the caller waits for it to be healthy.
 cp_start() {
-  local args=() pidfile="$CP_DIR/.$1.pid" i
+  local args=()
   mapfile -t args <"$CP_DIR/$1.cmdline"
-  rm -f "$pidfile"
-  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "${args[@]}" </dev/null \
-    >>"$CP_DIR/logs/$1.log" 2>&1 &
-  disown $!
-  for i in $(seq 1 100); do [ -s "$pidfile" ] && break; sleep 0.02; done
-  [ -s "$pidfile" ] && cat "$pidfile" >>"$CP_DIR/pids"
+  proc_start "$CP_DIR" "$1" "${args[@]}" >/dev/null
 }
 # etcd_url I: member eI's client URL. etcd_status I: its /v3/maintenance/status (the gRPC gateway;
 # numbers as strings), "" when it does not answer within 2 s.
@@ -397,6 +392,7 @@ etcd_leader() {
 # etcd_healthy I: member eI answers /health true (it sees a leader and serves).
 etcd_healthy() { [[ "$(curl -s --max-time 2 "$(etcd_url "$1")/health" 2>/dev/null)" == *'"health":"true"'* ]]; }
 # api_url a|b: that API server's URL. api_ready a|b: its /readyz is "ok".
+# shellcheck disable=SC2153 # APISERVER_URLS comes from the --ha control plane's env file
 api_url() { local u; read -r -a u <<<"$APISERVER_URLS"; if [ "$1" = a ]; then echo "${u[0]}"; else echo "${u[1]}"; fi; }
 api_ready() {
   [ "$(curl -s --max-time 2 --cacert "$APISERVER_CA" -H "Authorization: Bearer $ADMIN_TOKEN" "$(api_url "$1")/readyz" 2>/dev/null)" = ok ]

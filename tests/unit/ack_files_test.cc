@@ -10,22 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "scratch_dir.h"
+
 namespace leasehold::agent {
 namespace {
 
-// A scratch directory for the ack files, removed afterwards.
-struct TempDir {
-  TempDir() {
-    char pattern[] = "/tmp/leasehold-ack-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  void touch(const std::string& name) const { std::ofstream(path + "/" + name) << "done\n"; }
-  std::string path;
-};
+using TempDir = testing::ScratchDir;
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 
 #include "agent/ack_files.h"
 #include "fakes.h"
+#include "scratch_dir.h"
 
 namespace leasehold::election {
 namespace {
@@ -20,19 +21,7 @@ using Ended = Handoff::Ended;
 constexpr bool kLeading = true;
 constexpr bool kNotLeading = false;
 
-// A scratch directory for the ack files, removed afterwards.
-struct TempDir {
-  TempDir() {
-    char pattern[] = "/tmp/leasehold-handoff-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  void touch(const std::string& name) const { std::ofstream(path + "/" + name) << "done\n"; }
-  std::string path;
-};
+using TempDir = testing::ScratchDir;
 
 // A handoff with a 30 s timeout, on a fake clock.
 struct HandoffOnFakeClock {

@@ -84,7 +84,7 @@ settle() {
 # ones closed; waits until the agents are back (ready, a leader acting, a renewal done).
 pin_to() {
   balancer_use "$1"
-  balancer_reset >/dev/null
+  balancer_reset "" >/dev/null
   sleep 1
   local n; for n in a b c; do wait_until 20 ready "$n"; done
   settle
@@ -234,7 +234,7 @@ cp_start kube-apiserver-a
 expect "[apiserver-killed] a started again and ready" wait_until 60 api_ready a
 
 # --- 5. both API servers restarted, one after the other -----------------------------------------
-balancer_reset >/dev/null   # the agents spread over both again
+balancer_reset "" >/dev/null   # the agents spread over both again
 sleep 1
 settle
 old="$leader"; old_token="$(token_of "$old")"
