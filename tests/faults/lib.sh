@@ -358,15 +358,15 @@ cp_signal() { kill "-$2" "$(cp_pid "$1")" 2>/dev/null; }
 cp_kill() {
   local pid; pid="$(cp_pid "$1")"
   kill -CONT "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null
-  wait_until 10 process_gone "$pid"
+  wait_until 10 proc_gone "$pid"
 }
 # cp_stop NAME: SIGTERM, SIGKILL after 3 s (a graceful API server shutdown waits for open watches).
 cp_stop() {
   local pid i; pid="$(cp_pid "$1")"
   kill -TERM "$pid" 2>/dev/null
-  for i in $(seq 1 30); do process_gone "$pid" && return 0; sleep 0.1; done
+  for i in $(seq 1 30); do proc_gone "$pid" && return 0; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null
-  wait_until 10 process_gone "$pid"
+  wait_until 10 proc_gone "$pid"
 }
 # cp_start NAME: starts it again from its command line as up started it ($CP_DIR/NAME.cmdline: same
 # ports, data dir, certs), in its own session, appending to its log; registered in $CP_DIR/pids
@@ -421,7 +421,7 @@ etcd_links() {
 # robin per connection; sets BAL_PORT (agents' kubeconfigs point there) and BAL_CTL.
 balancer_start() {
   local a b
-  read -r BAL_PORT BAL_CTL < <(kube_free_ports 2)
+  read -r BAL_PORT BAL_CTL < <(free_ports 2)
   a="$(api_url a)"; b="$(api_url b)"
   python3 "$faults_dir/balancer.py" --listen "$BAL_PORT" --control "$BAL_CTL" \
     --backend "${a#https://}" --backend "${b#https://}" >"$work/balancer.out" 2>&1 &

@@ -22,7 +22,7 @@ annotate() {
 }
 not_claiming() { ! is_leader "$1" && ! file_says_leader "$1"; }
 # gone NAME: exited (a zombie not yet reaped by this shell counts: `kill -0` still reaches it).
-gone() { process_gone "$(pid_of "$1")"; }
+gone() { proc_gone "$(pid_of "$1")"; }
 # said_or_gone NAME: the agent has logged why its claim ended, or has ended.
 said_or_gone() {
   gone "$1" || log_has "$1" '.msg=="stopped leading" or .msg=="internal error: exiting"'
