@@ -374,4 +374,43 @@ TEST_CASE("identities must be valid UTF-8; YAML keys must be strings") {
   std::remove(file.c_str());
 }
 
+TEST_CASE("health flags, environment and per-election YAML; errors name the setting") {
+  auto none = [](const std::string&) { return std::string(); };
+  auto parsed = parse_config(
+      {"--election", "jobs", "--identity", "me", "--app-health-url", "http://localhost:8080/healthz",
+       "--app-health-period", "2s", "--app-health-failure-threshold", "2", "--app-health-require-before-claim"},
+      none);
+  REQUIRE(parsed.config.has_value());
+  CHECK(!validate(*parsed.config));
+  const auto e = elections_of(*parsed.config).at(0);
+  CHECK(e.app_health.enabled());
+  CHECK(e.app_health.period == 2s);
+  CHECK(e.app_health.failure_threshold == 2);
+  CHECK(e.app_health.require_before_claim);
+
+  auto env = [](const std::string& name) {
+    return name == "LEASEHOLD_APP_HEALTH_TCP" ? std::string("localhost:99999") : std::string();
+  };
+  auto bad = parse_config({"--election", "jobs", "--identity", "me"}, env);
+  REQUIRE(bad.config.has_value());
+  CHECK(setting_of(validate(*bad.config)) == "--app-health-tcp");
+  CHECK(setting_of(parse_config({"--app-health-success-threshold", "x"}, none).error) ==
+        "--app-health-success-threshold");
+
+  const std::string file = "/tmp/leasehold-health-test-" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(file) << "election: a\nidentity: me\napp-health-tcp: \"8080\"\n"
+                         "elections:\n- name: b\n  app-health-tcp: \"\"\n"
+                         "- name: d\n  app-health-url: http://localhost:81/ok\n"
+                         "- name: c\n  app-health-timeout: 0s\n";
+  auto yaml = parse_config({"--config", file}, none);
+  std::remove(file.c_str());
+  REQUIRE(yaml.config.has_value());
+  const auto all = elections_of(*yaml.config);
+  CHECK(all.at(0).app_health.enabled());
+  CHECK_FALSE(all.at(1).app_health.enabled());                       // turned off for one election
+  CHECK(all.at(2).app_health.http_url == "http://localhost:81/ok");  // its own check replaces the TCP one
+  CHECK(all.at(2).app_health.tcp_address.empty());
+  CHECK(setting_of(validate(*yaml.config)) == "elections[c].app-health-timeout");
+}
+
 }  // namespace leasehold::config
