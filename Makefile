@@ -11,16 +11,19 @@ export PATH := $(PATH):/usr/local/go/bin
 E2E_SUITES := tests/e2e/docs_test.sh tests/e2e/config_test.sh tests/e2e/controlplane_smoke.sh tests/e2e/agent_test.sh tests/e2e/demo_test.sh \
               tests/e2e/features_test.sh tests/e2e/scale_test.sh tests/e2e/shards_test.sh tests/e2e/abuse_test.sh tests/e2e/health_test.sh \
               tests/e2e/chart_test.sh tests/e2e/alerts_test.sh tests/e2e/image_test.sh tests/e2e/cluster_test.sh
-# The tests of the test tools (time limits, the fault proxy), the fault cases, short seeded
-# chaos runs (one election, and a sharded one), 20 s of fuzzing per target and the sanitizer
-# builds (ASan+UBSan, TSan: unit and agent e2e) are part of `make test`; longer runs:
-# `make fuzz`, `make chaos` (DURATION=seconds, SHARDS=N for a sharded election). Benchmarks (`make bench`)
-# run on their own.
+# The tests of the test tools (time limits, the fault proxy, the soak's growth fit), the fault
+# cases, short seeded chaos runs (one election, and a sharded one), a 4-minute soak (resources of
+# long-lived agents under churn must not keep growing), 20 s of fuzzing per target and the
+# sanitizer builds (ASan+UBSan, TSan: unit and agent e2e) are part of `make test`; longer runs:
+# `make fuzz`, `make chaos` (DURATION=seconds, SHARDS=N for a sharded election), `make soak`
+# (DURATION=seconds, default an hour). Benchmarks (`make bench`) run on their own.
 CI_FUZZ_SECONDS ?= 20
-HARDENING_SUITES := "tests/lib/process_group_test.sh" "tests/faults/faultproxy_test.sh" "tests/faults/run.sh" \
-                    "tests/faults/chaos.sh 45" "tests/faults/chaos.sh --shards 8 30" "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" "scripts/sanitize.sh"
+CI_SOAK_SECONDS ?= 240
+HARDENING_SUITES := "tests/lib/process_group_test.sh" "tests/faults/faultproxy_test.sh" "tests/soak/fit_test.sh" "tests/faults/run.sh" \
+                    "tests/faults/chaos.sh 45" "tests/faults/chaos.sh --shards 8 30" "tests/soak/soak.sh $(CI_SOAK_SECONDS)" \
+                    "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" "scripts/sanitize.sh"
 
-.PHONY: all deps check-deps build tools unit e2e hardening test demo format format-check lint clean faults chaos fuzz sanitize bench
+.PHONY: all deps check-deps build tools unit e2e hardening test demo format format-check lint clean faults chaos soak fuzz sanitize bench
 DURATION ?= 60
 # REPEAT=N runs the suites (`make e2e`, `make hardening`) or the fault cases (`make faults`) N times
 # over and prints each one's pass rate; CASES picks fault cases by number or name ("22 23").
@@ -68,6 +71,10 @@ faults: build tools
 
 chaos: build tools
 	bash tests/faults/chaos.sh --shards $(SHARDS) $(DURATION)
+
+# DURATION defaults to 60 for chaos; the soak's default is an hour unless DURATION is given.
+soak: build tools
+	bash tests/soak/soak.sh $(if $(filter file,$(origin DURATION)),3600,$(DURATION))
 
 fuzz: deps
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
