@@ -41,7 +41,10 @@ unset FAULTS_CP_DIR   # API server restarts: always a control plane of its own
 
 duration="${1:-3600}"
 seed="${2:-$(( $(date +%s%N) % 32768 ))}"
-[[ "$duration" =~ ^[0-9]+$ ]] && [[ "$seed" =~ ^[0-9]+$ ]] || { echo "usage: $0 [DURATION_SECONDS [SEED]]" >&2; exit 2; }
+if ! [[ "$duration" =~ ^[0-9]+$ ]] || ! [[ "$seed" =~ ^[0-9]+$ ]]; then
+  echo "usage: $0 [DURATION_SECONDS [SEED]]" >&2
+  exit 2
+fi
 [ "$duration" -ge 120 ] || { echo "soak: DURATION must be at least 120 s (60 s of warm-up, then enough samples to fit)" >&2; exit 2; }
 RANDOM="$seed"
 INTERVAL="${SOAK_INTERVAL:-10}"
@@ -72,7 +75,7 @@ declare -A sub=([transfer]=0 [ack]=0 [ack_late]=0 [no_ack]=0 [acks_taken]=0 [no_
 R=0
 rnd() { R=$((RANDOM % $1)); }   # never in a subshell: keeps the seeded sequence
 
-HEALTH_PORT="$(kube_free_port)"
+HEALTH_PORT="$(free_port)"
 mkdir -p "$work/health"
 python3 "$soak_dir/health.py" --port "$HEALTH_PORT" --dir "$work/health" >"$work/health.out" 2>&1 &
 track_pid $!
@@ -142,7 +145,7 @@ lead_each() {
   for n in "$@"; do
     l="$(current_leader)"
     [ -n "$l" ] && [ "$l" != "$n" ] && curl -s -o /dev/null --max-time 2 -XPOST "$(url "$l" "/v1/resign?to=${ident[$n]}")"
-    wait_until 15 is_leader "$n" && log "$n leads" || log "$n did not take the lead when named"
+    if wait_until 15 is_leader "$n"; then log "$n leads"; else log "$n did not take the lead when named"; fi
   done
 }
 
@@ -239,7 +242,6 @@ while [ "$(now_ms)" -lt "$t_end" ]; do
   steps=$((steps + 1))
 done
 health_undo force
-t_churn_end_ns="$(now_ns)"
 kill -TERM "$clients" 2>/dev/null; wait "$clients" 2>/dev/null; forget_pid "$clients"
 check_alive
 log "churn ends; waiting for a leader"
@@ -267,8 +269,8 @@ done
 expect "clients came and went (more than 10 per minute)" \
   [ "$(jq '[.clients[]] | add' "$work/clients.json" 2>/dev/null || echo 0)" -gt $((duration / 6)) ]
 for n in "${LONG[@]}"; do
-  pids="$(awk -F, -v a="$n" 'NR > 1 && $2 == a { print $3 }' "$work/samples.csv" | sort -u | tr '\n' ' ')"
-  expect_eq "$n ran as one process throughout (sampled pids)" "${pids% }" "${first_pid[$n]}"
+  sampled="$(awk -F, -v a="$n" 'NR > 1 && $2 == a { print $3 }' "$work/samples.csv" | sort -u | tr '\n' ' ')"
+  expect_eq "$n ran as one process throughout (sampled pids)" "${sampled% }" "${first_pid[$n]}"
 done
 
 echo "--- growth after the warm-up (${WARMUP_S}s)"
@@ -280,11 +282,13 @@ for n in "${LONG[@]}"; do
   for b in "${BOUNDS[@]}"; do
     m="${b%%=*}"
     s="$(jq -r --arg a "$n" --arg m "$m" '[.processes[] | select(.agent == $a) | .metrics[$m].slope_per_min] | first // "none"' "$work/fit.json")"
+    # shellcheck disable=SC2016 # $a and $m are jq's
     expect "$n: $m grows at most ${b#*=}/min after the warm-up (slope $s/min)" \
       jq -e --arg a "$n" --arg m "$m" '[.processes[] | select(.agent == $a) | .metrics[$m].ok] | length > 0 and all' "$work/fit.json"
   done
 done
 echo "  terms: $(rj '.terms|length')"
+# shellcheck disable=SC2086 # $churn is one figure per word
 figures "seed=$seed" "duration_s=$duration" "overlap_ms=$(rj .overlap_ms)" "terms=$(rj '.terms|length')" $churn \
   "clients=$(jq '[.clients[]] | add' "$work/clients.json" 2>/dev/null)"
 if [ -n "${SOAK_OUT:-}" ]; then
