@@ -4,6 +4,7 @@
 // parses then goes through apply_defaults and validate, as in main().
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,16 +23,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto no_env = [](const std::string&) { return std::string(); };
   const config::ParseResult parsed = config::parse_config({"--config", path}, no_env);
   if (!parsed.config) {
-    FUZZ_CHECK(!parsed.error.empty(), "parse_config failed without an error message");
-    FUZZ_CHECK(parsed.error.rfind("--config", 0) == 0, "a config file error that does not name --config");
+    FUZZ_CHECK(parsed.error && !parsed.error->message.empty(), "parse_config failed without an error message");
+    FUZZ_CHECK(parsed.error->setting.rfind("--config", 0) == 0, "a config file error that does not name --config");
     return 0;
   }
-  FUZZ_CHECK(parsed.error.empty(), "a Config and an error at once");
+  FUZZ_CHECK(!parsed.error, "a Config and an error at once");
   config::Config cfg = *parsed.config;
   FUZZ_CHECK(cfg.config_file == path, "config_file not recorded");
   config::apply_defaults(cfg, no_env, "fuzz-host", "abcd1234");
-  const std::string error = config::validate(cfg);
-  if (error.empty()) {
+  const std::optional<util::SettingError> problem = config::validate(cfg);
+  if (!problem) {
     // A valid configuration: what the agent builds on it must hold.
     FUZZ_CHECK(util::is_dns1123_subdomain(cfg.election), "validate accepted a bad election name");
     FUZZ_CHECK(cfg.timings.lease_duration > cfg.timings.renew_deadline, "validate accepted lease <= renew");
@@ -46,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(identity_serializes, "validate accepted an identity that is not valid UTF-8 (Lease writes throw)");
     (void)config::elections_of(cfg);
   } else {
-    FUZZ_CHECK(error.rfind("--", 0) == 0 || error.rfind("elections", 0) == 0,
+    FUZZ_CHECK(problem->setting.rfind("--", 0) == 0 || problem->setting.rfind("elections", 0) == 0,
                "a validation error that does not name the setting");
   }
   // Every duration setting prints back as it was read (help text, logs).

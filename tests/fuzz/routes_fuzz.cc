@@ -95,7 +95,7 @@ std::string accepted_identity(const std::string& candidate) {
   config::Config c;
   c.election = "fuzz";
   c.identity = candidate;
-  return config::validate(c).empty() ? candidate : std::string("pod-a_1234abcd");
+  return !config::validate(c) ? candidate : std::string("pod-a_1234abcd");
 }
 
 std::vector<std::string> words_of(const std::string& line, std::size_t max_words) {
@@ -145,8 +145,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   status::StatusBoard board1(status::StatusIdentity{"fuzz-election", "fuzz-ns", identity}, clock);
   status::StatusBoard board2(status::StatusIdentity{"second", "fuzz-ns", identity}, clock);
-  auto hub1 = std::make_shared<status::StatusHub>(io, board1);
-  auto hub2 = std::make_shared<status::StatusHub>(io, board2);
+  auto hub1 = std::make_shared<status::StatusHub>(io, board1, "fuzz");
+  auto hub2 = std::make_shared<status::StatusHub>(io, board2, "fuzz-b");
   status::Metrics metrics("0.0.0-fuzz");
   metrics.add_election("fuzz-election", board1);
   metrics.add_election("second", board2);
