@@ -23,7 +23,7 @@ HARDENING_SUITES := "tests/lib/process_group_test.sh" "tests/faults/faultproxy_t
                     "tests/faults/chaos.sh 45" "tests/faults/chaos.sh --shards 8 30" "tests/soak/soak.sh $(CI_SOAK_SECONDS)" \
                     "tests/fuzz/run.sh $(CI_FUZZ_SECONDS)" "scripts/sanitize.sh"
 
-.PHONY: all deps check-deps build tools unit e2e hardening test demo format format-check lint clean faults chaos soak fuzz sanitize bench
+.PHONY: all deps check-deps build tools previous unit e2e hardening test demo format format-check lint clean faults chaos soak fuzz sanitize bench
 DURATION ?= 60
 # REPEAT=N runs the suites (`make e2e`, `make hardening`) or the fault cases (`make faults`) N times
 # over and prints each one's pass rate; CASES picks fault cases by number or name ("22 23").
@@ -48,25 +48,30 @@ tools: deps
 	bash tests/tools/build.sh
 	bash tests/tools/build-cluster.sh
 
+# The previous release's agent, for fault case 26 (mixed versions): tests/compat/previous-release.
+previous: check-deps
+	bash tests/compat/build-previous.sh
+
 unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure
 
 e2e: build tools
 	REPEAT=$(REPEAT) bash tests/run_suites.sh $(E2E_SUITES)
 
-hardening: build tools
+hardening: build tools previous
 	REPEAT=$(REPEAT) bash tests/run_suites.sh $(HARDENING_SUITES)
 
 test: deps
 	$(MAKE) unit
 	$(MAKE) tools
+	$(MAKE) previous
 	bash tests/run_suites.sh $(E2E_SUITES) $(HARDENING_SUITES)
 
 demo: deps
 	$(MAKE) build tools
 	bash scripts/demo.sh
 
-faults: build tools
+faults: build tools previous
 	REPEAT=$(REPEAT) bash tests/faults/run.sh $(CASES)
 
 chaos: build tools

@@ -79,7 +79,7 @@ expect_eq "3 replicas" "$(q "$d" "$dep | .spec.replicas")" 3
 expect_eq "sidecar is the only initContainer" "$(q "$d" "[$pod | .initContainers[].name]")" '["leasehold"]'
 expect_eq "native sidecar: restartPolicy Always" "$(q "$d" "$side | .restartPolicy")" '"Always"'
 expect_eq "containers: only the app" "$(q "$d" "[$pod | .containers[].name]")" '["app"]'
-expect_eq "sidecar image" "$(q "$d" "$side | .image")" '"leasehold:0.1.0"'
+expect_eq "sidecar image" "$(q "$d" "$side | .image")" '"leasehold:0.2.0"'
 expect_eq "sidecar args" "$(q "$d" "$side | .args")" \
   '["--election=leasehold-example","--lease-duration=15s","--renew-deadline=10s","--retry-period=2s","--status-address=127.0.0.1:4040","--status-dir=/run/leasehold","--ops-address=:9090","--log-level=info"]'
 expect_eq "POD_NAME / POD_NAMESPACE from the downward API" \

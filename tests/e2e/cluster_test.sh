@@ -27,14 +27,16 @@
 #     its Lease names, loads within one (the times printed); the apps work the shards from the
 #     `shards` file and report to the witness, which finds no shard worked by two pods at once;
 #     the same sidecars also run a further sharded election (the chart's elections[0].shards=4);
-#   - API Priority and Fairness (leasehold.flowSchema.enabled): the pods' Lease requests are
-#     dispatched through the chart's FlowSchema at the level leader-election, their Events not;
+#   - API Priority and Fairness (leasehold.flowSchema.enabled, with a priority level and precedence
+#     other than the defaults): the pods' Lease requests are dispatched through the chart's
+#     FlowSchema at that level, their Events not;
 #   - injection (charts/leasehold-injector: a MutatingAdmissionPolicy and a
 #     ValidatingAdmissionPolicy, RBAC per namespace): by server-side dry run, unlabelled pods are
 #     untouched, a pod with its own sidecar keeps it alone, annotations become settings and wrong
 #     ones are refused with messages naming them; a plain Deployment with only the label gets one
 #     leader among its pods (restricted Pod Security), and another pod takes over when its pod
-#     is deleted;
+#     is deleted; the injector's values other than their defaults (ports, status dir, log level,
+#     the RBAC's ServiceAccount, elections and Events) are seen in the pods;
 #   - Events: the rollout's handover is in `kubectl get events` (Elected, ShuttingDown, about the
 #     pods); Prometheus also sees client-go's leader_election_master_status; every query of the
 #     Grafana dashboard (manifests/leasehold-dashboard.json) returns series over the run;
@@ -131,7 +133,8 @@ values=(
   --set "app.healthPort=$APP_HEALTH_PORT" --set "leasehold.appHealth.httpGet.port=$APP_HEALTH_PORT"
   --set leasehold.appHealth.httpGet.path=/healthz --set leasehold.appHealth.periodSeconds=1
   --set leasehold.appHealth.failureThreshold=2
-  --set leasehold.flowSchema.enabled=true
+  --set leasehold.flowSchema.enabled=true --set leasehold.flowSchema.priorityLevel=workload-high
+  --set leasehold.flowSchema.matchingPrecedence=350
   --set-string 'leasehold.hooks.onStartLeading=echo "start $LEASEHOLD_FENCING_TOKEN" >>/run/leasehold/hooks.log'
   --set-string 'leasehold.hooks.onStopLeading=echo "stop $LEASEHOLD_FENCING_TOKEN" >>/run/leasehold/hooks.log'
   --set leasehold.prometheusRule.noLeaderFor=2s --set leasehold.prometheusRule.twoLeadersFor=5s
@@ -275,9 +278,10 @@ log "leader: $leader (fencing token $(pod_metric "$leader" "^leasehold_fencing_t
 
 echo "== API Priority and Fairness: the chart's FlowSchema (leasehold.flowSchema.enabled)"
 fs="$release-leasehold-example-leasehold.$NS"   # <fullname>-leasehold.<namespace>
-expect_eq "helm installed the FlowSchema; its priority level exists" \
-  "$(k get flowschema "$fs" -o jsonpath='{.spec.priorityLevelConfiguration.name} {.status.conditions[?(@.type=="Dangling")].status}')" \
-  "leader-election False"
+# Values other than the defaults (leader-election, 300), which fault case 24 runs with.
+expect_eq "helm installed the FlowSchema with the release's values; its priority level exists" \
+  "$(k get flowschema "$fs" -o jsonpath='{.spec.priorityLevelConfiguration.name} {.spec.matchingPrecedence} {.status.conditions[?(@.type=="Dangling")].status}')" \
+  "workload-high 350 False"
 sa_token="$(k exec -n "$NS" "$(holder_pod)" -c app -- cat /var/run/secrets/kubernetes.io/serviceaccount/token)"
 # pf_uid PATH KIND: the X-Kubernetes-PF-<KIND>-UID answer header of a GET with the pods' token.
 pf_uid() {
@@ -286,8 +290,8 @@ pf_uid() {
 }
 lease_path="/apis/coordination.k8s.io/v1/namespaces/$NS/leases/$ELECTION"
 expect_eq "the pods' Lease requests go through it" "$(pf_uid "$lease_path" flowschema)" "$(k get flowschema "$fs" -o jsonpath='{.metadata.uid}')"
-expect_eq "... at the priority level leader-election" "$(pf_uid "$lease_path" prioritylevel)" \
-  "$(k get prioritylevelconfiguration leader-election -o jsonpath='{.metadata.uid}')"
+expect_eq "... at the priority level of the release's value, workload-high" "$(pf_uid "$lease_path" prioritylevel)" \
+  "$(k get prioritylevelconfiguration workload-high -o jsonpath='{.metadata.uid}')"
 expect_eq "their other requests (Events) do not: the built-in service-accounts" \
   "$(pf_uid "/apis/events.k8s.io/v1/namespaces/$NS/events" flowschema)" "$(k get flowschema service-accounts -o jsonpath='{.metadata.uid}')"
 dispatched() { k get --raw /metrics | awk -v fs="flow_schema=\"$fs\"" 'index($0, "apiserver_flowcontrol_dispatched_requests_total{") == 1 && index($0, fs) { s += $NF } END { printf "%d\n", s }'; }
@@ -698,11 +702,20 @@ ELECTION_I=plain-app
 k create namespace "$INS" >/dev/null
 k label namespace "$INS" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest >/dev/null
 # One release per cluster for the policies, one per namespace for the RBAC (admission cannot
-# create RBAC objects).
+# create RBAC objects). Both with values other than their defaults (ports, status dir, log level;
+# a ServiceAccount of its own, the one election allowed, no Events), so that each value is seen
+# at work in a pod; the defaults of the ports and the status dir are those of the main chart's
+# sidecar, at work in the releases above.
+I_STATUS_PORT=4041 I_OPS_PORT=9091 I_STATUS_DIR=/run/lh
 expect "helm install of the injector's policies" helm install lh-injector "$root/charts/leasehold-injector" -n "$INS" \
-  --set rbac.create=false --set image.repository="${image%:*}" --set-string image.tag="${image##*:}" --set image.pullPolicy=Never
+  --set rbac.create=false --set image.repository="${image%:*}" --set-string image.tag="${image##*:}" --set image.pullPolicy=Never \
+  --set statusPort="$I_STATUS_PORT" --set opsPort="$I_OPS_PORT" --set statusDir="$I_STATUS_DIR" --set logLevel=debug
+k create serviceaccount plain -n "$INS" >/dev/null
 expect "helm install of the injected pods' Role and RoleBinding" helm install lh-injected-rbac "$root/charts/leasehold-injector" -n "$INS" \
-  --set policy.enabled=false
+  --set policy.enabled=false --set rbac.serviceAccount=plain --set "rbac.elections={$ELECTION_I}" --set rbac.events=false
+expect_eq "the Role allows the one election, and no Events; it is bound to ServiceAccount plain" \
+  "$(k get role -n "$INS" leasehold-injected -o json | jq -c '[.rules[] | (.resourceNames // []) + .resources]')|$(k get rolebinding -n "$INS" leasehold-injected -o jsonpath='{.subjects[0].name}')" \
+  "[[\"leases\"],[\"$ELECTION_I\",\"leases\"]]|plain"
 # plain_pod NAME [LABEL_VALUE [ANNOTATIONS_JSON [INIT_CONTAINERS_JSON]]]: a pod as a user writes it
 # (restricted), with the election label when LABEL_VALUE is given.
 plain_pod() {
@@ -749,8 +762,8 @@ expect "an election label that is no Lease name is refused: ${out:0:160}" grep -
 jq -n --arg img "$app_image" --arg e "$ELECTION_I" '{
   apiVersion: "apps/v1", kind: "Deployment", metadata: {name: "plain"},
   spec: {replicas: 2, selector: {matchLabels: {app: "plain"}},
-    template: {metadata: {labels: {app: "plain", "leasehold.io/election": $e}},
-      spec: {securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: "RuntimeDefault"}},
+    template: {metadata: {labels: {app: "plain", "leasehold.io/election": $e}, annotations: {"leasehold.io/events": "false"}},
+      spec: {serviceAccountName: "plain", securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: "RuntimeDefault"}},
         containers: [{name: "app", image: $img, imagePullPolicy: "Never",
           command: ["sh", "-c", "trap \"exit 0\" TERM; while :; do sleep 1; done"],
           securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: ["ALL"]}}}]}}}}' >"$work/plain.json"
@@ -774,9 +787,18 @@ expect_eq "one native sidecar in each pod" \
 # shellcheck disable=SC2016 # expanded in the pod
 expect_eq "the app sees the state file in its read-only status volume" \
   "$(k exec -n "$INS" "$i_leader" -c app -- sh -c 'read -r role _ <"$LEASEHOLD_STATE_FILE"; echo "$role"' 2>&1)" leader
-expect_eq "the sidecar's own projected token: no Lease request refused" \
-  "$(curl -s --max-time 2 "http://$(k get pod -n "$INS" "$i_leader" -o jsonpath='{.status.podIP}'):9090/metrics" |
-     grep -cE '^leasehold_lease_errors_total\{.*error="forbidden"\} [1-9]')" 0
+i_metrics="$(curl -s --max-time 2 "http://$(k get pod -n "$INS" "$i_leader" -o jsonpath='{.status.podIP}'):$I_OPS_PORT/metrics")"
+expect_eq "the sidecar's own projected token (ServiceAccount plain): no Lease request refused" \
+  "$(grep -cE '^leasehold_lease_errors_total\{.*error="forbidden"\} [1-9]' <<<"$i_metrics")" 0
+expect_eq "its /metrics on the opsPort value; with the leasehold.io/events annotation false, no Event sent or tried" \
+  "$(grep -E '^leasehold_(build_info|events_total)' <<<"$i_metrics" | awk '{ s[$1 ~ /^leasehold_build_info/ ? "up" : "events"] += $NF } END { printf "up=%g events=%g", s["up"], s["events"] }')" \
+  "up=1 events=0"
+expect_eq "the injector's values in the sidecar's args and the app's environment" \
+  "$(echo "$pod_json" | jq -c '[(.spec.initContainers[] | select(.name == "leasehold") | .args[1:]),
+     (.spec.containers[0].env | map(select(.name | startswith("LEASEHOLD_"))) | map("\(.name)=\(.value)"))]')" \
+  "[[\"--status-address=127.0.0.1:$I_STATUS_PORT\",\"--status-dir=$I_STATUS_DIR\",\"--ops-address=:$I_OPS_PORT\",\"--log-level=debug\"],[\"LEASEHOLD_STATUS_URL=http://127.0.0.1:$I_STATUS_PORT\",\"LEASEHOLD_STATE_FILE=$I_STATUS_DIR/state\"]]"
+expect_eq "logLevel debug: the sidecar logs at debug level" \
+  "$(k logs -n "$INS" "$i_leader" -c leasehold | jq -R -r 'fromjson? | select(.level == "debug") | .level' | head -1)" debug
 expect_eq "probes and the restricted security context on the sidecar" \
   "$(echo "$pod_json" | jq -c '.spec.initContainers[] | select(.name == "leasehold") |
      [.livenessProbe.httpGet.path, .readinessProbe.httpGet.path, .securityContext.readOnlyRootFilesystem, .securityContext.runAsNonRoot]')" \
