@@ -31,7 +31,8 @@ agent_spawn() {
 sport() { cat "$work/$1.status_port"; }
 oport() { cat "$work/$1.ops_port"; }
 pid_of() { cat "$work/$1.pid"; }
-alive() { kill -0 "$(pid_of "$1")" 2>/dev/null; }
+# alive NAME: the agent runs (one that exited and is not yet reaped does not count).
+alive() { proc_alive "$(pid_of "$1")"; }
 agent_signal() { kill "-$2" "$(pid_of "$1")" 2>/dev/null; }
 # agent_wait NAME: waits for the agent to exit and returns its exit status. It must run in the
 # shell that started the agent (not inside $(...): a subshell cannot wait for its parent's child).

@@ -266,6 +266,9 @@ expect_eq "no agent exited by itself" "$unexpected" 0
 for k in resign kill9 term health annotate apiserver; do
   expect "churn: $k ran (${count[$k]} times)" [ "${count[$k]}" -gt 0 ]
 done
+# Not necessarily all: a handoff also ends when the Lease is lost meanwhile (an API server restart).
+acks_taken_some() { [ $((sub[ack] + sub[ack_late])) -eq 0 ] || [ "${sub[acks_taken]}" -gt 0 ]; }
+expect "acknowledgements were taken (${sub[acks_taken]} of $((sub[ack] + sub[ack_late])) sent)" acks_taken_some
 expect "clients came and went (more than 10 per minute)" \
   [ "$(jq '[.clients[]] | add' "$work/clients.json" 2>/dev/null || echo 0)" -gt $((duration / 6)) ]
 for n in "${LONG[@]}"; do
