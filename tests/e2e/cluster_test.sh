@@ -29,7 +29,8 @@
 #     the same sidecars also run a further sharded election (the chart's elections[0].shards=4);
 #   - API Priority and Fairness (leasehold.flowSchema.enabled, with a priority level and precedence
 #     other than the defaults): the pods' Lease requests are dispatched through the chart's
-#     FlowSchema at that level, their Events not;
+#     FlowSchema at that level, their Events not; the sharded release's FlowSchema, with the
+#     defaults, dispatches its pods' Lease requests too;
 #   - injection (charts/leasehold-injector: a MutatingAdmissionPolicy and a
 #     ValidatingAdmissionPolicy, RBAC per namespace): by server-side dry run, unlabelled pods are
 #     untouched, a pod with its own sidecar keeps it alone, annotations become settings and wrong
@@ -624,6 +625,7 @@ svalues=(
   --set 'leasehold.extraArgs={--safety-margin=500ms,--request-timeout=1s}'
   --set "leasehold.shards=$SHARDS"
   --set 'leasehold.elections[0].name=lhs-more' --set 'leasehold.elections[0].shards=4'
+  --set leasehold.flowSchema.enabled=true
 )
 s_t0=$(date +%s%N)
 expect "helm install --wait (shards)" helm install "$srelease" "$chart" -n "$SNS" "${svalues[@]}" --wait --timeout 3m
@@ -631,6 +633,13 @@ expect_s_settled 60 "start" 3 start
 expect_eq "the shard Leases are ${SHARD_PREFIX}00 .. ${SHARD_PREFIX}11" \
   "$(k get leases -n "$SNS" -o name | grep -c "/${SHARD_PREFIX}[01][0-9]$")" "$SHARDS"
 expect_eq "one member record per pod" "$(k get leases -n "$SNS" -o name | grep -c "/$ELECTION-member-")" 3
+# This release's FlowSchema has the default values (the first release's has others, above).
+sfs="$(k get flowschema -l "app.kubernetes.io/instance=$srelease" -o jsonpath='{.items[0].metadata.name}')"
+expect_eq "the FlowSchema with the default values: level leader-election, precedence 300" \
+  "$(k get flowschema "$sfs" -o jsonpath='{.spec.priorityLevelConfiguration.name} {.spec.matchingPrecedence} {.status.conditions[?(@.type=="Dangling")].status}')" \
+  "leader-election 300 False"
+d0="$(fs="$sfs" dispatched)"; sleep $((3 * RP)); d1="$(fs="$sfs" dispatched)"
+expect "the sharded sidecars' Lease requests are dispatched through it ($((d1 - d0)) in $((3 * RP)) s)" [ $((d1 - d0)) -ge 2 ]
 # The chart's elections[].shards: a further sharded election in the same sidecars.
 more_settled() {
   local c

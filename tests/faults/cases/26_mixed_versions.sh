@@ -65,9 +65,8 @@ settled() {
   expect_eq "[$1] the Lease names the leader, $leader (${version_of[$leader]})" "$(lease_holder)" "$(identity_of "$leader")"
   wait_acting "$leader"   # every term acts at the witness, so that an overlap would show
 }
-# other_of_version VERSION: a running agent of that version other than the leader.
-other_of_version() { local n; for n in "${running[@]}"; do [ "$n" != "$leader" ] && [ "${version_of[$n]}" = "$1" ] && { echo "$n"; return; }; done; }
-any_of_version() { local n; for n in "${running[@]}"; do [ "${version_of[$n]}" = "$1" ] && { echo "$n"; return; }; done; }
+# of_version VERSION [EXCEPT]: a running agent of that version (other than EXCEPT).
+of_version() { local n; for n in "${running[@]}"; do [ "$n" != "${2:-}" ] && [ "${version_of[$n]}" = "$1" ] && { echo "$n"; return; }; done; }
 other_version() { if [ "$1" = previous ]; then echo current; else echo previous; fi; }
 handovers=()
 # transfer_to NAME: the leader hands the lead to NAME (POST /v1/resign?to=); NAME must lead.
@@ -100,7 +99,7 @@ upgrade_step() {
   from="$(other_version "$to")"
   pod_start "$to"
   victim="$leader"
-  [ "${version_of[$victim]}" = "$from" ] || victim="$(other_of_version "$from")"
+  [ "${version_of[$victim]}" = "$from" ] || victim="$(of_version "$from" "$leader")"
   [ -n "$victim" ] || { fail "no pod of $from left to replace"; return 1; }
   t="$(now_ms)"
   was_leader=""; is_leader "$victim" && was_leader=1
@@ -118,9 +117,9 @@ upgrade_step current
 expect_eq "the first pod stopped was the previous release's leader" "$victim_last" "$old_leader"
 
 # 3. Both versions running: hand the lead across, and back; resign without successor; kill -9.
-target="$(other_of_version "$(other_version "${version_of[$leader]}")")"
+target="$(of_version "$(other_version "${version_of[$leader]}")" "$leader")"
 transfer_to "$target"
-target="$(other_of_version "$(other_version "${version_of[$leader]}")")"
+target="$(of_version "$(other_version "${version_of[$leader]}")" "$leader")"
 transfer_to "$target"
 from="$leader"; t="$(now_ms)"
 code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -XPOST "$(url "$from" /v1/resign)")"
@@ -138,9 +137,9 @@ pod_start "${version_of[$victim]}"   # its pod restarted (a new identity)
 settled "$started restarted in place of $victim"
 
 # 4. The rest of the upgrade, then the rollback.
-while [ -n "$(any_of_version previous)" ]; do upgrade_step current || break; done
+while [ -n "$(of_version previous)" ]; do upgrade_step current || break; done
 for n in "${running[@]}"; do expect_eq "upgraded: $n runs this tree" "${version_of[$n]}" current; done
-while [ -n "$(any_of_version current)" ]; do upgrade_step previous || break; done
+while [ -n "$(of_version current)" ]; do upgrade_step previous || break; done
 for n in "${running[@]}"; do expect_eq "rolled back: $n runs the previous release" "${version_of[$n]}" previous; done
 wait_acting "$leader"
 
