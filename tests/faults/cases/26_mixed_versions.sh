@@ -47,14 +47,15 @@ pod_start() {
 }
 # pod_stop NAME: SIGTERM, as a rolling update's pod deletion does; the agent must exit 0.
 pod_stop() {
-  local n rc keep=()
+  local rc
   agent_signal "$1" TERM
   agent_wait "$1"; rc=$?
   app_stop "$1"
   expect_eq "$1 (${version_of[$1]}) exits 0 on SIGTERM" "$rc" 0
-  for n in "${running[@]}"; do [ "$n" = "$1" ] || keep+=("$n"); done
-  running=("${keep[@]}")
+  forget "$1"
 }
+# forget NAME: NAME is no longer among the running agents.
+forget() { local n keep=(); for n in "${running[@]}"; do [ "$n" = "$1" ] || keep+=("$n"); done; running=("${keep[@]}"); }
 identity_of() { status_field "$1" identity; }
 bound_s=$((2 * LD + RP + 5))   # a killed leader's claim runs out, then a retry period
 # settled STEP: exactly one running agent leads within the bound, and the Lease names it.
@@ -86,7 +87,6 @@ transfer_to() {
 # 1. The previous release's deployment.
 for _ in 1 2 3; do pod_start previous; done
 settled "three pods of $prev_tag" || { summary; exit 1; }
-wait_acting "$leader"
 for n in "${running[@]}"; do
   expect "$n runs the previous release (its log says leasehold $prev_version)" \
     log_has "$n" ".msg==\"leasehold started\" and .version==\"$prev_version\""
@@ -130,7 +130,7 @@ handovers+=("${version_of[$from]}->${version_of[$leader]}:resign:$(($(now_ms) - 
 # A crash: the next term begins only when the killed leader's claim has run out.
 victim="$leader"; t="$(now_ms)"
 agent_signal "$victim" KILL; agent_wait "$victim"; app_stop "$victim"
-keep=(); for n in "${running[@]}"; do [ "$n" = "$victim" ] || keep+=("$n"); done; running=("${keep[@]}")
+forget "$victim"
 settled "kill -9 of the leader $victim (${version_of[$victim]})"
 handovers+=("${version_of[$victim]}->${version_of[$leader]}:kill-9:$(($(now_ms) - t))ms")
 pod_start "${version_of[$victim]}"   # its pod restarted (a new identity)
