@@ -11,7 +11,8 @@
 #   - `kubectl rollout restart`: handover, the time without a leader printed;
 #   - `kubectl delete pod` of the leader with handoffTimeout: the app resigns and acknowledges by
 #     POST /v1/ack (then, after a `helm upgrade` that also changes the lease timings, by the `ack`
-#     file), the sidecar logs the acknowledgement;
+#     file), the sidecar logs the acknowledgement; one leader settles, a greater token; a pod named
+#     first that stands down again must have counted failed health checks (why one did, once);
 #   - the same upgrade adds a second election (`elections`): under the chart's Role for several
 #     elections, exactly one pod leads it, no request is refused, and its Lease is released too;
 #   - kill -9 of the leader's sidecar process on the node: the kubelet restarts it, the new term
@@ -193,6 +194,22 @@ witness_ns_of() { # first claim (ns) of TOKEN in the witness log
   jq -s --argjson t "$1" '[.[] | select(.token == $t and (.probe | not)) | (.checked_ns // .t)] | min // 0' "$WITNESS_LOG"
 }
 ms_between() { echo $((($2 - $1) / 1000000)); }
+# On a failed check: the namespace's Events and the sidecars' last lines, while the pods still
+# exist (the namespace is gone when the suite ends). The first three failures only.
+failure_dumps=0
+show_pods_on_fail() {
+  [ "$failure_dumps" -lt 3 ] || return 0
+  failure_dumps=$((failure_dumps + 1))
+  echo "        --- Events of $NS, the last 15"
+  k get events -n "$NS" --sort-by=.lastTimestamp 2>&1 | tail -15 | sed 's/^/        /'
+  local p
+  for p in $(live_pods); do
+    echo "        --- $p: the sidecar's last 10 lines"
+    k logs -n "$NS" "$p" -c leasehold --tail=10 2>&1 | sed 's/^/        /'
+  done
+}
+# shellcheck disable=SC2034  # read by fail() (testlib.sh)
+TESTLIB_ON_FAIL=show_pods_on_fail
 # predicates for wait_until
 pod_leads() { [ "$(pod_metric "$1" "^leasehold_is_leader\\{$OF_ELECTION")" = 1 ]; }
 holder_is_not() { local h; h="$(holder)"; [ -n "$h" ] && [ "${h%_*}" != "$1" ]; }
@@ -369,28 +386,54 @@ figures "rollout_ms=$(ms_between "$t_roll" "$t_roll_end")" "no_leader_gaps_ms=$(
 # ============================================================================================
 # delete_leader ACK: graceful delete of the leader; its app resigns, acknowledges by ACK, the
 # sidecar releases. Checks the ack in the sidecar's log and at the witness; prints the handover.
+# The pod the Lease names next may stand down again at once, as it must when its app fails its
+# health checks (checked every second here, 1 s timeout: a machine loaded enough can fail three
+# in a row), then hands off like any resign (handoffTimeout). So the next leader is the one that
+# leads once settled, and a first holder that stood down must show the failed checks that made it.
+failed_checks='^leasehold_app_health_checks_total\{.*outcome="(failure|refused|timeout)"'
+# first_claim_after NS POD: the first claim at the witness after NS (ns) by a pod other than POD,
+# as "NS TOKEN", or nothing.
+first_claim_after() {
+  jq -r -s --argjson a "$1" --arg c "$2" '[.[] | select((.probe | not) and .candidate != $c and (.checked_ns // .t) >= $a)]
+    | min_by(.checked_ns // .t) // empty | "\(.checked_ns // .t) \(.token)"' "$WITNESS_LOG"
+}
+# stayed_or_unhealthy FIRST LEAD FAILED0: FIRST leads, or it counted failed health checks since.
+stayed_or_unhealthy() { [ "$1" = "$2" ] || [ "$(pod_metric "$1" "$failed_checks")" -gt "$3" ]; }
+token_above() { [ -n "$1" ] && [ "$1" -gt "${2:-0}" ]; }
 delete_leader() {
-  local ack="$1" old tok0 t0 new t1 logf="$work/sidecar-$1.log"
+  local ack="$1" old tok0 t0 first lead tok1 claim p logf="$work/sidecar-$1.log"
+  local -A failed0=()
   wait_until 30 settled || { fail "no settled leader before the delete"; return; }
   old="$(holder_pod)"; tok0="$(pod_metric "$old" "^leasehold_fencing_token\\{$OF_ELECTION")"
+  for p in $(live_pods); do failed0[$p]="$(pod_metric "$p" "$failed_checks")"; done
   k logs -f -n "$NS" "$old" -c leasehold >"$logf" 2>&1 &
   track_pid $!
   wait_until 10 test -s "$logf"   # the stream is attached once the earlier lines arrived
   t0=$(date +%s%N)
   k delete pod -n "$NS" "$old" --wait=false >/dev/null
   expect "delete $old ($ack ack): another pod leads" wait_until 40 holder_is_not "$old"
-  new="$(holder_pod)"
-  wait_until 10 pod_leads "$new"
-  local tok1; tok1="$(pod_metric "$new" "^leasehold_fencing_token\\{$OF_ELECTION")"
-  wait_until 10 witness_has_token "${tok1:-0}"
-  t1="$(witness_ns_of "${tok1:-0}")"
+  first="$(holder_pod)"
+  expect "one leader settles, the one the Lease names" wait_until 30 settled
+  lead="$(holder_pod)"
+  if [ "$lead" != "$first" ]; then
+    echo "  $first, named first, stood down; $lead leads. Its Events:"
+    k get events -n "$NS" --field-selector "involvedObject.name=$first" -o json |
+      jq -r '.items[] | "    \(.reason): \(.note // .message)"' | tail -5
+  fi
+  expect "the pod named first leads, or stood down only after its app failed health checks ($first: ${failed0[$first]:-0} -> $(pod_metric "$first" "$failed_checks") failed)" \
+    stayed_or_unhealthy "$first" "$lead" "${failed0[$first]:-0}"
+  tok1="$(pod_metric "$lead" "^leasehold_fencing_token\\{$OF_ELECTION")"
   wait_until 30 pod_gone "$old"
   expect "the sidecar of $old logged: the app acknowledged the handoff" grep -q 'the app acknowledged the handoff' "$logf"
   expect_eq "the app's ack by $ack reached the sidecar" \
     "$(jq -r -s --arg c "$old" --arg m "ack-$ack" '[.[] | select(.candidate == $c and .mode == $m) | .result] | last // "none"' "$WITNESS_LOG")" \
     "$([ "$ack" = http ] && echo 202 || echo file)"
   expect "fencing token grows ($tok0 -> $tok1)" [ "${tok1:-0}" -gt "${tok0:-0}" ]
-  figures "handover_${ack}_ack_ms=$(ms_between "$t0" "$t1")" "handoff_timeout=$HANDOFF"
+  # The handover: until the first claim by another pod, and that claim's token is a new term's.
+  claim="$(first_claim_after "$t0" "$old")"
+  expect "the first claim after the delete, by another pod, carries a greater token (${claim#* } > $tok0)" \
+    token_above "${claim#* }" "$tok0"
+  figures "handover_${ack}_ack_ms=$([ -n "$claim" ] && ms_between "$t0" "${claim%% *}" || echo n/a)" "handoff_timeout=$HANDOFF"
 }
 echo "== kubectl delete pod of the leader (handoffTimeout $HANDOFF, app acks by POST /v1/ack)"
 delete_leader http
@@ -484,7 +527,7 @@ app_fails() {
   wait_until 30 settled || { fail "no settled leader before the app's $sig"; return; }
   victim="$(holder_pod)"; tok0="$(pod_metric "$victim" "^leasehold_fencing_token\\{$OF_ELECTION")"
   restarts0="$(app_restarts "$victim")"; pid="$(app_pid "$victim")"
-  local failed_checks='^leasehold_app_health_checks_total\{.*outcome="(failure|refused|timeout)"' failed0
+  local failed0
   failed0="$(pod_metric "$victim" "$failed_checks")"
   [ -n "$pid" ] || { fail "no app process of $victim on the node"; return; }
   t0=$(date +%s%N)

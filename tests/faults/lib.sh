@@ -40,9 +40,24 @@ scaled() { awk -v s="$1" -v ld="$LD" 'BEGIN { printf "%.1f", s * ld / 15 }'; }
 log() { echo "  [$(awk -v a="$FAULT_T0" -v b="$(now_ms)" 'BEGIN { printf "%6.1fs", (b - a) / 1000 }')] $*"; }
 
 # --- set-up ------------------------------------------------------------------------------------
+# On a failed check (the first two of a case): every agent's last lines about its leadership and
+# its app's health, so that the output says why; the work directory goes with the case unless
+# FAULTS_KEEP=1.
+fault_failure_dumps=0
+fault_show_agents() {
+  [ "$fault_failure_dumps" -lt 2 ] || return 0
+  fault_failure_dumps=$((fault_failure_dumps + 1))
+  local f
+  for f in "$work"/*.log; do
+    jq -R -r --arg n "$(basename "$f" .log)" 'fromjson? | select(.msg? // "" | test("leading|resign|health|handoff|renew|error|exiting"; "i"))
+      | "        \($n) \(.ts // "") \(.msg)\(if .reason then " (\(.reason))" else "" end)"' "$f" 2>/dev/null | tail -4
+  done
+}
 # fault_init SUITE: see the header.
 fault_init() {
   FAULT_T0="$(now_ms)"
+  # shellcheck disable=SC2034  # read by fail() (testlib.sh)
+  TESTLIB_ON_FAIL=fault_show_agents
   SUITE_KEEP="${SUITE_KEEP:-${FAULTS_KEEP:-}}"
   suite_begin "$1" "faults-$1"
   for b in "$LEASEHOLD" "$TOOLS_BIN/toxiproxy-server" "$TOOLS_BIN/kubectl"; do

@@ -9,7 +9,13 @@ TESTLIB_FAILED="${TESTLIB_FAILED:-0}"
 TESTLIB_SUITE="${TESTLIB_SUITE:-$(basename "${0%.sh}")}"
 
 pass() { TESTLIB_PASSED=$((TESTLIB_PASSED + 1)); echo "  ok    $*"; }
-fail() { TESTLIB_FAILED=$((TESTLIB_FAILED + 1)); echo "  FAIL  $*"; }
+# TESTLIB_ON_FAIL: a command a suite may name, run after each failed check (to show what the
+# parts under test said while they still exist); its own failures are ignored.
+fail() {
+  TESTLIB_FAILED=$((TESTLIB_FAILED + 1))
+  echo "  FAIL  $*"
+  if [ -n "${TESTLIB_ON_FAIL:-}" ]; then "$TESTLIB_ON_FAIL" || true; fi
+}
 
 # expect DESCRIPTION COMMAND [ARGS...]: passes when the command exits 0.
 expect() {
