@@ -17,6 +17,10 @@
 # its header says), checked in effect (the API server's X-Kubernetes-PF-FlowSchema-UID header: the
 # FlowSchema's on the ServiceAccount's Lease requests, not on its LISTs), then the same flood: the
 # leader must keep leading throughout, its renewals within the renew deadline.
+# The API server and etcd run at a higher CPU priority than the rest of the machine (nice -5):
+# a real control plane has CPUs of its own, and what is judged here is how the API server shares
+# its seats, not how this machine shares its two CPUs with whatever runs beside the case. Each
+# round prints how long the API server's threads waited for a CPU.
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -32,6 +36,21 @@ ELECTION=leasehold-example   # the Lease the Role of manifests/rbac.yaml allows
 SA=leasehold-example         # the ServiceAccount of manifests/rbac.yaml and the FlowSchema's subject
 fault_init 24_api_fairness
 unset CONTROLPLANE_APISERVER_ARGS
+# cp_tasks: the threads of this case's etcd and kube-apiserver.
+cp_tasks() { local pid; while read -r pid; do ls "/proc/$pid/task" 2>/dev/null; done <"$CP_DIR/pids"; }
+# Seen without it: suites beside the case (load 11 on 2 CPUs) kept the API server from executing a
+# renewal dispatched at once (0 ms in the queue) within its 1 s timeout, and round 2 lost its term.
+# Threads started later inherit the priority of the thread that starts them.
+mapfile -t cp_threads < <(cp_tasks)
+python3 -c 'import os, sys
+for t in sys.argv[1:]:
+    try: os.setpriority(os.PRIO_PROCESS, int(t), -5)
+    except OSError as e: print("  note: control plane thread", t, "keeps its priority:", e)' "${cp_threads[@]}"
+# cp_cpu_wait_ms: how long, in all, the control plane's threads have waited for a CPU (schedstat).
+cp_cpu_wait_ms() {
+  local pid; while read -r pid; do cat "/proc/$pid/task/"*/schedstat 2>/dev/null; done <"$CP_DIR/pids" |
+    awk '{ s += $2 } END { printf "%d\n", s / 1e6 }'
+}
 FLOOD_SECONDS=$((3 * LD))
 
 kube_kubectl apply -n "$NS" -f "$root/manifests/rbac.yaml" >/dev/null || { fail "apply manifests/rbac.yaml"; summary; exit 1; }
@@ -126,6 +145,7 @@ renew_ages() {
 flood_round() {
   local r="$1" t_ns t_end_ns sampler
   counts >"$work/$r.c0"; renew_snapshot "$work/$r.h0"
+  local cpu_wait0; cpu_wait0="$(cp_cpu_wait_ms)"
   renew_ages "$leader" >"$work/$r.ages" &
   sampler=$!; track_pid "$sampler"
   t_ns="$(now_ns)"
@@ -134,6 +154,7 @@ flood_round() {
     --namespace "$NS" --seconds "$FLOOD_SECONDS" --connections "$FLOOD_CONNECTIONS" --json "$work/$r.flood.json" |
     sed 's/^/  /'
   t_end_ns="$(now_ns)"
+  cpu_wait=$(($(cp_cpu_wait_ms) - cpu_wait0))
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null; forget_pid "$sampler"
   max_age="$(awk '$2 > 0 && $1 - $2 > m { m = $1 - $2 } END { printf "%d", m }' "$work/$r.ages")"
   counts >"$work/$r.c1"; renew_snapshot "$work/$r.h1"
@@ -148,7 +169,7 @@ flood_round() {
   le_wait_ms="$(awk -v s="$(delta_f le_wait_sum "$work/$r.c0" "$work/$r.c1")" -v n="$le_n" 'BEGIN { printf "%d", n ? 1000 * s / n : 0 }')"
   leaderless="$(rj '.leaderless_ms | floor')"; longest="$(rj '.longest_gap_ms | floor')"
   log "[$r] renewals: $r_n (mean ${r_mean} ms, p99 <= ${r_p99} ms), $renewed ok, $failed failed; agents' 429s: $c429, timeouts: $timeouts; $leader went up to ${max_age} ms without a successful renewal"
-  log "[$r] leadership: $lost stopped, $began began; without a leader ${leaderless} ms (longest gap ${longest} ms); workload-low: $wait_n requests waited ${wait_ms} ms on average, leader-election: $le_n ${le_wait_ms} ms"
+  log "[$r] leadership: $lost stopped, $began began; without a leader ${leaderless} ms (longest gap ${longest} ms); workload-low: $wait_n requests waited ${wait_ms} ms on average, leader-election: $le_n ${le_wait_ms} ms; the control plane's threads waited ${cpu_wait} ms for a CPU"
 }
 
 for n in a b; do
