@@ -557,7 +557,8 @@ app_fails() {
   expect "the kubelet restarted the app (restartCount $restarts0 -> $(app_restarts "$victim")) and the sidecar finds it healthy again" \
     app_healthy_again "$victim" "$restarts0"
   expect_eq "$victim is a follower after its app came back" "$(pod_metric "$victim" "^leasehold_is_leader\\{$OF_ELECTION")" 0
-  new="$(holder_pod)"; wait_until 10 pod_leads "$new"
+  wait_until 30 settled   # the pod the Lease names may itself stand down again (see delete_leader)
+  new="$(holder_pod)"
   tok1="$(pod_metric "$new" "^leasehold_fencing_token\\{$OF_ELECTION")"
   expect "the fencing token grows ($tok0 -> $tok1)" [ "${tok1:-0}" -gt "${tok0:-0}" ]
   wait_until 10 witness_has_token "${tok1:-0}"; t1="$(witness_ns_of "${tok1:-0}")"
