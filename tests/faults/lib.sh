@@ -48,7 +48,8 @@ fault_show_agents() {
   [ "$fault_failure_dumps" -lt 2 ] || return 0
   fault_failure_dumps=$((fault_failure_dumps + 1))
   local f
-  for f in "$work"/*.log; do
+  for f in "${work:?}"/*.log; do
+    [ -f "$f" ] || continue
     jq -R -r --arg n "$(basename "$f" .log)" 'fromjson? | select(.msg? // "" | test("leading|resign|health|handoff|renew|error|exiting"; "i"))
       | "        \($n) \(.ts // "") \(.msg)\(if .reason then " (\(.reason))" else "" end)"' "$f" 2>/dev/null | tail -4
   done
@@ -56,10 +57,10 @@ fault_show_agents() {
 # fault_init SUITE: see the header.
 fault_init() {
   FAULT_T0="$(now_ms)"
-  # shellcheck disable=SC2034  # read by fail() (testlib.sh)
-  TESTLIB_ON_FAIL=fault_show_agents
   SUITE_KEEP="${SUITE_KEEP:-${FAULTS_KEEP:-}}"
   suite_begin "$1" "faults-$1"
+  # shellcheck disable=SC2034  # read by fail() (testlib.sh); needs $work, made just above
+  TESTLIB_ON_FAIL=fault_show_agents
   for b in "$LEASEHOLD" "$TOOLS_BIN/toxiproxy-server" "$TOOLS_BIN/kubectl"; do
     [ -x "$b" ] || { fail "missing $b (make build tools)"; summary; exit 1; }
   done
